@@ -1,0 +1,45 @@
+/* dw_config_keys: every configuration key dossierwatch knows, with its type,
+ * default and meaning. "kafka.*" keys are not listed: they go to librdkafka. */
+#include "dw_config.h"
+
+const dw_config_key dw_config_keys[] = {
+  {"db.conninfo", DW_CONF_STRING, NULL, 0, 0, "libpq connection string (fallback: DW_DB)"},
+
+  {"topic.events", DW_CONF_STRING, "dossier.events", 0, 0, "topic of dossier events"},
+  {"topic.dlq", DW_CONF_STRING, "dossier.events.dlq", 0, 0, "dead-letter topic for unreadable events"},
+  {"topic.alerts", DW_CONF_STRING, "dossier.alerts", 0, 0, "topic of alerts"},
+  {"topic.aggregates", DW_CONF_STRING, "compliance.aggregates", 0, 0, "compacted topic of aggregates"},
+
+  {"broker.brokers", DW_CONF_INT, "3", 1, 16, "embedded broker: number of mock brokers"},
+  {"broker.partitions", DW_CONF_INT, "6", 1, 256, "embedded broker: partitions per topic"},
+
+  {"calendar.dir", DW_CONF_STRING, NULL, 0, 0, "folder of vn-YYYY.txt calendars (default: deploy/calendars)"},
+  {"calendar.utc_offset_min", DW_CONF_INT, "420", -720, 840, "local time offset from UTC in minutes (Asia/Ho_Chi_Minh: 420)"},
+  {"calendar.hours", DW_CONF_STRING, "07:30-11:30,13:30-17:00", 0, 0, "office hours of a working day"},
+
+  {"rules.due_soon_days", DW_CONF_DOUBLE, "1", 0, 30, "DUE_SOON window, working days before due"},
+  {"rules.intake_digitize_days", DW_CONF_DOUBLE, "1", 0, 30, "INTAKE_NOT_DIGITIZED after this many working days"},
+  {"rules.result_digitize_days", DW_CONF_DOUBLE, "1", 0, 30, "RESULT_NOT_DIGITIZED after this many working days"},
+  {"rules.closed_grace_days", DW_CONF_INT, "30", 0, 3650, "calendar days a closed, unreturned dossier stays in memory"},
+
+  {"watch.batch_max", DW_CONF_INT, "5000", 1, 1000000, "events per PostgreSQL transaction at most"},
+  {"watch.batch_ms", DW_CONF_INT, "200", 1, 60000, "longest wait before a batch commits"},
+  {"watch.clock", DW_CONF_STRING, "wall", 0, 0, "clock for time rules in watch: wall or watermark"},
+  {"aggregates.publish_interval_ms", DW_CONF_INT, "5000", 100, 3600000, "how often changed aggregates go to Kafka"},
+
+  {"score.timeliness.max", DW_CONF_DOUBLE, "20", 0, 100, "points for on_time_rate (no threshold)"},
+  {"score.result_digitized.max", DW_CONF_DOUBLE, "8", 0, 100, "points for result_digitized_rate"},
+  {"score.result_digitized.threshold", DW_CONF_DOUBLE, "80", 0.01, 100, "threshold (%) for full points"},
+  {"score.intake_digitized.max", DW_CONF_DOUBLE, "8", 0, 100, "points for intake_digitized_rate"},
+  {"score.intake_digitized.threshold", DW_CONF_DOUBLE, "80", 0.01, 100, "threshold (%)"},
+  {"score.reuse.max", DW_CONF_DOUBLE, "6", 0, 100, "points for the reuse rate"},
+  {"score.reuse.threshold", DW_CONF_DOUBLE, "80", 0.01, 100, "threshold (%)"},
+  {"score.online.max", DW_CONF_DOUBLE, "12", 0, 100, "points for online_rate"},
+  {"score.online.threshold", DW_CONF_DOUBLE, "50", 0.01, 100, "threshold (%)"},
+  {"score.paid_online.max", DW_CONF_DOUBLE, "10", 0, 100, "points for paid_online / paid"},
+  {"score.paid_online.threshold", DW_CONF_DOUBLE, "50", 0.01, 100, "threshold (%)"},
+  {"score.satisfaction.max", DW_CONF_DOUBLE, "18", 0, 100, "points for rating_avg mapped to 0-100 (x20)"},
+  {"score.satisfaction.threshold", DW_CONF_DOUBLE, "90", 0.01, 100, "threshold (%)"},
+
+  {NULL, DW_CONF_STRING, NULL, 0, 0, NULL},
+};

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# install-deps: installs, from Debian's packages, whatever dossierwatch needs to
+# build, test and run that is not on this machine yet. Idempotent; run as root
+# (or through sudo). Both README commands run it first.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev
+  postgresql postgresql-client
+  kcat valgrind procps
+  python3 python3-avro python3-confluent-kafka
+  clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts a system-wide cluster on install; dossierwatch uses its own
+# throwaway clusters, so the system one is neither needed nor touched.
+echo "install-deps: all dependencies present"

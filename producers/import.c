@@ -1,0 +1,12 @@
+/* import: placeholder until its issue lands. */
+#include <stdio.h>
+
+#include "dw_cli.h"
+#include "dw_commands.h"
+
+int dw_cmd_import(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  dw_cli_error("import", "not implemented yet");
+  return DW_EXIT_FAIL;
+}
