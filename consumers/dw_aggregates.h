@@ -1,0 +1,99 @@
+/* dw_aggregates: rolling compliance aggregates (CONTRACT §5). Additive
+ * counters per unit (commune, agency, procedure, province="all") x period
+ * (day, month, quarter, year; rolling30 derived from day rows at read time),
+ * attributed by the local date (Asia/Ho_Chi_Minh) of the instant given.
+ * The engine decides WHAT to count and WHEN (with +1/-1 deltas, so a late
+ * event can move a count between periods); this module decides WHERE it
+ * lands, keeps the numbers, and derives rates and the score. */
+#ifndef DW_AGGREGATES_H
+#define DW_AGGREGATES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dw_config.h"
+
+typedef enum dw_counter {
+  DW_C_RECEIVED = 0,
+  DW_C_ONLINE,
+  DW_C_ONLINE_FULL,
+  DW_C_INTAKE_DIGITIZED,
+  DW_C_REUSED_DOCS,
+  DW_C_DOSSIERS_WITH_REUSE, /* dossiers with >= 1 DOC_REUSED, at the first one (score's reuse rate) */
+  DW_C_PAPER_REQUESTS_FROM_WAREHOUSE,
+  DW_C_RESULTS_ISSUED,
+  DW_C_RESULTS_DIGITIZED,
+  DW_C_ON_TIME,
+  DW_C_LATE,
+  DW_C_APOLOGIES,
+  DW_C_PAID,
+  DW_C_PAID_ONLINE,
+  DW_C_RATINGS,
+  DW_C_RATING_SUM,
+  DW_C__COUNT
+} dw_counter;
+
+typedef enum dw_unit_type { DW_UNIT_COMMUNE = 0, DW_UNIT_AGENCY, DW_UNIT_PROCEDURE, DW_UNIT_PROVINCE, DW_UNIT__COUNT } dw_unit_type;
+typedef enum dw_period_kind { DW_PERIOD_DAY = 0, DW_PERIOD_MONTH, DW_PERIOD_QUARTER, DW_PERIOD_YEAR, DW_PERIOD_ROLLING30, DW_PERIOD__COUNT } dw_period_kind;
+
+/* Contract names: "received", ..., "commune", ..., "day", "rolling30". */
+const char *dw_counter_name(dw_counter c);
+const char *dw_unit_type_name(dw_unit_type u);
+const char *dw_period_kind_name(dw_period_kind p);
+
+/* Where a count lands: the dossier's commune, the agency responsible, the
+ * procedure (province is implied). */
+typedef struct dw_agg_source {
+  const char *commune;
+  const char *agency;
+  const char *procedure;
+} dw_agg_source;
+
+/* One aggregate row, as read out. */
+typedef struct dw_agg_row {
+  dw_unit_type unit_type;
+  const char *unit;
+  dw_period_kind period_kind;
+  char period[16]; /* "2025-04-29", "2025-04", "2025-Q2", "2025"; rolling30: its last day */
+  int64_t counters[DW_C__COUNT];
+  int64_t open_overdue; /* gauge; non-zero only on rows of the current periods */
+} dw_agg_row;
+
+/* Rates (0..100, two decimals, half away from zero) and score of a row.
+ * A rate is NAN when its denominator is 0 (printed as null). */
+typedef struct dw_agg_rates {
+  double on_time_rate, intake_digitized_rate, result_digitized_rate, online_rate, rating_avg;
+  double reuse_rate, paid_online_rate;
+  double score;     /* out of the points covered (82 by default) */
+  double score_100; /* scaled to 100 */
+} dw_agg_rates;
+
+typedef struct dw_aggregates dw_aggregates;
+
+dw_aggregates *dw_aggregates_new(const dw_config *cfg, int utc_offset_min);
+void dw_aggregates_destroy(dw_aggregates *agg);
+
+/* Adds delta to counter c for every unit of src, in the day/month/quarter/
+ * year periods containing instant `at`. Marks those rows changed. */
+void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta);
+
+/* Open OVERDUE alerts gauge: +1 when one is raised, -1 when cleared. */
+void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta);
+
+/* Rates and score of a row, with the points and thresholds of the config. */
+void dw_aggregates_rates(const dw_aggregates *agg, const dw_agg_row *row, dw_agg_rates *out);
+
+/* Calls fn for every row, sorted by unit_type, unit, period_kind, period;
+ * `now` decides which rows are current (for open_overdue) and the day whose
+ * rolling30 rows are produced. */
+void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
+                           void (*fn)(const dw_agg_row *row, void *opaque), void *opaque);
+
+/* Calls fn for each row changed since the last call with the same `reader`
+ * (0: the Kafka publisher, 1: the PostgreSQL writer), with `delta` holding
+ * what changed since then, and forgets those changes for that reader. */
+void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
+                                 void (*fn)(const dw_agg_row *row, const dw_agg_row *delta, void *opaque),
+                                 void *opaque);
+
+#endif
