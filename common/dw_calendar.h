@@ -6,9 +6,13 @@
  * outside the loaded years is an error, never a guess.
  *
  * Boundary convention: working time is a position on a line that only
- * advances inside office hours; adding working time returns the EARLIEST
- * instant at which the position is reached (so 4 working hours after 07:30
- * is 11:30, not 13:30, and one working day after 17:00 Mon is 17:00 Tue). */
+ * advances inside office hours. Adding working time follows CONTRACT §3
+ * literally: from inside working hours, the same time of day N working days
+ * later; from outside, count from the next working start. Where a position
+ * has several instants (an interval's end and the next one's start), adding
+ * returns the START of the next interval (07:30 + 1 day = 07:30 next working
+ * day; 12:00 + 1 day = 13:30 next working day; 17:00 or 18:00 Mon + 1 day =
+ * 07:30 Wed). Subtracting returns the EARLIEST instant (see below). */
 #ifndef DW_CALENDAR_H
 #define DW_CALENDAR_H
 
@@ -32,9 +36,8 @@ int dw_calendar_utc_offset_min(const dw_calendar *cal);
  * day is outside the loaded years. */
 int dw_calendar_is_working_day(const dw_calendar *cal, int64_t local_day);
 
-/* The instant `working_ms` (> 0) of working time after `from`: the earliest
- * instant at which that much working time has elapsed, counting from the
- * next working start when `from` is outside working hours. working_ms == 0
+/* The instant `working_ms` (> 0) of working time after `from`, per the
+ * boundary convention above (an interval end becomes the next start). working_ms == 0
  * returns `from` unchanged. Returns 0, or -1 if the walk leaves the loaded
  * years. */
 int dw_calendar_add_working(const dw_calendar *cal, int64_t from, int64_t working_ms, int64_t *out,
