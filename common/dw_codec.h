@@ -23,10 +23,17 @@ char *dw_event_to_json(const dw_event *ev, int utc_offset_min);
 /* ---- Avro ---- */
 typedef struct dw_avro dw_avro;
 
-/* Loads the reader schemas (schemas/*.avsc, embedded at build time) and
+/* Loads the reader schemas (the .avsc files of schemas/, embedded at build time) and
  * registers every known writer schema by fingerprint. */
 dw_avro *dw_avro_new(char *errstr, size_t errstr_size);
+/* A codec whose reader (and writer) schema is the given event schema text,
+ * still knowing the embedded one as a writer (schema evolution tests). */
+dw_avro *dw_avro_new_with_event_schema(const char *schema_json, char *errstr, size_t errstr_size);
 void dw_avro_destroy(dw_avro *av);
+/* Teaches the decoder another writer schema version (idempotent). */
+int dw_avro_register_writer_schema(dw_avro *av, const char *schema_json, char *errstr, size_t errstr_size);
+/* CRC-64-AVRO fingerprint of the codec's event writer schema. */
+uint64_t dw_avro_event_fingerprint(const dw_avro *av);
 
 /* Single-object encoding of an event. *out points into av's buffer, valid
  * until the next call on av. Returns 0 or -1. */
