@@ -1,12 +1,351 @@
-/* broker: placeholder until its issue lands. */
+/* broker: `dossierwatch broker` hosts librdkafka's mock Kafka cluster on
+ * loopback so that every other command (and kcat) can run without a real
+ * Kafka. The cluster lives inside an otherwise idle producer handle; we
+ * create the four dossierwatch topics up front, publish the bootstrap address
+ * (stdout and, atomically, a file that scripts wait for), then serve until
+ * SIGTERM/SIGINT. A small line protocol on stdin or a FIFO lets fault tests
+ * take brokers down and up while clients are connected. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dw_cli.h"
 #include "dw_commands.h"
 
+#define CMD "broker"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: dossierwatch broker [OPTIONS]\n"
+          "\n"
+          "Hosts an embedded Kafka-protocol cluster (librdkafka mock cluster) on\n"
+          "127.0.0.1, creates the dossierwatch topics and prints the bootstrap\n"
+          "address as the only line on stdout. Runs until SIGTERM or SIGINT.\n"
+          "\n"
+          "options:\n"
+          "  --brokers N           number of brokers, ids 1..N (broker.brokers, default 3)\n"
+          "  --partitions N        partitions per topic (broker.partitions, default 6)\n"
+          "  --bootstrap-file FILE also write the address to FILE (atomically: the file\n"
+          "                        appears complete or not at all); removed on exit\n"
+          "  --control FIFO        read control lines from FIFO (created if missing,\n"
+          "                        removed on exit if created) instead of stdin\n"
+          "  --no-stdin            ignore stdin (no control channel unless --control)\n"
+          DW_CLI_COMMON_HELP
+          "\n"
+          "topics (replication factor min(3, brokers)): topic.events, topic.dlq,\n"
+          "topic.alerts, topic.aggregates (defaults dossier.events, dossier.events.dlq,\n"
+          "dossier.alerts, compliance.aggregates).\n"
+          "\n"
+          "control lines (stdin or --control FIFO), one per line; each is\n"
+          "acknowledged on stderr with \"broker: ok: LINE\" or \"broker: error: ...\":\n"
+          "  down ID              disconnect broker ID and refuse connections (-1 = all)\n"
+          "  up ID                accept connections on broker ID again (-1 = all)\n"
+          "  rtt ID MS            delay broker ID's responses by MS milliseconds\n"
+          "  leader TOPIC P ID    make broker ID the leader of TOPIC partition P\n"
+          "                       (-1: leaderless)\n"
+          "  stop                 shut down as on SIGTERM\n"
+          "\n"
+          "exit status: 0 after a clean shutdown, 1 on failure, 2 on bad usage.\n");
+}
+
+/* Parses a whole decimal integer in [min, max]. */
+static int parse_int(const char *s, long min, long max, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < min || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Writes the address to path via a temp file + rename, so a script polling
+ * for the file never reads a partial line. */
+static int write_bootstrap_file(const char *path, const char *addr) {
+  size_t n = strlen(path) + 32;
+  char *tmp = malloc(n);
+  if (!tmp) return -1;
+  snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f) {
+    dw_cli_error(CMD, "cannot write bootstrap file %s (temp %s): %s", path, tmp, strerror(errno));
+    free(tmp);
+    return -1;
+  }
+  int bad = fprintf(f, "%s\n", addr) < 0;
+  bad |= fflush(f) != 0;
+  bad |= fsync(fileno(f)) != 0;
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path) != 0) {
+    dw_cli_error(CMD, "cannot write %s: %s", path, strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  free(tmp);
+  return 0;
+}
+
+/* Executes one control line; returns 1 when it asks us to stop. */
+static int control_line(rd_kafka_mock_cluster_t *mc, char *line) {
+  char *save = NULL, *argv[5] = {0};
+  int argc = 0;
+  for (char *t = strtok_r(line, " \t\r\n", &save); t && argc < 5; t = strtok_r(NULL, " \t\r\n", &save))
+    argv[argc++] = t;
+  if (argc == 0 || argv[0][0] == '#') return 0;
+  long id, v, p;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  char echo[512];
+  snprintf(echo, sizeof echo, "%s%s%s%s%s%s%s", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
+           argc > 2 ? " " : "", argc > 2 ? argv[2] : "", argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
+  if (strcmp(argv[0], "stop") == 0 && argc == 1) {
+    fprintf(stderr, "broker: ok: stop\n");
+    return 1;
+  } else if ((strcmp(argv[0], "down") == 0 || strcmp(argv[0], "up") == 0) && argc == 2 &&
+             parse_int(argv[1], -1, 1000000, &id) == 0) {
+    err = argv[0][0] == 'd' ? rd_kafka_mock_broker_set_down(mc, (int32_t)id)
+                            : rd_kafka_mock_broker_set_up(mc, (int32_t)id);
+  } else if (strcmp(argv[0], "rtt") == 0 && argc == 3 && parse_int(argv[1], -1, 1000000, &id) == 0 &&
+             parse_int(argv[2], 0, 3600000, &v) == 0) {
+    err = rd_kafka_mock_broker_set_rtt(mc, (int32_t)id, (int)v);
+  } else if (strcmp(argv[0], "leader") == 0 && argc == 4 && parse_int(argv[2], 0, 1000000, &p) == 0 &&
+             parse_int(argv[3], -1, 1000000, &id) == 0) {
+    err = rd_kafka_mock_partition_set_leader(mc, argv[1], (int32_t)p, (int32_t)id);
+  } else {
+    fprintf(stderr, "broker: error: bad control line '%s' (see dossierwatch broker --help)\n", echo);
+    return 0;
+  }
+  if (err)
+    fprintf(stderr, "broker: error: %s: %s\n", echo, rd_kafka_err2str(err));
+  else
+    fprintf(stderr, "broker: ok: %s\n", echo);
+  return 0;
+}
+
+/* Line assembly for a non-blocking control fd. */
+typedef struct ctl_buf {
+  char data[1024];
+  size_t len;
+} ctl_buf;
+
+/* Reads what is available; returns -1 on EOF/error (stop polling this fd),
+ * 1 when a "stop" line arrived, else 0. */
+static int control_read(rd_kafka_mock_cluster_t *mc, int fd, ctl_buf *b) {
+  ssize_t r = read(fd, b->data + b->len, sizeof b->data - 1 - b->len);
+  if (r < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+  if (r == 0) return -1;
+  b->len += (size_t)r;
+  int stop = 0;
+  char *nl;
+  while ((nl = memchr(b->data, '\n', b->len))) {
+    *nl = 0;
+    stop |= control_line(mc, b->data);
+    size_t used = (size_t)(nl - b->data) + 1;
+    memmove(b->data, nl + 1, b->len - used);
+    b->len -= used;
+  }
+  if (b->len == sizeof b->data - 1) { /* overlong line: drop it */
+    fprintf(stderr, "broker: error: control line too long, ignored\n");
+    b->len = 0;
+  }
+  return stop;
+}
+
+/* Installed only so that a stop signal interrupts ppoll() instead of taking
+ * the default action (termination without cleanup). */
+static void on_stop_signal(int sig) { (void)sig; }
+
 int dw_cmd_broker(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  dw_cli_error("broker", "not implemented yet");
-  return DW_EXIT_FAIL;
+  enum { OPT_BROKERS = 0x2001, OPT_PARTITIONS, OPT_BOOTSTRAP_FILE, OPT_CONTROL, OPT_NO_STDIN };
+  static const struct option opts[] = {
+    {"brokers", required_argument, 0, OPT_BROKERS},
+    {"partitions", required_argument, 0, OPT_PARTITIONS},
+    {"bootstrap-file", required_argument, 0, OPT_BOOTSTRAP_FILE},
+    {"control", required_argument, 0, OPT_CONTROL},
+    {"no-stdin", no_argument, 0, OPT_NO_STDIN},
+    DW_CLI_COMMON_OPTIONS,
+    {0, 0, 0, 0},
+  };
+  dw_cli *cli = dw_cli_new();
+  if (!cli) {
+    dw_cli_error(CMD, "out of memory");
+    return DW_EXIT_FAIL;
+  }
+  const char *bootstrap_file = NULL, *control_path = NULL;
+  int use_stdin = 1, rc = DW_EXIT_USAGE, opt;
+  optind = 1;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int handled;
+    /* Options that map onto configuration keys go through dw_config so the
+     * range checks live in one table. */
+    char kv[600];
+    switch (opt) {
+    case 'h':
+      usage(stdout);
+      rc = DW_EXIT_OK;
+      goto out;
+    case OPT_BROKERS:
+    case OPT_PARTITIONS:
+      snprintf(kv, sizeof kv, "%s=%s", opt == OPT_BROKERS ? "broker.brokers" : "broker.partitions", optarg);
+      if (dw_cli_option(cli, DW_OPT_SET, kv) < 0) goto out;
+      break;
+    case OPT_BOOTSTRAP_FILE:
+      bootstrap_file = optarg;
+      break;
+    case OPT_CONTROL:
+      control_path = optarg;
+      break;
+    case OPT_NO_STDIN:
+      use_stdin = 0;
+      break;
+    case ':':
+      dw_cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
+      goto out;
+    case '?':
+      dw_cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
+      goto out;
+    default:
+      handled = dw_cli_option(cli, opt, optarg);
+      if (handled < 0) goto out;
+      if (handled == 0) {
+        dw_cli_error(CMD, "unexpected option (see --help)");
+        goto out;
+      }
+    }
+  }
+  if (optind < argc) {
+    dw_cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
+    goto out;
+  }
+  if (dw_cli_finish(cli) < 0) goto out;
+  rc = DW_EXIT_FAIL;
+
+  const dw_config *cfg = dw_cli_config(cli);
+  int brokers = (int)dw_config_get_int(cfg, "broker.brokers");
+  int partitions = (int)dw_config_get_int(cfg, "broker.partitions");
+  int replication = brokers < 3 ? brokers : 3;
+
+  /* Block the stop signals before librdkafka starts its threads (they
+   * inherit the mask), so the signals reach only our ppoll() below. */
+  sigset_t stopsigs, oldmask;
+  sigemptyset(&stopsigs);
+  sigaddset(&stopsigs, SIGTERM);
+  sigaddset(&stopsigs, SIGINT);
+  sigaddset(&stopsigs, SIGHUP);
+  sigprocmask(SIG_BLOCK, &stopsigs, &oldmask);
+  struct sigaction sa = {.sa_handler = on_stop_signal}, old_sa[3];
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, &old_sa[0]);
+  sigaction(SIGINT, &sa, &old_sa[1]);
+  sigaction(SIGHUP, &sa, &old_sa[2]);
+  signal(SIGPIPE, SIG_IGN);
+
+  int ctl_fd = -1, created_fifo = 0;
+  rd_kafka_t *rk = NULL;
+  rd_kafka_mock_cluster_t *mc = NULL;
+  int wrote_file = 0;
+
+  if (control_path) {
+    if (mkfifo(control_path, 0600) == 0)
+      created_fifo = 1;
+    else if (errno != EEXIST) {
+      dw_cli_error(CMD, "cannot create control FIFO %s: %s", control_path, strerror(errno));
+      goto cleanup;
+    }
+    /* O_RDWR: we are also a writer, so the FIFO never reports EOF when a
+     * client closes it, and writers never block waiting for us to open. */
+    ctl_fd = open(control_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (ctl_fd < 0) {
+      dw_cli_error(CMD, "cannot open control FIFO %s: %s", control_path, strerror(errno));
+      goto cleanup;
+    }
+    use_stdin = 0;
+  }
+
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  /* This handle only hosts the cluster; keep it quiet and unconnected. */
+  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    dw_cli_error(CMD, "cannot create the host Kafka handle: %s", errstr);
+    goto cleanup;
+  }
+  mc = rd_kafka_mock_cluster_new(rk, brokers);
+  if (!mc) {
+    dw_cli_error(CMD, "cannot create the mock cluster with %d brokers (no free loopback ports?)", brokers);
+    goto cleanup;
+  }
+  static const char *const topic_keys[] = {"topic.events", "topic.dlq", "topic.alerts", "topic.aggregates"};
+  for (size_t i = 0; i < sizeof topic_keys / sizeof topic_keys[0]; i++) {
+    const char *topic = dw_config_get(cfg, topic_keys[i]);
+    if (!topic || !*topic) {
+      dw_cli_error(CMD, "key '%s' is empty", topic_keys[i]);
+      goto cleanup;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, topic, partitions, replication);
+    if (err) {
+      dw_cli_error(CMD, "cannot create topic '%s' (%s): %s", topic, topic_keys[i], rd_kafka_err2str(err));
+      goto cleanup;
+    }
+  }
+  const char *addr = rd_kafka_mock_cluster_bootstraps(mc);
+  if (bootstrap_file) {
+    if (write_bootstrap_file(bootstrap_file, addr)) goto cleanup;
+    wrote_file = 1;
+  }
+  printf("%s\n", addr);
+  fflush(stdout);
+  fprintf(stderr, "broker: %d brokers, %d partitions per topic, replication %d, bootstrap %s\n", brokers,
+          partitions, replication, addr);
+
+  sigset_t waitmask = oldmask;
+  sigdelset(&waitmask, SIGTERM);
+  sigdelset(&waitmask, SIGINT);
+  sigdelset(&waitmask, SIGHUP);
+  ctl_buf buf = {.len = 0};
+  int in_fd = ctl_fd >= 0 ? ctl_fd : (use_stdin ? STDIN_FILENO : -1);
+  if (in_fd == STDIN_FILENO) fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
+    /* A signal interrupts ppoll (EINTR): that is our stop request. The
+     * handler itself does nothing; ppoll unblocks the signals atomically. */
+    int n = ppoll(&pfd, in_fd >= 0 ? 1 : 0, NULL, &waitmask);
+    if (n < 0) {
+      if (errno == EINTR) break;
+      dw_cli_error(CMD, "poll: %s", strerror(errno));
+      goto cleanup;
+    }
+    if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+      int r = control_read(mc, in_fd, &buf);
+      if (r == 1) break;
+      if (r < 0) in_fd = -1; /* stdin closed: keep serving without control */
+    }
+  }
+  fprintf(stderr, "broker: stopping\n");
+  rc = DW_EXIT_OK;
+
+cleanup:
+  if (mc) rd_kafka_mock_cluster_destroy(mc);
+  if (rk) rd_kafka_destroy(rk);
+  if (wrote_file) unlink(bootstrap_file);
+  if (ctl_fd >= 0) close(ctl_fd);
+  if (created_fifo) unlink(control_path);
+  sigaction(SIGTERM, &old_sa[0], NULL);
+  sigaction(SIGINT, &old_sa[1], NULL);
+  sigaction(SIGHUP, &old_sa[2], NULL);
+  sigprocmask(SIG_SETMASK, &oldmask, NULL);
+out:
+  dw_cli_destroy(cli);
+  return rc;
 }

@@ -1,12 +1,326 @@
-/* demo: placeholder until its issue lands. */
+/* demo: everything on the embedded defaults, for a new user. Starts the
+ * embedded broker and a throwaway PostgreSQL, migrates, runs `watch`, runs
+ * `simulate` with the seed-letter preset for a quarter of event time ending
+ * now, waits until every event is archived, prints open alerts by severity
+ * and the commune ranking, tells how to look further, and shuts everything
+ * down (or keeps it running with --keep-running until Ctrl-C). */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "dw_cli.h"
 #include "dw_commands.h"
 
+typedef struct demo {
+  char dir[256];
+  char self[4096];
+  char bootstrap[512];
+  char conninfo[1024];
+  pid_t broker, watch;
+  int pg_started;
+} demo;
+
+static volatile sig_atomic_t demo_interrupted;
+static void on_signal(int sig) {
+  (void)sig;
+  demo_interrupted = 1;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Starts `dossierwatch ARGS...` (this very binary) in the background. */
+static pid_t spawn_self(const demo *d, char *const args[], const char *log_path) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    setpgid(0, 0);
+    if (log_path) {
+      FILE *log = freopen(log_path, "a", stderr);
+      (void)log;
+    }
+    char *argv[32];
+    int n = 0;
+    argv[n++] = (char *)d->self;
+    for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(d->self, argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* Runs a command to completion; captures the first line of stdout if out. */
+static int run_capture(char *const argv[], char *out, size_t outsize) {
+  int fds[2];
+  if (pipe(fds)) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  size_t used = 0;
+  ssize_t r;
+  char sink[512];
+  while ((r = read(fds[0], out && used + 1 < outsize ? out + used : sink,
+                   out && used + 1 < outsize ? outsize - used - 1 : sizeof sink)) > 0)
+    if (out && used + 1 < outsize) used += (size_t)r;
+  close(fds[0]);
+  if (out) {
+    out[used] = 0;
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void stop_child(pid_t *pid) {
+  if (*pid <= 0) return;
+  kill(*pid, SIGTERM);
+  for (int i = 0; i < 100; i++) {
+    if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+      *pid = 0;
+      return;
+    }
+    sleep_ms(100);
+  }
+  kill(-*pid, SIGKILL);
+  kill(*pid, SIGKILL);
+  waitpid(*pid, NULL, 0);
+  *pid = 0;
+}
+
+static void pg_script(const demo *d, const char *verb, char *out, size_t outsize) {
+  char script[512], pgdir[300];
+  snprintf(script, sizeof script, "%s/deploy/pg-embedded.sh", DW_SOURCE_DIR);
+  snprintf(pgdir, sizeof pgdir, "%s/pg", d->dir);
+  char *argv[] = {"/bin/bash", script, (char *)verb, pgdir, NULL};
+  run_capture(argv, out, outsize);
+}
+
+static void teardown(demo *d) {
+  stop_child(&d->watch);
+  stop_child(&d->broker);
+  if (d->pg_started) pg_script(d, "stop", NULL, 0);
+  char *argv[] = {"/bin/rm", "-rf", d->dir, NULL};
+  if (d->dir[0]) run_capture(argv, NULL, 0);
+}
+
+static int read_file_line(const char *path, char *out, size_t outsize) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  int ok = fgets(out, (int)outsize, f) != NULL;
+  fclose(f);
+  if (!ok) return -1;
+  out[strcspn(out, "\n")] = 0;
+  return out[0] ? 0 : -1;
+}
+
+static long long query_count(PGconn *conn, const char *sql) {
+  PGresult *res = PQexec(conn, sql);
+  long long n = -1;
+  if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) n = atoll(PQgetvalue(res, 0, 0));
+  PQclear(res);
+  return n;
+}
+
+/* Prints a query's result as an aligned table. */
+static void print_table(PGconn *conn, const char *title, const char *sql) {
+  PGresult *res = PQexec(conn, sql);
+  printf("\n%s\n", title);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    printf("  (query failed: %s)\n", PQerrorMessage(conn));
+    PQclear(res);
+    return;
+  }
+  int rows = PQntuples(res), cols = PQnfields(res);
+  int width[32] = {0};
+  for (int c = 0; c < cols && c < 32; c++) {
+    width[c] = (int)strlen(PQfname(res, c));
+    for (int r = 0; r < rows; r++) {
+      int w = (int)strlen(PQgetvalue(res, r, c));
+      if (w > width[c]) width[c] = w;
+    }
+  }
+  printf("  ");
+  for (int c = 0; c < cols && c < 32; c++) printf("%-*s  ", width[c], PQfname(res, c));
+  printf("\n");
+  for (int r = 0; r < rows; r++) {
+    printf("  ");
+    for (int c = 0; c < cols && c < 32; c++)
+      printf("%-*s  ", width[c], PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c));
+    printf("\n");
+  }
+  if (rows == 0) printf("  (none)\n");
+  PQclear(res);
+}
+
+static void report(PGconn *conn) {
+  print_table(conn, "Open alerts by severity and rule:",
+              "SELECT severity, rule, count(*) AS open_alerts FROM alerts WHERE cleared_at IS NULL "
+              "GROUP BY 1, 2 ORDER BY 1, 3 DESC");
+  print_table(conn, "A few open critical alerts:",
+              "SELECT rule, dossier_id, commune, agency, "
+              "to_char(raised_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD HH24:MI') AS raised_at, "
+              "to_char(due_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD HH24:MI') AS due_at "
+              "FROM alerts WHERE cleared_at IS NULL AND severity = 'critical' "
+              "ORDER BY raised_at DESC, alert_id LIMIT 8");
+  print_table(conn, "Commune ranking, this quarter (lowest result digitization first):",
+              "SELECT * FROM v_commune_ranking LIMIT 15");
+}
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: dossierwatch demo [--keep-running] [--days N] [--seed N]\n"
+          "Starts the embedded broker and a throwaway PostgreSQL, runs watch and the\n"
+          "seed-letter simulation (N days of event time ending now, default 91),\n"
+          "prints open alerts and the commune ranking, and shuts everything down.\n"
+          "  --keep-running   leave everything up until Ctrl-C\n"
+          "  --days N         days of event time to simulate (default 91)\n"
+          "  --seed N         simulator seed (default 766)\n"
+          "  --help           this text\n");
+}
+
 int dw_cmd_demo(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  dw_cli_error("demo", "not implemented yet");
-  return DW_EXIT_FAIL;
+  static const struct option options[] = {
+    {"keep-running", no_argument, 0, 'k'},
+    {"days", required_argument, 0, 'd'},
+    {"seed", required_argument, 0, 's'},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+  };
+  int keep = 0, opt;
+  const char *days = "91", *seed = "766";
+  optind = 1;
+  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    switch (opt) {
+    case 'k': keep = 1; break;
+    case 'd': days = optarg; break;
+    case 's': seed = optarg; break;
+    case 'h': usage(stdout); return DW_EXIT_OK;
+    default: usage(stderr); return DW_EXIT_USAGE;
+    }
+  }
+  if (optind != argc || atoi(days) <= 0) {
+    usage(stderr);
+    return DW_EXIT_USAGE;
+  }
+
+  demo d = {0};
+  ssize_t len = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
+  if (len <= 0) {
+    dw_cli_error("demo", "cannot find my own binary: %s", strerror(errno));
+    return DW_EXIT_FAIL;
+  }
+  d.self[len] = 0;
+  snprintf(d.dir, sizeof d.dir, "/tmp/dossierwatch-demo.XXXXXX");
+  if (!mkdtemp(d.dir)) {
+    dw_cli_error("demo", "mkdtemp: %s", strerror(errno));
+    return DW_EXIT_FAIL;
+  }
+  chmod(d.dir, 0755);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  int rc = DW_EXIT_FAIL;
+  PGconn *conn = NULL;
+  char path[512], logpath[512], line[1024];
+
+  printf("dossierwatch demo: working in %s\n", d.dir);
+  snprintf(path, sizeof path, "%s/bootstrap", d.dir);
+  snprintf(logpath, sizeof logpath, "%s/broker.log", d.dir);
+  char *broker_args[] = {"broker", "--bootstrap-file", path, NULL};
+  d.broker = spawn_self(&d, broker_args, logpath);
+  for (int i = 0; i < 100 && read_file_line(path, d.bootstrap, sizeof d.bootstrap); i++) sleep_ms(100);
+  if (!d.bootstrap[0]) {
+    dw_cli_error("demo", "the embedded broker did not start (see %s)", logpath);
+    goto done;
+  }
+  printf("  embedded Kafka broker (librdkafka mock cluster): %s\n", d.bootstrap);
+
+  d.pg_started = 1;
+  pg_script(&d, "start", d.conninfo, sizeof d.conninfo);
+  if (!d.conninfo[0]) {
+    dw_cli_error("demo", "the throwaway PostgreSQL did not start");
+    goto done;
+  }
+  printf("  throwaway PostgreSQL: %s\n", d.conninfo);
+
+  char *migrate_argv[] = {d.self, "migrate", "--db", d.conninfo, NULL};
+  if (run_capture(migrate_argv, NULL, 0) != 0) {
+    dw_cli_error("demo", "migrate failed");
+    goto done;
+  }
+
+  snprintf(logpath, sizeof logpath, "%s/watch.log", d.dir);
+  char *watch_args[] = {"watch", "--bootstrap", d.bootstrap, "--db", d.conninfo, NULL};
+  d.watch = spawn_self(&d, watch_args, logpath);
+  printf("  watch started (log: %s)\n", logpath);
+
+  printf("  simulating %s days of the seed-letter province (seed %s) into dossier.events ...\n", days, seed);
+  fflush(stdout);
+  char *sim_argv[] = {d.self, "simulate", "--preset", "seed-letter", "--seed", (char *)seed,
+                      "--days", (char *)days, "--kafka", "--bootstrap", d.bootstrap, NULL};
+  snprintf(logpath, sizeof logpath, "%s/simulate.log", d.dir);
+  pid_t sim = spawn_self(&d, sim_argv + 1, logpath);
+  int status = 0;
+  waitpid(sim, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    dw_cli_error("demo", "simulate failed (see %s)", logpath);
+    goto done;
+  }
+
+  conn = PQconnectdb(d.conninfo);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    dw_cli_error("demo", "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+    goto done;
+  }
+  /* Wait until watch has archived everything: the count stops moving. */
+  long long last = -1, now_count;
+  int stable = 0;
+  for (int i = 0; i < 1200 && !demo_interrupted && stable < 3; i++) {
+    sleep_ms(500);
+    now_count = query_count(conn, "SELECT count(*) FROM dossier_events");
+    stable = (now_count == last && now_count > 0) ? stable + 1 : 0;
+    last = now_count;
+    if (i % 4 == 0) {
+      printf("\r  archived %lld events", now_count);
+      fflush(stdout);
+    }
+  }
+  printf("\r  archived %lld events                \n", last);
+  report(conn);
+
+  printf("\nLook further:\n"
+         "  psql '%s' -c 'SELECT * FROM v_commune_ranking'\n"
+         "  psql '%s' -c 'SELECT * FROM v_open_alerts_by_agency'\n"
+         "  kcat -b %s -C -t dossier.alerts -e -f '%%k %%T\\n'\n",
+         d.conninfo, d.conninfo, d.bootstrap);
+  if (keep) {
+    printf("\nEverything keeps running; Ctrl-C to stop.\n");
+    fflush(stdout);
+    while (!demo_interrupted) sleep_ms(200);
+  }
+  rc = DW_EXIT_OK;
+done:
+  (void)line;
+  if (conn) PQfinish(conn);
+  printf("dossierwatch demo: shutting down\n");
+  teardown(&d);
+  return rc;
 }

@@ -1,12 +1,412 @@
-/* migrate: placeholder until its issue lands. */
+/* migrate: `dossierwatch migrate` brings a PostgreSQL database to the current
+ * schema by applying deploy/migrations/NNN_name.sql in numeric order, each in
+ * its own transaction together with its row in schema_migrations, so a
+ * migration is either fully applied and recorded or not at all. Applied files
+ * must never change: their checksum is kept and compared on every run. A
+ * session advisory lock serializes concurrent runs (several services may
+ * start at once). The table itself is created by 001_schema_migrations.sql,
+ * so until that has run the database simply counts as empty. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dw_cli.h"
 #include "dw_commands.h"
+#include "dw_pg.h"
+
+#define CMD "migrate"
+/* Arbitrary constant that identifies "dossierwatch migrate" among advisory
+ * locks ("dwmigr" in ASCII). */
+#define MIGRATE_LOCK_KEY "110442371802482"
+
+typedef struct migration {
+  long version;
+  char *file; /* "002_events.sql" */
+  char *name; /* "events" */
+  char *path;
+  char *sql;
+  char checksum[65];
+  int applied;
+} migration;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: dossierwatch migrate [--db CONNINFO] [--migrations DIR] [--wait SECONDS]\n"
+          "\n"
+          "Applies the schema migrations DIR/NNN_name.sql (NNN: the version, any number of\n"
+          "digits) that the database has not applied yet, in numeric order, each in its\n"
+          "own transaction, and records them in table schema_migrations (version, name,\n"
+          "applied_at, checksum = SHA-256 of the file). Running it again applies nothing.\n"
+          "An applied migration whose file has changed is an error (write a new one).\n"
+          "Concurrent runs wait for each other (advisory lock). Migration files must not\n"
+          "contain transaction control (BEGIN/COMMIT) or statements that cannot run inside\n"
+          "a transaction block.\n"
+          "\n"
+          "options:\n"
+          "  --migrations DIR   folder of migrations (default: $DW_MIGRATIONS_DIR, else\n"
+          "                     " DW_SOURCE_DIR "/deploy/migrations)\n"
+          "  --wait SECONDS     keep retrying while the server is starting (default 10)\n" DW_CLI_COMMON_HELP
+          "\n"
+          "prints one line per migration applied, then a summary.\n"
+          "exit status: 0 up to date, 1 failure, 2 bad usage.\n");
+}
+
+static void free_migrations(migration *m, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(m[i].file);
+    free(m[i].name);
+    free(m[i].path);
+    free(m[i].sql);
+  }
+  free(m);
+}
+
+static int by_version(const void *a, const void *b) {
+  long x = ((const migration *)a)->version, y = ((const migration *)b)->version;
+  return (x > y) - (x < y);
+}
+
+/* Reads a whole text file; NUL bytes are refused (they would cut the SQL). */
+static char *read_text(const char *path, char *err, size_t n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, n, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (!buf) break;
+    if (len + 1 >= cap) {
+      char *grown = realloc(buf, cap * 2);
+      if (!grown) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = grown;
+      cap *= 2;
+    }
+    size_t r = fread(buf + len, 1, cap - 1 - len, f);
+    len += r;
+    if (r == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (!buf) {
+    snprintf(err, n, "%s: out of memory", path);
+    return NULL;
+  }
+  if (bad) {
+    snprintf(err, n, "%s: read error", path);
+    free(buf);
+    return NULL;
+  }
+  buf[len] = 0;
+  if (strlen(buf) != len) {
+    snprintf(err, n, "%s: contains a NUL byte at offset %zu", path, strlen(buf));
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* Lists DIR/NNN_name.sql sorted by version. Other .sql names and duplicate
+ * versions are errors: a misnamed migration would otherwise never run. */
+static int scan_migrations(const char *dir, migration **out, size_t *count, char *err, size_t n) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    snprintf(err, n, "migrations folder %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  migration *m = NULL;
+  size_t len = 0, cap = 0;
+  int rc = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *f = e->d_name;
+    size_t fl = strlen(f);
+    if (fl < 4 || strcmp(f + fl - 4, ".sql") != 0) continue;
+    size_t digits = strspn(f, "0123456789");
+    size_t namelen = fl - 4 - (digits + 1);
+    if (digits == 0 || digits > 9 || f[digits] != '_' || fl < digits + 6 ||
+        strspn(f + digits + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != namelen) {
+      snprintf(err, n, "%s/%s: a migration must be named NNN_name.sql (digits, '_', letters/digits/_/-)", dir, f);
+      rc = -1;
+      break;
+    }
+    if (len == cap) {
+      cap = cap ? cap * 2 : 16;
+      migration *grown = realloc(m, cap * sizeof *m);
+      if (!grown) {
+        snprintf(err, n, "out of memory");
+        rc = -1;
+        break;
+      }
+      m = grown;
+    }
+    migration *x = &m[len++];
+    memset(x, 0, sizeof *x);
+    x->version = strtol(f, NULL, 10);
+    x->file = strdup(f);
+    x->name = strndup(f + digits + 1, namelen);
+    size_t pl = strlen(dir) + fl + 2;
+    x->path = malloc(pl);
+    if (!x->file || !x->name || !x->path) {
+      snprintf(err, n, "out of memory");
+      rc = -1;
+      break;
+    }
+    snprintf(x->path, pl, "%s/%s", dir, f);
+  }
+  closedir(d);
+  if (rc == 0) {
+    qsort(m, len, sizeof *m, by_version);
+    for (size_t i = 1; i < len; i++)
+      if (m[i].version == m[i - 1].version) {
+        snprintf(err, n, "%s: %s and %s have the same version %ld", dir, m[i - 1].file, m[i].file, m[i].version);
+        rc = -1;
+        break;
+      }
+  }
+  if (rc == 0 && len == 0) {
+    snprintf(err, n, "%s: no migrations (NNN_name.sql) found", dir);
+    rc = -1;
+  }
+  if (rc) {
+    free_migrations(m, len);
+    return -1;
+  }
+  *out = m;
+  *count = len;
+  return 0;
+}
+
+/* SHA-256 of the file, computed by the server (pgcrypto-free since PG 11) so
+ * that we need no crypto library; passed as bytea to avoid encoding issues. */
+static int checksum(PGconn *conn, migration *m, char *err, size_t n) {
+  const char *params[1] = {m->sql};
+  int lengths[1] = {(int)strlen(m->sql)}, formats[1] = {1};
+  const Oid types[1] = {17 /* bytea */};
+  PGresult *res = PQexecParams(conn, "SELECT encode(sha256($1), 'hex')", 1, types, params, lengths, formats, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    char why[512];
+    dw_pg_error(conn, res, NULL, why, sizeof why);
+    snprintf(err, n, "checksum of %s: %s", m->file, why);
+    PQclear(res);
+    return -1;
+  }
+  snprintf(m->checksum, sizeof m->checksum, "%s", PQgetvalue(res, 0, 0));
+  PQclear(res);
+  return 0;
+}
+
+/* Applies one migration and records it, atomically. */
+static int apply(PGconn *conn, const migration *m, char *err, size_t n) {
+  char why[1024], version[32];
+  snprintf(version, sizeof version, "%ld", m->version);
+  if (dw_pg_exec(conn, "BEGIN", why, sizeof why)) goto fail;
+  if (dw_pg_exec(conn, m->sql, why, sizeof why)) goto fail;
+  const char *params[3] = {version, m->name, m->checksum};
+  PGresult *res = dw_pg_query(conn,
+                              "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                              "VALUES ($1, $2, $3, now())",
+                              3, params, why, sizeof why);
+  if (!res) {
+    snprintf(err, n, "%s ran, but recording it in schema_migrations failed (does 001 create it?): %s", m->path,
+             why);
+    dw_pg_exec(conn, "ROLLBACK", why, sizeof why);
+    return -1;
+  }
+  PQclear(res);
+  if (dw_pg_exec(conn, "COMMIT", why, sizeof why)) goto fail;
+  return 0;
+fail:
+  snprintf(err, n, "%s: %s", m->path, why);
+  dw_pg_exec(conn, "ROLLBACK", why, sizeof why);
+  return -1;
+}
+
+/* Marks migrations already recorded and checks their checksums; reports
+ * recorded versions that no longer have a file. */
+static int load_applied(PGconn *conn, migration *m, size_t count, char *err, size_t n) {
+  char why[512];
+  PGresult *res = dw_pg_query(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL, why, sizeof why);
+  if (!res) {
+    snprintf(err, n, "%s", why);
+    return -1;
+  }
+  int exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+  PQclear(res);
+  if (!exists) return 0;
+  res = dw_pg_query(conn, "SELECT version, name, checksum FROM schema_migrations ORDER BY version", 0, NULL, why,
+                    sizeof why);
+  if (!res) {
+    snprintf(err, n, "reading schema_migrations: %s", why);
+    return -1;
+  }
+  int rc = 0;
+  for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+    long version = strtol(PQgetvalue(res, r, 0), NULL, 10);
+    const char *sum = PQgetvalue(res, r, 2);
+    migration *found = NULL;
+    for (size_t i = 0; i < count; i++)
+      if (m[i].version == version) found = &m[i];
+    if (!found) {
+      fprintf(stderr, "dossierwatch migrate: warning: version %ld (%s) is applied but has no file\n", version,
+              PQgetvalue(res, r, 1));
+      continue;
+    }
+    found->applied = 1;
+    if (strcmp(found->checksum, sum) != 0) {
+      snprintf(err, n,
+               "%s was changed after it was applied (checksum %.12s..., applied %.12s...): "
+               "never edit an applied migration, add a new one",
+               found->path, found->checksum, sum);
+      rc = -1;
+    }
+  }
+  PQclear(res);
+  return rc;
+}
 
 int dw_cmd_migrate(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  dw_cli_error("migrate", "not implemented yet");
-  return DW_EXIT_FAIL;
+  enum { OPT_MIGRATIONS = 0x2001, OPT_WAIT };
+  static const struct option opts[] = {
+    {"migrations", required_argument, 0, OPT_MIGRATIONS},
+    {"wait", required_argument, 0, OPT_WAIT},
+    DW_CLI_COMMON_OPTIONS,
+    {0, 0, 0, 0},
+  };
+  dw_cli *cli = dw_cli_new();
+  if (!cli) {
+    dw_cli_error(CMD, "out of memory");
+    return DW_EXIT_FAIL;
+  }
+  const char *dir = NULL;
+  long wait_s = 10;
+  int rc = DW_EXIT_USAGE, opt;
+  migration *m = NULL;
+  size_t count = 0;
+  PGconn *conn = NULL;
+  optind = 1;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int handled;
+    char *end;
+    switch (opt) {
+    case 'h':
+      usage(stdout);
+      rc = DW_EXIT_OK;
+      goto out;
+    case OPT_MIGRATIONS:
+      dir = optarg;
+      break;
+    case OPT_WAIT:
+      errno = 0;
+      wait_s = strtol(optarg, &end, 10);
+      if (errno || end == optarg || *end || wait_s < 0 || wait_s > 3600) {
+        dw_cli_error(CMD, "--wait: '%s' is not a number of seconds 0..3600", optarg);
+        goto out;
+      }
+      break;
+    case ':':
+      dw_cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
+      goto out;
+    case '?':
+      dw_cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
+      goto out;
+    default:
+      handled = dw_cli_option(cli, opt, optarg);
+      if (handled < 0) goto out;
+      if (handled == 0) {
+        dw_cli_error(CMD, "unexpected option (see --help)");
+        goto out;
+      }
+    }
+  }
+  if (optind < argc) {
+    dw_cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
+    goto out;
+  }
+  if (dw_cli_finish(cli) < 0) goto out;
+  const char *conninfo = dw_config_get(dw_cli_config(cli), "db.conninfo");
+  if (!conninfo || !*conninfo) {
+    dw_cli_error(CMD, "no database: give --db CONNINFO, db.conninfo or DW_DB");
+    goto out;
+  }
+  char *why = NULL;
+  PQconninfoOption *parsed = PQconninfoParse(conninfo, &why);
+  if (!parsed) {
+    for (size_t l = why ? strlen(why) : 0; l && why[l - 1] == '\n'; l--) why[l - 1] = 0;
+    dw_cli_error(CMD, "bad connection string '%s': %s", conninfo, why ? why : "out of memory");
+    PQfreemem(why);
+    goto out;
+  }
+  PQconninfoFree(parsed);
+  if (!dir) dir = getenv("DW_MIGRATIONS_DIR");
+  if (!dir || !*dir) dir = DW_SOURCE_DIR "/deploy/migrations";
+  rc = DW_EXIT_FAIL;
+
+  char err[2048];
+  if (scan_migrations(dir, &m, &count, err, sizeof err)) {
+    dw_cli_error(CMD, "%s", err);
+    goto out;
+  }
+  for (size_t i = 0; i < count; i++)
+    if (!(m[i].sql = read_text(m[i].path, err, sizeof err))) {
+      dw_cli_error(CMD, "%s", err);
+      goto out;
+    }
+  conn = dw_pg_connect(conninfo, (int)wait_s, err, sizeof err);
+  if (!conn) {
+    dw_cli_error(CMD, "%s", err);
+    goto out;
+  }
+  /* Keep NOTICEs ("relation already exists, skipping") off stderr; the lock
+   * is held until the connection closes. */
+  if (dw_pg_exec(conn, "SET client_min_messages = warning", err, sizeof err) ||
+      dw_pg_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, sizeof err)) {
+    dw_cli_error(CMD, "%s", err);
+    goto out;
+  }
+  for (size_t i = 0; i < count; i++)
+    if (checksum(conn, &m[i], err, sizeof err)) {
+      dw_cli_error(CMD, "%s", err);
+      goto out;
+    }
+  if (load_applied(conn, m, count, err, sizeof err)) {
+    dw_cli_error(CMD, "%s", err);
+    goto out;
+  }
+  size_t applied = 0, skipped = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (m[i].applied) {
+      skipped++;
+      continue;
+    }
+    if (apply(conn, &m[i], err, sizeof err)) {
+      dw_cli_error(CMD, "%s", err);
+      dw_cli_error(CMD, "stopped: %zu applied in this run, %s and later not applied", applied, m[i].file);
+      goto out;
+    }
+    printf("applied %s\n", m[i].file);
+    fflush(stdout);
+    applied++;
+  }
+  if (applied)
+    printf("migrate: %zu applied, %zu already applied, schema at version %ld\n", applied, skipped,
+           m[count - 1].version);
+  else
+    printf("migrate: nothing to apply, %zu already applied, schema at version %ld\n", skipped,
+           m[count - 1].version);
+  rc = DW_EXIT_OK;
+out:
+  if (conn) PQfinish(conn); /* ends the session: releases the advisory lock */
+  free_migrations(m, count);
+  dw_cli_destroy(cli);
+  return rc;
 }

@@ -1,0 +1,539 @@
+/* dw_aggregates: compliance counters per unit x period (CONTRACT §5), rates
+ * and score, and per-reader change tracking (see dw_aggregates.h).
+ *
+ * Storage: units (unit_type, code) are interned in one hash table that also
+ * holds the open_overdue gauge and the per-reader rolling30 bookkeeping; rows
+ * (unit, period_kind, period_id) live in a second hash table keyed by a
+ * fixed-size struct. period_id is an integer that sorts like the period name:
+ * local day number (day), y*12+m-1 (month), y*4+q-1 (quarter), y (year).
+ * Names are made only when a row is read out.
+ *
+ * Change tracking keeps, per reader, a list of rows touched since that
+ * reader's last drain with the accumulated delta (allocated lazily, so an
+ * untouched row costs no delta memory), plus the open_overdue value last
+ * reported on each row, so that a row whose period stops being current is
+ * reported again with open_overdue back at 0. */
+#include "dw_aggregates.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "dw_time.h"
+
+#define DW_AGG_READERS 2
+#define DW_ROLLING_DAYS 30
+
+/* ---- names ---- */
+
+static const char *const counter_names[DW_C__COUNT] = {
+  "received", "online", "online_full", "intake_digitized", "reused_docs", "dossiers_with_reuse",
+  "paper_requests_from_warehouse", "results_issued", "results_digitized", "on_time", "late",
+  "apologies", "paid", "paid_online", "ratings", "rating_sum",
+};
+static const char *const unit_names[DW_UNIT__COUNT] = {"commune", "agency", "procedure", "province"};
+static const char *const period_names[DW_PERIOD__COUNT] = {"day", "month", "quarter", "year", "rolling30"};
+
+const char *dw_counter_name(dw_counter c) { return (unsigned)c < DW_C__COUNT ? counter_names[c] : "?"; }
+const char *dw_unit_type_name(dw_unit_type u) { return (unsigned)u < DW_UNIT__COUNT ? unit_names[u] : "?"; }
+const char *dw_period_kind_name(dw_period_kind p) {
+  return (unsigned)p < DW_PERIOD__COUNT ? period_names[p] : "?";
+}
+
+/* ---- structures ---- */
+
+typedef struct agg_unit {
+  char *key; /* "<type>|<code>", the hash key */
+  dw_unit_type type;
+  const char *code; /* points into key */
+  int64_t gauge;    /* open OVERDUE alerts now */
+  /* rolling30 as last reported to each reader */
+  bool roll_dirty[DW_AGG_READERS]; /* a day row or the gauge changed since */
+  int64_t roll_day[DW_AGG_READERS];
+  int64_t roll_sent[DW_AGG_READERS][DW_C__COUNT];
+  int64_t roll_oo_sent[DW_AGG_READERS];
+  UT_hash_handle hh;
+} agg_unit;
+
+typedef struct row_key {
+  const agg_unit *unit;
+  int32_t kind;
+  int32_t id;
+} row_key;
+
+typedef struct agg_row {
+  row_key key;
+  int64_t counters[DW_C__COUNT];
+  int64_t *pending[DW_AGG_READERS];          /* delta since the reader's last drain; NULL if none */
+  struct agg_row *dirty_next[DW_AGG_READERS]; /* list of rows with pending[r] != NULL */
+  int64_t oo_sent[DW_AGG_READERS];            /* open_overdue last reported to the reader */
+  unsigned stamp;                             /* dedup within one drain */
+  UT_hash_handle hh;
+} agg_row;
+
+typedef struct score_item {
+  double max, threshold; /* threshold <= 0: none (timeliness) */
+} score_item;
+
+enum { S_TIMELINESS, S_RESULT_DIG, S_INTAKE_DIG, S_REUSE, S_ONLINE, S_PAID_ONLINE, S_SATISFACTION, S__COUNT };
+
+struct dw_aggregates {
+  int utc_offset_min;
+  score_item score[S__COUNT];
+  agg_unit *units;
+  agg_row *rows;
+  agg_row *dirty[DW_AGG_READERS];
+  agg_row **oo_rows[DW_AGG_READERS]; /* rows whose oo_sent[r] != 0 */
+  size_t oo_len[DW_AGG_READERS], oo_cap[DW_AGG_READERS];
+  unsigned stamp;
+};
+
+/* ---- periods ---- */
+
+typedef struct period_ids {
+  int32_t id[DW_PERIOD__COUNT];
+} period_ids;
+
+static void periods_of_day(int64_t day, period_ids *p) {
+  int y, m, d;
+  dw_civil_from_days(day, &y, &m, &d);
+  p->id[DW_PERIOD_DAY] = (int32_t)day;
+  p->id[DW_PERIOD_MONTH] = y * 12 + (m - 1);
+  p->id[DW_PERIOD_QUARTER] = y * 4 + (m - 1) / 3;
+  p->id[DW_PERIOD_YEAR] = y;
+  p->id[DW_PERIOD_ROLLING30] = (int32_t)day;
+}
+
+static void period_name(dw_period_kind kind, int32_t id, char *buf, size_t n) {
+  int y, m, d;
+  switch (kind) {
+  case DW_PERIOD_DAY:
+  case DW_PERIOD_ROLLING30:
+    dw_civil_from_days(id, &y, &m, &d);
+    snprintf(buf, n, "%04d-%02d-%02d", y, m, d);
+    break;
+  case DW_PERIOD_MONTH:
+    snprintf(buf, n, "%04d-%02d", id / 12, id % 12 + 1);
+    break;
+  case DW_PERIOD_QUARTER:
+    snprintf(buf, n, "%04d-Q%d", id / 4, id % 4 + 1);
+    break;
+  default:
+    snprintf(buf, n, "%04d", id);
+    break;
+  }
+}
+
+/* ---- lifecycle ---- */
+
+static double cfg_double(const dw_config *cfg, const char *key) {
+  const char *v = dw_config_get(cfg, key);
+  return v ? strtod(v, NULL) : 0.0;
+}
+
+dw_aggregates *dw_aggregates_new(const dw_config *cfg, int utc_offset_min) {
+  dw_aggregates *agg = calloc(1, sizeof *agg);
+  if (!agg) return NULL;
+  agg->utc_offset_min = utc_offset_min;
+  dw_config *tmp = NULL;
+  if (!cfg) { /* defaults of the key table */
+    tmp = dw_config_new();
+    if (!tmp) {
+      free(agg);
+      return NULL;
+    }
+    cfg = tmp;
+  }
+  static const struct {
+    int item;
+    const char *max, *threshold;
+  } keys[S__COUNT] = {
+    {S_TIMELINESS, "score.timeliness.max", NULL},
+    {S_RESULT_DIG, "score.result_digitized.max", "score.result_digitized.threshold"},
+    {S_INTAKE_DIG, "score.intake_digitized.max", "score.intake_digitized.threshold"},
+    {S_REUSE, "score.reuse.max", "score.reuse.threshold"},
+    {S_ONLINE, "score.online.max", "score.online.threshold"},
+    {S_PAID_ONLINE, "score.paid_online.max", "score.paid_online.threshold"},
+    {S_SATISFACTION, "score.satisfaction.max", "score.satisfaction.threshold"},
+  };
+  for (int i = 0; i < S__COUNT; i++) {
+    agg->score[keys[i].item].max = cfg_double(cfg, keys[i].max);
+    agg->score[keys[i].item].threshold = keys[i].threshold ? cfg_double(cfg, keys[i].threshold) : 0.0;
+  }
+  dw_config_destroy(tmp);
+  return agg;
+}
+
+void dw_aggregates_destroy(dw_aggregates *agg) {
+  if (!agg) return;
+  agg_row *r, *rt;
+  HASH_ITER(hh, agg->rows, r, rt) {
+    HASH_DEL(agg->rows, r);
+    for (int i = 0; i < DW_AGG_READERS; i++) free(r->pending[i]);
+    free(r);
+  }
+  agg_unit *u, *ut;
+  HASH_ITER(hh, agg->units, u, ut) {
+    HASH_DEL(agg->units, u);
+    free(u->key);
+    free(u);
+  }
+  for (int i = 0; i < DW_AGG_READERS; i++) free(agg->oo_rows[i]);
+  free(agg);
+}
+
+/* ---- lookups ---- */
+
+static agg_unit *unit_get(dw_aggregates *agg, dw_unit_type type, const char *code, bool create) {
+  char stack[160];
+  size_t clen = strlen(code);
+  size_t klen = clen + 3;
+  char *key = klen <= sizeof stack ? stack : malloc(klen);
+  if (!key) return NULL;
+  snprintf(key, klen, "%d|%s", (int)type, code);
+  agg_unit *u = NULL;
+  HASH_FIND(hh, agg->units, key, strlen(key), u);
+  if (!u && create) {
+    u = calloc(1, sizeof *u);
+    char *k = u ? strdup(key) : NULL;
+    if (!k) {
+      free(u);
+      u = NULL;
+    } else {
+      u->key = k;
+      u->type = type;
+      u->code = k + 2;
+      for (int i = 0; i < DW_AGG_READERS; i++) u->roll_day[i] = INT64_MIN;
+      HASH_ADD_KEYPTR(hh, agg->units, u->key, strlen(u->key), u);
+    }
+  }
+  if (key != stack) free(key);
+  return u;
+}
+
+static agg_row *row_find(const dw_aggregates *agg, const agg_unit *u, int kind, int32_t id) {
+  row_key k;
+  memset(&k, 0, sizeof k); /* padding is part of the hashed bytes */
+  k.unit = u;
+  k.kind = kind;
+  k.id = id;
+  agg_row *r = NULL;
+  HASH_FIND(hh, agg->rows, &k, sizeof k, r);
+  return r;
+}
+
+static agg_row *row_get(dw_aggregates *agg, const agg_unit *u, int kind, int32_t id) {
+  agg_row *r = row_find(agg, u, kind, id);
+  if (r) return r;
+  r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->key.unit = u;
+  r->key.kind = kind;
+  r->key.id = id;
+  HASH_ADD(hh, agg->rows, key, sizeof r->key, r);
+  return r;
+}
+
+/* The units a source lands in: commune, agency, procedure (when given) and
+ * the province. Returns how many. */
+static int source_units(dw_aggregates *agg, const dw_agg_source *src, agg_unit *out[DW_UNIT__COUNT]) {
+  const char *codes[DW_UNIT__COUNT] = {src ? src->commune : NULL, src ? src->agency : NULL,
+                                       src ? src->procedure : NULL, "all"};
+  int n = 0;
+  for (int t = 0; t < DW_UNIT__COUNT; t++) {
+    if (!codes[t] || !codes[t][0]) continue;
+    agg_unit *u = unit_get(agg, (dw_unit_type)t, codes[t], true);
+    if (u) out[n++] = u;
+  }
+  return n;
+}
+
+/* ---- updates ---- */
+
+void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta) {
+  if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
+  period_ids p;
+  periods_of_day(dw_local_day(at, agg->utc_offset_min), &p);
+  agg_unit *units[DW_UNIT__COUNT];
+  int n = source_units(agg, src, units);
+  for (int i = 0; i < n; i++) {
+    for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
+      agg_row *r = row_get(agg, units[i], kind, p.id[kind]);
+      if (!r) continue;
+      r->counters[c] += delta;
+      for (int rd = 0; rd < DW_AGG_READERS; rd++) {
+        if (!r->pending[rd]) {
+          r->pending[rd] = calloc(DW_C__COUNT, sizeof(int64_t));
+          if (!r->pending[rd]) continue; /* OOM: this reader misses the delta */
+          r->dirty_next[rd] = agg->dirty[rd];
+          agg->dirty[rd] = r;
+        }
+        r->pending[rd][c] += delta;
+      }
+    }
+    for (int rd = 0; rd < DW_AGG_READERS; rd++) units[i]->roll_dirty[rd] = true;
+  }
+}
+
+void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta) {
+  if (!agg || delta == 0) return;
+  agg_unit *units[DW_UNIT__COUNT];
+  int n = source_units(agg, src, units);
+  for (int i = 0; i < n; i++) {
+    units[i]->gauge += delta;
+    for (int rd = 0; rd < DW_AGG_READERS; rd++) units[i]->roll_dirty[rd] = true;
+  }
+}
+
+/* ---- rates and score ---- */
+
+/* num/den as a percentage rounded to hundredths, half away from zero, in
+ * integer arithmetic so that 5456/10000 is exactly the double nearest 54.56. */
+static double pct(int64_t num, int64_t den, int64_t scale) {
+  if (den <= 0) return NAN;
+  __int128 n = (__int128)num * scale;
+  bool neg = n < 0;
+  if (neg) n = -n;
+  __int128 q = (2 * n + den) / (2 * (__int128)den);
+  return (double)(neg ? -q : q) / 100.0;
+}
+
+/* Rounds to 2 decimals, half away from zero; the nudge absorbs binary error
+ * on values that are x.xx5 in decimal (sums of 2-decimal points). */
+static double round2(double x) {
+  if (isnan(x)) return x;
+  double s = x * 100.0;
+  s = s < 0 ? -floor(-s + 0.5 + 1e-7) : floor(s + 0.5 + 1e-7);
+  return s / 100.0;
+}
+
+static double earn(const score_item *it, double rate) {
+  if (isnan(rate) || it->max <= 0) return 0.0;
+  double f = it->threshold > 0 ? rate / it->threshold : rate / 100.0;
+  if (f > 1.0) f = 1.0;
+  if (f < 0.0) f = 0.0;
+  return it->max * f;
+}
+
+void dw_aggregates_rates(const dw_aggregates *agg, const dw_agg_row *row, dw_agg_rates *out) {
+  const int64_t *c = row->counters;
+  out->on_time_rate = pct(c[DW_C_ON_TIME], c[DW_C_ON_TIME] + c[DW_C_LATE], 10000);
+  out->intake_digitized_rate = pct(c[DW_C_INTAKE_DIGITIZED], c[DW_C_RECEIVED] - c[DW_C_ONLINE_FULL], 10000);
+  out->result_digitized_rate = pct(c[DW_C_RESULTS_DIGITIZED], c[DW_C_RESULTS_ISSUED], 10000);
+  out->online_rate = pct(c[DW_C_ONLINE], c[DW_C_RECEIVED], 10000);
+  out->rating_avg = pct(c[DW_C_RATING_SUM], c[DW_C_RATINGS], 100); /* plain average, 2 decimals */
+  out->reuse_rate = pct(c[DW_C_DOSSIERS_WITH_REUSE], c[DW_C_RECEIVED], 10000);
+  out->paid_online_rate = pct(c[DW_C_PAID_ONLINE], c[DW_C_PAID], 10000);
+
+  const score_item *s = agg->score;
+  double sat = isnan(out->rating_avg) ? NAN : out->rating_avg * 20.0;
+  double pts = earn(&s[S_TIMELINESS], out->on_time_rate) + earn(&s[S_RESULT_DIG], out->result_digitized_rate) +
+               earn(&s[S_INTAKE_DIG], out->intake_digitized_rate) + earn(&s[S_REUSE], out->reuse_rate) +
+               earn(&s[S_ONLINE], out->online_rate) + earn(&s[S_PAID_ONLINE], out->paid_online_rate) +
+               earn(&s[S_SATISFACTION], sat);
+  double covered = 0;
+  for (int i = 0; i < S__COUNT; i++) covered += s[i].max > 0 ? s[i].max : 0;
+  out->score = round2(pts);
+  out->score_100 = covered > 0 ? round2(pts * 100.0 / covered) : NAN;
+}
+
+/* ---- read-out ---- */
+
+static bool is_current(const row_key *k, const period_ids *now) { return k->id == now->id[k->kind]; }
+
+static bool all_zero(const int64_t *c) {
+  for (int i = 0; i < DW_C__COUNT; i++)
+    if (c[i]) return false;
+  return true;
+}
+
+static void rolling_sum(const dw_aggregates *agg, const agg_unit *u, int64_t day, int64_t *sum, bool *any_row) {
+  memset(sum, 0, sizeof(int64_t) * DW_C__COUNT);
+  *any_row = false;
+  for (int i = 0; i < DW_ROLLING_DAYS; i++) {
+    const agg_row *r = row_find(agg, u, DW_PERIOD_DAY, (int32_t)(day - i));
+    if (!r) continue;
+    *any_row = true;
+    for (int c = 0; c < DW_C__COUNT; c++) sum[c] += r->counters[c];
+  }
+}
+
+typedef struct out_item {
+  const agg_unit *unit;
+  int kind;
+  int32_t id;
+  const int64_t *counters;
+  int64_t open_overdue;
+} out_item;
+
+static int cmp_item(const void *a, const void *b) {
+  const out_item *x = a, *y = b;
+  if (x->unit->type != y->unit->type) return x->unit->type < y->unit->type ? -1 : 1;
+  int c = strcmp(x->unit->code, y->unit->code);
+  if (c) return c;
+  if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+  if (x->id != y->id) return x->id < y->id ? -1 : 1;
+  return 0;
+}
+
+static void fill_row(dw_agg_row *row, const agg_unit *u, int kind, int32_t id, const int64_t *counters,
+                     int64_t oo) {
+  row->unit_type = u->type;
+  row->unit = u->code;
+  row->period_kind = (dw_period_kind)kind;
+  period_name((dw_period_kind)kind, id, row->period, sizeof row->period);
+  if (counters)
+    memcpy(row->counters, counters, sizeof row->counters);
+  else
+    memset(row->counters, 0, sizeof row->counters);
+  row->open_overdue = oo;
+}
+
+static const int64_t zero_counters[DW_C__COUNT];
+
+/* Rows whose counters are all zero (a count moved away by a late event) and
+ * that carry no gauge are left out, so the output equals in-order delivery.
+ * A unit with open OVERDUE alerts gets rows for the current periods even if
+ * nothing was counted in them. */
+void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
+                           void (*fn)(const dw_agg_row *row, void *opaque), void *opaque) {
+  if (!agg || !fn) return;
+  int64_t today = dw_local_day(now, agg->utc_offset_min);
+  period_ids cur;
+  periods_of_day(today, &cur);
+  size_t nunits = HASH_COUNT(agg->units), nrows = HASH_COUNT(agg->rows);
+  size_t cap = nrows + nunits * DW_PERIOD__COUNT + 1;
+  out_item *items = malloc(cap * sizeof *items);
+  int64_t *sums = malloc((nunits + 1) * DW_C__COUNT * sizeof(int64_t));
+  if (!items || !sums) {
+    free(items);
+    free(sums);
+    return;
+  }
+  size_t n = 0, ns = 0;
+  for (const agg_row *r = agg->rows; r; r = r->hh.next) {
+    int64_t oo = is_current(&r->key, &cur) ? r->key.unit->gauge : 0;
+    if (all_zero(r->counters) && oo == 0) continue;
+    items[n++] = (out_item){r->key.unit, r->key.kind, r->key.id, r->counters, oo};
+  }
+  for (const agg_unit *u = agg->units; u; u = u->hh.next) {
+    if (u->gauge != 0)
+      for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
+        if (!row_find(agg, u, kind, cur.id[kind])) /* an existing row was listed above */
+          items[n++] = (out_item){u, kind, cur.id[kind], zero_counters, u->gauge};
+      }
+    int64_t *sum = sums + ns * DW_C__COUNT;
+    bool any;
+    rolling_sum(agg, u, today, sum, &any);
+    if (!all_zero(sum) || u->gauge != 0) {
+      items[n++] = (out_item){u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge};
+      ns++;
+    }
+  }
+  qsort(items, n, sizeof *items, cmp_item);
+  dw_agg_row row;
+  for (size_t i = 0; i < n; i++) {
+    fill_row(&row, items[i].unit, items[i].kind, items[i].id, items[i].counters, items[i].open_overdue);
+    fn(&row, opaque);
+  }
+  free(items);
+  free(sums);
+}
+
+static int push_oo(dw_aggregates *agg, int rd, agg_row *r) {
+  if (agg->oo_len[rd] == agg->oo_cap[rd]) {
+    size_t cap = agg->oo_cap[rd] ? agg->oo_cap[rd] * 2 : 16;
+    agg_row **p = realloc(agg->oo_rows[rd], cap * sizeof *p);
+    if (!p) return -1;
+    agg->oo_rows[rd] = p;
+    agg->oo_cap[rd] = cap;
+  }
+  agg->oo_rows[rd][agg->oo_len[rd]++] = r;
+  return 0;
+}
+
+void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
+                                 void (*fn)(const dw_agg_row *row, const dw_agg_row *delta, void *opaque),
+                                 void *opaque) {
+  if (!agg || reader < 0 || reader >= DW_AGG_READERS || !fn) return;
+  const int rd = reader;
+  int64_t today = dw_local_day(now, agg->utc_offset_min);
+  period_ids cur;
+  periods_of_day(today, &cur);
+  unsigned stamp = ++agg->stamp;
+  if (stamp == 0) { /* wrapped: reset so that no row looks already seen */
+    for (agg_row *r = agg->rows; r; r = r->hh.next) r->stamp = 0;
+    stamp = agg->stamp = 1;
+  }
+
+  /* Candidates: rows with a pending delta, rows that last reported a
+   * non-zero gauge, and the current rows of units with a non-zero gauge. */
+  size_t cap = 64, n = 0;
+  agg_row **cand = malloc(cap * sizeof *cand);
+  if (!cand) return;
+#define ADD_CAND(rowp)                                         \
+  do {                                                         \
+    agg_row *r_ = (rowp);                                      \
+    if (!r_ || r_->stamp == stamp) break;                      \
+    if (n == cap) {                                            \
+      agg_row **p_ = realloc(cand, 2 * cap * sizeof *cand);    \
+      if (!p_) break;                                          \
+      cand = p_;                                               \
+      cap *= 2;                                                \
+    }                                                          \
+    r_->stamp = stamp;                                         \
+    cand[n++] = r_;                                            \
+  } while (0)
+  for (agg_row *r = agg->dirty[rd]; r; r = r->dirty_next[rd]) ADD_CAND(r);
+  for (size_t i = 0; i < agg->oo_len[rd]; i++) ADD_CAND(agg->oo_rows[rd][i]);
+  for (agg_unit *u = agg->units; u; u = u->hh.next)
+    if (u->gauge != 0)
+      for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) ADD_CAND(row_get(agg, u, kind, cur.id[kind]));
+#undef ADD_CAND
+  agg->dirty[rd] = NULL;
+  agg->oo_len[rd] = 0;
+
+  dw_agg_row row, delta;
+  for (size_t i = 0; i < n; i++) {
+    agg_row *r = cand[i];
+    int64_t oo = is_current(&r->key, &cur) ? r->key.unit->gauge : 0;
+    int64_t d_oo = oo - r->oo_sent[rd];
+    if (r->pending[rd] || d_oo != 0) {
+      fill_row(&row, r->key.unit, r->key.kind, r->key.id, r->counters, oo);
+      fill_row(&delta, r->key.unit, r->key.kind, r->key.id, r->pending[rd], d_oo);
+      fn(&row, &delta, opaque);
+    }
+    free(r->pending[rd]);
+    r->pending[rd] = NULL;
+    r->dirty_next[rd] = NULL;
+    r->oo_sent[rd] = oo;
+    if (oo != 0) push_oo(agg, rd, r);
+  }
+  free(cand);
+
+  /* rolling30 of today, per unit, against what this reader last saw */
+  int64_t sum[DW_C__COUNT];
+  for (agg_unit *u = agg->units; u; u = u->hh.next) {
+    bool same_day = u->roll_day[rd] == today;
+    if (same_day && !u->roll_dirty[rd]) continue;
+    bool any;
+    rolling_sum(agg, u, today, sum, &any);
+    fill_row(&row, u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge);
+    fill_row(&delta, u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge);
+    bool emit;
+    if (same_day) {
+      for (int c = 0; c < DW_C__COUNT; c++) delta.counters[c] -= u->roll_sent[rd][c];
+      delta.open_overdue -= u->roll_oo_sent[rd];
+      emit = !all_zero(delta.counters) || delta.open_overdue != 0;
+    } else {
+      emit = !all_zero(sum) || u->gauge != 0;
+    }
+    if (emit) fn(&row, &delta, opaque);
+    memcpy(u->roll_sent[rd], sum, sizeof sum);
+    u->roll_oo_sent[rd] = u->gauge;
+    u->roll_day[rd] = today;
+    u->roll_dirty[rd] = false;
+  }
+}

@@ -1,0 +1,740 @@
+/* dw_engine: the engine behind audit, watch and replay (see dw_engine.h).
+ * Holds the dossiers (hash table of dw_dossier), interned strings, and a
+ * timer heap with one entry per dossier: the next instant any of its rules
+ * can change. Rules are level-triggered (dw_rules derives intervals from the
+ * facts); evaluating a dossier at time t diffs the intervals begun by t
+ * against the last alert emitted per rule, and emits RAISED / UPDATED /
+ * CLEARED in logical-time order. Aggregates: per-event counters are added
+ * once per new event; per-dossier counters are a function of the facts and
+ * are kept right under out-of-order arrival by retracting the dossier's
+ * contribution before an event and adding it back after. */
+#include "dw_engine.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dw_dossier.h"
+#include "dw_rules.h"
+#include "dw_time.h"
+#include "dw_timer.h"
+
+#define INF INT64_MAX
+
+struct dw_engine {
+  const dw_calendar *cal;
+  dw_aggregates *agg;
+  dw_engine_sink sink;
+  dw_rules_cfg rc;
+  int64_t grace_ms;
+  int utc;
+  int64_t now;
+
+  dw_dossier **tab; /* linear probing, NULL = empty */
+  size_t tab_cap, tab_n;
+  dw_timer heap;
+
+  char **names; /* interned strings; names[0] = "" */
+  uint32_t n_names, cap_names;
+  uint32_t *nmap; /* open addressing of name ids + 1; 0 = empty */
+  size_t nmap_cap;
+
+  char *gone; /* ids of dossiers that left memory since the last drain, NUL-separated */
+  size_t gone_len, gone_cap;
+
+  uint64_t applied, duplicates, errors, evicted, open_alerts, dossier_bytes;
+  uint8_t *blob;
+  size_t blob_cap;
+};
+
+static void set_heap_index(void *item, uint32_t idx) { ((dw_dossier *)item)->heap_idx = idx; }
+
+static uint32_t id_hash(const char *s) {
+  uint64_t h = dw_hash64(s);
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+/* ---- interned strings ---- */
+
+static uint32_t intern(dw_engine *e, const char *s) {
+  if (!s[0]) return 0;
+  if ((size_t)(e->n_names + 1) * 2 > e->nmap_cap) {
+    size_t nc = e->nmap_cap ? e->nmap_cap * 2 : 256;
+    uint32_t *nm = calloc(nc, sizeof *nm);
+    if (!nm) return 0;
+    for (uint32_t i = 1; i < e->n_names; i++) {
+      size_t j = id_hash(e->names[i]) & (nc - 1);
+      while (nm[j]) j = (j + 1) & (nc - 1);
+      nm[j] = i + 1;
+    }
+    free(e->nmap);
+    e->nmap = nm;
+    e->nmap_cap = nc;
+  }
+  size_t j = id_hash(s) & (e->nmap_cap - 1);
+  while (e->nmap[j]) {
+    uint32_t id = e->nmap[j] - 1;
+    if (strcmp(e->names[id], s) == 0) return id;
+    j = (j + 1) & (e->nmap_cap - 1);
+  }
+  if (e->n_names == e->cap_names) {
+    uint32_t nc = e->cap_names * 2;
+    char **nn = realloc(e->names, nc * sizeof *nn);
+    if (!nn) return 0;
+    e->names = nn;
+    e->cap_names = nc;
+  }
+  char *copy = strdup(s);
+  if (!copy) return 0;
+  e->names[e->n_names] = copy;
+  e->nmap[j] = e->n_names + 1;
+  return e->n_names++;
+}
+
+static uint32_t intern_cb(void *opaque, const char *s) { return intern(opaque, s); }
+
+/* ---- dossier table ---- */
+
+static dw_dossier *lookup(const dw_engine *e, const char *id, uint32_t h) {
+  if (!e->tab_cap) return NULL;
+  size_t m = e->tab_cap - 1, i = h & m;
+  for (dw_dossier *d; (d = e->tab[i]); i = (i + 1) & m)
+    if (d->hash == h && strcmp(d->id, id) == 0) return d;
+  return NULL;
+}
+
+static int tab_insert(dw_engine *e, dw_dossier *d) {
+  if ((e->tab_n + 1) * 4 > e->tab_cap * 3) {
+    size_t nc = e->tab_cap ? e->tab_cap * 2 : 1024;
+    dw_dossier **nt = calloc(nc, sizeof *nt);
+    if (!nt) return -1;
+    for (size_t i = 0; i < e->tab_cap; i++) {
+      dw_dossier *x = e->tab[i];
+      if (!x) continue;
+      size_t j = x->hash & (nc - 1);
+      while (nt[j]) j = (j + 1) & (nc - 1);
+      nt[j] = x;
+    }
+    free(e->tab);
+    e->tab = nt;
+    e->tab_cap = nc;
+  }
+  size_t m = e->tab_cap - 1, i = d->hash & m;
+  while (e->tab[i]) i = (i + 1) & m;
+  e->tab[i] = d;
+  e->tab_n++;
+  return 0;
+}
+
+static void tab_delete(dw_engine *e, dw_dossier *d) {
+  size_t m = e->tab_cap - 1, i = d->hash & m;
+  while (e->tab[i] != d) i = (i + 1) & m;
+  /* backward-shift deletion keeps every probe chain unbroken */
+  for (size_t j = i;;) {
+    j = (j + 1) & m;
+    dw_dossier *x = e->tab[j];
+    if (!x) break;
+    size_t k = x->hash & m;
+    int stay = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+    if (stay) continue;
+    e->tab[i] = x;
+    i = j;
+  }
+  e->tab[i] = NULL;
+  e->tab_n--;
+}
+
+/* ---- alerts ---- */
+
+static dw_agg_source src_of(const dw_engine *e, const dw_dossier *d, uint32_t agency) {
+  return (dw_agg_source){e->names[d->commune], e->names[agency], e->names[d->procedure]};
+}
+
+typedef struct change {
+  int64_t at; /* logical instant, for ordering */
+  int seq;
+  dw_alert_change kind;
+  uint8_t rule, sev;
+  int64_t raised_at, due_at, cleared_at, ref;
+  uint32_t agency;
+  int retracted;
+  uint32_t old_agency; /* UPDATED: the agency before (the gauge moves with it) */
+} change;
+
+static void detail_of(const dw_engine *e, const change *c, char *buf, size_t n) {
+  char t[40];
+  if (c->retracted) {
+    snprintf(buf, n, "withdrawn: a late event changed the facts");
+    return;
+  }
+  dw_time_format(c->ref, e->utc, t, sizeof t);
+  if (c->ref == DW_TIME_NONE) strcpy(t, "unknown");
+  switch ((dw_rule)c->rule) {
+  case DW_RULE_DUE_SOON: snprintf(buf, n, "due at %s", t); break;
+  case DW_RULE_OVERDUE: snprintf(buf, n, "past due %s", t); break;
+  case DW_RULE_APOLOGY_MISSING: snprintf(buf, n, "no apology issued by due %s", t); break;
+  case DW_RULE_PROMISE_MISSED: snprintf(buf, n, "promised time %s passed", t); break;
+  case DW_RULE_INTAKE_NOT_DIGITIZED: snprintf(buf, n, "intake not digitized by %s", t); break;
+  case DW_RULE_RESULT_NOT_DIGITIZED:
+    if (c->sev == DW_SEV_CRITICAL)
+      snprintf(buf, n, "result returned undigitized (digitize by %s)", t);
+    else
+      snprintf(buf, n, "result not digitized by %s", t);
+    break;
+  case DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE: snprintf(buf, n, "paper requested from warehouse at %s", t); break;
+  default: buf[0] = 0;
+  }
+}
+
+/* Bounded copy (the interned strings already fit: events are bounded). */
+static void copy_str(char *dst, size_t n, const char *src) {
+  size_t len = strlen(src);
+  if (len >= n) len = n - 1;
+  memcpy(dst, src, len);
+  dst[len] = 0;
+}
+
+static void fill_alert(const dw_engine *e, const dw_dossier *d, const change *c, dw_alert *a) {
+  snprintf(a->alert_id, sizeof a->alert_id, "%s:%s:%lld", d->id, dw_rule_name((dw_rule)c->rule),
+           (long long)c->raised_at);
+  a->rule = (dw_rule)c->rule;
+  copy_str(a->dossier_id, sizeof a->dossier_id, d->id);
+  copy_str(a->commune, sizeof a->commune, e->names[d->commune]);
+  copy_str(a->agency, sizeof a->agency, e->names[c->agency]);
+  copy_str(a->procedure, sizeof a->procedure, e->names[d->procedure]);
+  a->severity = (dw_severity)c->sev;
+  a->raised_at = c->raised_at;
+  a->due_at = c->due_at;
+  a->cleared_at = c->cleared_at;
+  detail_of(e, c, a->detail, sizeof a->detail);
+}
+
+static void emit(dw_engine *e, const dw_dossier *d, const change *c) {
+  if (c->kind == DW_ALERT_RAISED) e->open_alerts++;
+  if (c->kind == DW_ALERT_CLEARED) e->open_alerts--;
+  if (c->rule == DW_RULE_OVERDUE && e->agg) {
+    dw_agg_source s = src_of(e, d, c->agency);
+    if (c->kind != DW_ALERT_UPDATED) {
+      dw_aggregates_open_overdue(e->agg, &s, c->kind == DW_ALERT_RAISED ? 1 : -1);
+    } else if (c->old_agency != c->agency) {
+      dw_agg_source o = src_of(e, d, c->old_agency);
+      dw_aggregates_open_overdue(e->agg, &o, -1);
+      dw_aggregates_open_overdue(e->agg, &s, 1);
+    }
+  }
+  if (e->sink.alert) {
+    dw_alert a;
+    fill_alert(e, d, c, &a);
+    e->sink.alert(e->sink.opaque, &a, c->kind);
+  }
+}
+
+/* ---- aggregates: a dossier's per-dossier contribution ---- */
+
+typedef struct contrib {
+  int64_t at;
+  uint32_t commune, agency, procedure;
+  int counter;
+} contrib;
+
+static int contribs(const dw_engine *e, const dw_dossier *d, contrib *out) {
+  int n = 0;
+#define ADD(C, AT, AG) out[n++] = (contrib){(AT), d->commune, (AG), d->procedure, (C)}
+  if (d->received_at != DW_TIME_NONE) {
+    ADD(DW_C_RECEIVED, d->received_at, d->recv_agency);
+    if (d->channel == DW_CH_ONLINE_PARTIAL || d->channel == DW_CH_ONLINE_FULL)
+      ADD(DW_C_ONLINE, d->received_at, d->recv_agency);
+    if (d->channel == DW_CH_ONLINE_FULL) ADD(DW_C_ONLINE_FULL, d->received_at, d->recv_agency);
+  }
+  if (d->digitized_at != DW_TIME_NONE) ADD(DW_C_INTAKE_DIGITIZED, d->digitized_at, d->dig_agency);
+  if (d->reuse_at != DW_TIME_NONE) ADD(DW_C_DOSSIERS_WITH_REUSE, d->reuse_at, d->reuse_agency);
+  if (d->issued_at != DW_TIME_NONE) ADD(DW_C_RESULTS_ISSUED, d->issued_at, d->issued_agency);
+  int64_t rd = DW_TIME_NONE;
+  uint32_t rda = 0;
+  if (d->issued_at != DW_TIME_NONE && (d->flags & DW_DF_ISSUED_DIGITIZED)) {
+    rd = d->issued_at;
+    rda = d->issued_agency;
+  }
+  if (d->resdig_at != DW_TIME_NONE && (rd == DW_TIME_NONE || d->resdig_at < rd)) {
+    rd = d->resdig_at;
+    rda = d->resdig_agency;
+  }
+  if (rd != DW_TIME_NONE) ADD(DW_C_RESULTS_DIGITIZED, rd, rda);
+  if (d->received_at != DW_TIME_NONE && (d->issued_at != DW_TIME_NONE || d->end_at != DW_TIME_NONE)) {
+    dw_timeline tl;
+    dw_rules_timeline(&e->rc, d, &tl);
+    if (tl.close_kind == DW_CLOSE_ISSUED || tl.close_kind == DW_CLOSE_REJECTED) {
+      int64_t due = dw_rules_due_at(d, &tl, tl.close_at);
+      uint32_t ag = tl.close_kind == DW_CLOSE_ISSUED ? d->issued_agency : d->end_agency;
+      if (due != DW_TIME_NONE) ADD(tl.close_at <= due ? DW_C_ON_TIME : DW_C_LATE, tl.close_at, ag);
+    }
+  }
+#undef ADD
+  return n;
+}
+
+static int contrib_eq(const contrib *a, const contrib *b) {
+  return a->counter == b->counter && a->at == b->at && a->commune == b->commune && a->agency == b->agency &&
+         a->procedure == b->procedure;
+}
+
+static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib *nw, int nn) {
+  if (!e->agg) return;
+  for (int i = 0; i < no; i++) {
+    int j = 0;
+    while (j < nn && !contrib_eq(&old[i], &nw[j])) j++;
+    if (j < nn) continue;
+    dw_agg_source s = {e->names[old[i].commune], e->names[old[i].agency], e->names[old[i].procedure]};
+    dw_aggregates_add(e->agg, &s, (dw_counter)old[i].counter, old[i].at, -1);
+  }
+  for (int j = 0; j < nn; j++) {
+    int i = 0;
+    while (i < no && !contrib_eq(&old[i], &nw[j])) i++;
+    if (i < no) continue;
+    dw_agg_source s = {e->names[nw[j].commune], e->names[nw[j].agency], e->names[nw[j].procedure]};
+    dw_aggregates_add(e->agg, &s, (dw_counter)nw[j].counter, nw[j].at, +1);
+  }
+}
+
+/* ---- removal ---- */
+
+/* Drops a dossier from memory without emitting anything; keeps the gauge and
+ * the open-alert count consistent. */
+static void drop(dw_engine *e, dw_dossier *d) {
+  dw_alert_rec *r = dw_dossier_recs(d);
+  for (unsigned i = 0; i < d->n_rec; i++) {
+    if (!r[i].open) continue;
+    e->open_alerts--;
+    if (r[i].rule == DW_RULE_OVERDUE && e->agg) {
+      dw_agg_source s = src_of(e, d, r[i].agency);
+      dw_aggregates_open_overdue(e->agg, &s, -1);
+    }
+  }
+  if (d->heap_idx != DW_TIMER_NO_INDEX) dw_timer_remove(&e->heap, d->heap_idx);
+  tab_delete(e, d);
+  e->dossier_bytes -= dw_dossier_bytes(d);
+  dw_dossier_free(d);
+}
+
+static void evict(dw_engine *e, dw_dossier *d) {
+  size_t n = (size_t)d->id_len + 1;
+  if (e->gone_len + n > e->gone_cap) {
+    size_t nc = e->gone_cap ? e->gone_cap * 2 : 4096;
+    while (nc < e->gone_len + n) nc *= 2;
+    char *ng = realloc(e->gone, nc);
+    if (ng) {
+      e->gone = ng;
+      e->gone_cap = nc;
+    }
+  }
+  if (e->gone_len + n <= e->gone_cap) {
+    memcpy(e->gone + e->gone_len, d->id, n);
+    e->gone_len += n;
+  }
+  e->evicted++;
+  drop(e, d);
+}
+
+/* When the dossier may leave memory: RETURNED once the result rule is
+ * settled, else closed_grace_days after close; a dossier whose RECEIVED
+ * never came leaves closed_grace_days after its latest event. */
+static int64_t evict_at(const dw_engine *e, const dw_dossier *d, const dw_timeline *tl, const dw_rule_out *o) {
+  if (!tl->received) return d->last_at + e->grace_ms;
+  if (tl->close_at == DW_TIME_NONE) return DW_TIME_NONE;
+  int64_t at = tl->close_at + e->grace_ms;
+  if (d->returned_at != DW_TIME_NONE) {
+    int64_t settled = d->returned_at;
+    int n = o->n[DW_RULE_RESULT_NOT_DIGITIZED];
+    if (n) {
+      const dw_ival *iv = &o->iv[DW_RULE_RESULT_NOT_DIGITIZED][n - 1];
+      settled = iv->c == DW_TIME_NONE ? INF : (iv->c > settled ? iv->c : settled);
+    }
+    if (settled != INF) {
+      if (tl->close_at > settled) settled = tl->close_at;
+      if (settled < at) at = settled;
+    }
+  }
+  return at;
+}
+
+/* ---- evaluation ---- */
+
+static void add_change(change *ch, int *n, change c) {
+  if (*n >= 64) return;
+  c.seq = *n;
+  ch[(*n)++] = c;
+}
+
+/* Evaluates d at instant t: emits what changed, reschedules it, and evicts it
+ * when its time has come. Returns 1 if d was evicted. */
+static int eval(dw_engine *e, dw_dossier *d, int64_t t) {
+  dw_timeline tl;
+  dw_rule_out out;
+  dw_rules_timeline(&e->rc, d, &tl);
+  dw_rules_derive(&e->rc, d, &tl, &out);
+  change ch[64];
+  int nch = 0;
+  size_t before = dw_dossier_bytes(d);
+
+  for (int rule = 0; rule < DW_RULE__COUNT; rule++) {
+    dw_alert_rec *rec = dw_dossier_rec(d, rule);
+    const dw_ival *iv = out.iv[rule];
+    const int n = out.n[rule];
+    int matched = -1;
+    if (rec)
+      for (int i = 0; i < n; i++)
+        if (iv[i].r == rec->raised_at) matched = i;
+    if (t != DW_TIME_NONE && rec && rec->open && matched < 0) { /* (no clock yet: nothing to say) */
+      /* what was raised no longer follows from the facts: withdraw it now
+       * (cleared_at = t), before anything else of this evaluation, so that a
+       * replacement raised at an earlier logical instant never overlaps it */
+      add_change(ch, &nch, (change){DW_TIME_NONE, 0, DW_ALERT_CLEARED, (uint8_t)rule, rec->sev, rec->raised_at, rec->due_at, t,
+                                    DW_TIME_NONE, rec->agency, 1, rec->agency});
+      rec->open = 0;
+    }
+    for (int i = 0; i < n; i++) {
+      if (!dw_ival_raised(&iv[i], t)) break;
+      int cl = dw_ival_cleared(&iv[i], t);
+      uint8_t sev = dw_ival_sev(&iv[i], t);
+      if (rec && i == matched && (rec->open || cl)) {
+        if (!rec->open) continue; /* emitted and cleared before */
+        if (cl) {
+          uint8_t csev = dw_ival_sev(&iv[i], iv[i].c - 1);
+          if (csev != rec->sev) {
+            add_change(ch, &nch, (change){iv[i].sev_at, 0, DW_ALERT_UPDATED, (uint8_t)rule, csev, rec->raised_at,
+                                          iv[i].due, DW_TIME_NONE, iv[i].ref, rec->agency, 0, rec->agency});
+            rec->sev = csev;
+          }
+          add_change(ch, &nch, (change){iv[i].c, 0, DW_ALERT_CLEARED, (uint8_t)rule, rec->sev, rec->raised_at,
+                                        iv[i].due, iv[i].c, iv[i].ref, rec->agency, 0, rec->agency});
+          rec->open = 0;
+        } else if (sev != rec->sev || iv[i].due != rec->due_at || rec->agency != d->agency) {
+          /* severity, due or the dossier's current agency changed */
+          int64_t at = sev != rec->sev && iv[i].sev_at != DW_TIME_NONE && iv[i].sev_at <= t ? iv[i].sev_at : t;
+          uint32_t old_agency = rec->agency;
+          rec->sev = sev;
+          rec->due_at = iv[i].due;
+          rec->agency = d->agency;
+          add_change(ch, &nch, (change){at, 0, DW_ALERT_UPDATED, (uint8_t)rule, sev, rec->raised_at, rec->due_at,
+                                        DW_TIME_NONE, iv[i].ref, rec->agency, 0, old_agency});
+        }
+        continue;
+      }
+      if (rec && cl && iv[i].r <= rec->raised_at) continue; /* history already told */
+      /* a new alert (or an older one that holds again) */
+      int64_t cleared_sev_t = cl ? iv[i].c - 1 : t;
+      uint8_t rsev = dw_ival_sev(&iv[i], dw_ival_first(&iv[i]));
+      dw_alert_rec nr = {iv[i].r, iv[i].due, d->agency, (uint8_t)rule, rsev, 1, 0};
+      if (rec) {
+        *rec = nr;
+      } else {
+        rec = dw_dossier_rec_add(d, &nr);
+        if (!rec) break;
+      }
+      add_change(ch, &nch, (change){iv[i].r, 0, DW_ALERT_RAISED, (uint8_t)rule, rsev, iv[i].r, iv[i].due,
+                                    DW_TIME_NONE, iv[i].ref, d->agency, 0, d->agency});
+      uint8_t later = dw_ival_sev(&iv[i], cleared_sev_t);
+      if (later != rsev) {
+        rec->sev = later;
+        add_change(ch, &nch, (change){iv[i].sev_at, 0, DW_ALERT_UPDATED, (uint8_t)rule, later, iv[i].r, iv[i].due,
+                                      DW_TIME_NONE, iv[i].ref, d->agency, 0, d->agency});
+      }
+      if (cl) {
+        add_change(ch, &nch, (change){iv[i].c, 0, DW_ALERT_CLEARED, (uint8_t)rule, rec->sev, iv[i].r, iv[i].due,
+                                      iv[i].c, iv[i].ref, d->agency, 0, d->agency});
+        rec->open = 0;
+      }
+      matched = i;
+    }
+  }
+
+  /* emit in logical-time order (stable) */
+  for (int i = 1; i < nch; i++) {
+    change c = ch[i];
+    int j = i - 1;
+    while (j >= 0 && (ch[j].at > c.at || (ch[j].at == c.at && ch[j].seq > c.seq))) {
+      ch[j + 1] = ch[j];
+      j--;
+    }
+    ch[j + 1] = c;
+  }
+  for (int i = 0; i < nch; i++) emit(e, d, &ch[i]);
+  if (nch) d->flags |= DW_DF_DIRTY;
+  e->dossier_bytes += dw_dossier_bytes(d) - before;
+
+  /* next instant anything can change */
+  int64_t next = INF;
+  for (int rule = 0; rule < DW_RULE__COUNT; rule++)
+    for (int i = 0; i < out.n[rule]; i++) {
+      const dw_ival *iv = &out.iv[rule][i];
+      int64_t f = dw_ival_first(iv);
+      if (t == DW_TIME_NONE || f > t) {
+        if (f < next) next = f;
+        continue;
+      }
+      if (iv->c != DW_TIME_NONE && iv->c > t && iv->c < next) next = iv->c;
+      if (iv->sev_at != DW_TIME_NONE && iv->sev_at > t && iv->sev_at < next) next = iv->sev_at;
+    }
+  int64_t ev = evict_at(e, d, &tl, &out);
+  if (ev != DW_TIME_NONE) {
+    if (t != DW_TIME_NONE && ev <= t) {
+      evict(e, d);
+      return 1;
+    }
+    if (ev < next) next = ev;
+  }
+  if (next == INF) {
+    if (d->heap_idx != DW_TIMER_NO_INDEX) dw_timer_remove(&e->heap, d->heap_idx);
+  } else {
+    dw_timer_set(&e->heap, d, d->heap_idx, next);
+  }
+  return 0;
+}
+
+/* ---- public API ---- */
+
+dw_engine *dw_engine_new(const dw_config *cfg, const dw_calendar *cal, dw_aggregates *agg, dw_engine_sink sink,
+                         char *errstr, size_t errstr_size) {
+  if (!cal) {
+    snprintf(errstr, errstr_size, "engine: no calendar");
+    return NULL;
+  }
+  dw_engine *e = calloc(1, sizeof *e);
+  if (!e) {
+    snprintf(errstr, errstr_size, "engine: out of memory");
+    return NULL;
+  }
+  e->cal = cal;
+  e->agg = agg;
+  e->sink = sink;
+  e->utc = dw_calendar_utc_offset_min(cal);
+  e->now = DW_TIME_NONE;
+  const int64_t day = dw_calendar_day_ms(cal);
+  double soon = cfg ? dw_config_get_double(cfg, "rules.due_soon_days") : 1;
+  double intake = cfg ? dw_config_get_double(cfg, "rules.intake_digitize_days") : 1;
+  double result = cfg ? dw_config_get_double(cfg, "rules.result_digitize_days") : 1;
+  int64_t grace = cfg ? dw_config_get_int(cfg, "rules.closed_grace_days") : 30;
+  e->rc = (dw_rules_cfg){cal, llround(soon * (double)day), llround(intake * (double)day), llround(result * (double)day)};
+  e->grace_ms = grace * DW_MS_PER_DAY;
+  dw_timer_init(&e->heap, set_heap_index);
+  e->cap_names = 64;
+  e->names = malloc(e->cap_names * sizeof *e->names);
+  if (!e->names || !(e->names[0] = strdup(""))) {
+    free(e->names);
+    free(e);
+    snprintf(errstr, errstr_size, "engine: out of memory");
+    return NULL;
+  }
+  e->n_names = 1;
+  return e;
+}
+
+void dw_engine_destroy(dw_engine *e) {
+  if (!e) return;
+  for (size_t i = 0; i < e->tab_cap; i++) dw_dossier_free(e->tab[i]);
+  free(e->tab);
+  dw_timer_free(&e->heap);
+  for (uint32_t i = 0; i < e->n_names; i++) free(e->names[i]);
+  free(e->names);
+  free(e->nmap);
+  free(e->gone);
+  free(e->blob);
+  free(e);
+}
+
+dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, size_t errstr_size) {
+  if (dw_event_validate(ev, errstr, errstr_size)) {
+    e->errors++;
+    return DW_APPLY_ERROR;
+  }
+  int64_t base_due = DW_TIME_NONE;
+  if (ev->type == DW_EV_RECEIVED) {
+    if (ev->due_at != DW_TIME_NONE) {
+      base_due = ev->due_at;
+    } else {
+      char why[200];
+      int64_t w = (int64_t)ev->processing_days * dw_calendar_day_ms(e->cal);
+      if (dw_calendar_add_working(e->cal, ev->occurred_at, w, &base_due, why, sizeof why)) {
+        snprintf(errstr, errstr_size, "event '%s': due time from processing_days: %s", ev->event_id, why);
+        e->errors++;
+        return DW_APPLY_ERROR;
+      }
+    }
+  }
+  const uint32_t h = id_hash(ev->dossier_id);
+  const uint64_t eh = dw_hash64(ev->event_id);
+  dw_dossier *d = lookup(e, ev->dossier_id, h);
+  int created = 0;
+  if (d && dw_dossier_has_seen(d, eh)) {
+    e->duplicates++;
+    return DW_APPLY_DUPLICATE;
+  }
+  dw_dossier_ids ids = {intern(e, ev->commune), intern(e, ev->agency), intern(e, ev->procedure),
+                        intern(e, ev->to_agency)};
+  if (!d) {
+    d = dw_dossier_new(ev->dossier_id, h);
+    if (!d || tab_insert(e, d)) {
+      dw_dossier_free(d);
+      snprintf(errstr, errstr_size, "event '%s': out of memory for dossier '%s'", ev->event_id, ev->dossier_id);
+      e->errors++;
+      return DW_APPLY_ERROR;
+    }
+    e->dossier_bytes += dw_dossier_bytes(d);
+    created = 1;
+  }
+  contrib old[12], nw[12];
+  int no = contribs(e, d, old);
+  size_t before = dw_dossier_bytes(d);
+  if (dw_dossier_apply(d, ev, eh, &ids, base_due, (const char *const *)e->names)) {
+    snprintf(errstr, errstr_size, "event '%s': dossier '%s' cannot hold more events", ev->event_id, ev->dossier_id);
+    e->errors++;
+    e->dossier_bytes += dw_dossier_bytes(d) - before;
+    if (created) drop(e, d);
+    return DW_APPLY_ERROR;
+  }
+  e->dossier_bytes += dw_dossier_bytes(d) - before;
+  d->flags |= DW_DF_DIRTY;
+  int nn = contribs(e, d, nw);
+  contrib_diff(e, old, no, nw, nn);
+
+  if (e->agg) {
+    dw_agg_source s = {ev->commune, ev->agency, ev->procedure};
+    const int64_t t = ev->occurred_at;
+    switch (ev->type) {
+    case DW_EV_DOC_REUSED: dw_aggregates_add(e->agg, &s, DW_C_REUSED_DOCS, t, 1); break;
+    case DW_EV_PAPER_REQUESTED:
+      if (ev->in_warehouse) dw_aggregates_add(e->agg, &s, DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, t, 1);
+      break;
+    case DW_EV_APOLOGY_ISSUED: dw_aggregates_add(e->agg, &s, DW_C_APOLOGIES, t, 1); break;
+    case DW_EV_PAYMENT:
+      dw_aggregates_add(e->agg, &s, DW_C_PAID, t, 1);
+      if (ev->online) dw_aggregates_add(e->agg, &s, DW_C_PAID_ONLINE, t, 1);
+      break;
+    case DW_EV_RATED:
+      dw_aggregates_add(e->agg, &s, DW_C_RATINGS, t, 1);
+      dw_aggregates_add(e->agg, &s, DW_C_RATING_SUM, t, ev->score);
+      break;
+    default: break;
+    }
+  }
+  e->applied++;
+  eval(e, d, e->now);
+  return DW_APPLY_OK;
+}
+
+void dw_engine_advance(dw_engine *e, int64_t now) {
+  if (now == DW_TIME_NONE) return;
+  if (e->now != DW_TIME_NONE && now < e->now) now = e->now;
+  const dw_timer_entry *top;
+  while ((top = dw_timer_peek(&e->heap)) && top->at <= now) {
+    dw_dossier *d = top->item;
+    int64_t t = top->at;
+    if (e->now != DW_TIME_NONE && t < e->now) t = e->now;
+    if (t == DW_TIME_NONE) t = now; /* restored before the clock started */
+    e->now = t;
+    eval(e, d, t);
+  }
+  e->now = now;
+}
+
+int64_t dw_engine_now(const dw_engine *e) { return e->now; }
+
+int64_t dw_engine_next_deadline(const dw_engine *e) {
+  const dw_timer_entry *top = dw_timer_peek(&e->heap);
+  return top ? top->at : DW_TIME_NONE;
+}
+
+void dw_engine_foreach_open_alert(const dw_engine *e, void (*fn)(const dw_alert *a, void *opaque), void *opaque) {
+  for (size_t i = 0; i < e->tab_cap; i++) {
+    dw_dossier *d = e->tab[i];
+    if (!d || !d->n_rec) continue;
+    dw_alert_rec *r = dw_dossier_recs(d);
+    int any = 0;
+    for (unsigned k = 0; k < d->n_rec; k++) any |= r[k].open;
+    if (!any) continue;
+    dw_timeline tl;
+    dw_rule_out out;
+    dw_rules_timeline(&e->rc, d, &tl);
+    dw_rules_derive(&e->rc, d, &tl, &out);
+    for (unsigned k = 0; k < d->n_rec; k++) {
+      if (!r[k].open) continue;
+      change c = {0, 0, DW_ALERT_RAISED, r[k].rule, r[k].sev, r[k].raised_at, r[k].due_at, DW_TIME_NONE,
+                  DW_TIME_NONE, r[k].agency, 0, r[k].agency};
+      for (int j = 0; j < out.n[r[k].rule]; j++)
+        if (out.iv[r[k].rule][j].r == r[k].raised_at) c.ref = out.iv[r[k].rule][j].ref;
+      dw_alert a;
+      fill_alert(e, d, &c, &a);
+      fn(&a, opaque);
+    }
+  }
+}
+
+void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
+  memset(out, 0, sizeof *out);
+  out->applied = e->applied;
+  out->duplicates = e->duplicates;
+  out->errors = e->errors;
+  out->evicted = e->evicted;
+  out->open_alerts = e->open_alerts;
+  out->dossiers_in_memory = e->tab_n;
+  for (size_t i = 0; i < e->tab_cap; i++) {
+    const dw_dossier *d = e->tab[i];
+    if (!d || d->received_at == DW_TIME_NONE) continue;
+    int64_t c = d->issued_at;
+    if (d->end_at != DW_TIME_NONE && (c == DW_TIME_NONE || d->end_at < c)) c = d->end_at;
+    if (c == DW_TIME_NONE || (e->now != DW_TIME_NONE && c > e->now)) out->dossiers_open++;
+  }
+  out->state_bytes = e->dossier_bytes + e->tab_cap * sizeof(dw_dossier *) + dw_timer_bytes(&e->heap);
+}
+
+void dw_engine_drain_dirty(dw_engine *e, void (*fn)(const char *dossier_id, const void *blob, size_t len, void *opaque),
+                           void *opaque) {
+  for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) fn(e->gone + off, NULL, 0, opaque);
+  e->gone_len = 0;
+  for (size_t i = 0; i < e->tab_cap; i++) {
+    dw_dossier *d = e->tab[i];
+    if (!d || !(d->flags & DW_DF_DIRTY)) continue;
+    size_t len = 0;
+    if (dw_dossier_serialize(d, (const char *const *)e->names, &e->blob, &len, &e->blob_cap) == 0)
+      fn(d->id, e->blob, len, opaque);
+    d->flags &= (uint8_t)~DW_DF_DIRTY;
+  }
+}
+
+int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, size_t errstr_size) {
+  dw_dossier *d = dw_dossier_deserialize(blob, len, intern_cb, e, errstr, errstr_size);
+  if (!d) return -1;
+  d->hash = id_hash(d->id);
+  dw_dossier *old = lookup(e, d->id, d->hash);
+  if (old) drop(e, old);
+  if (tab_insert(e, d)) {
+    dw_dossier_free(d);
+    snprintf(errstr, errstr_size, "restore: out of memory");
+    return -1;
+  }
+  e->dossier_bytes += dw_dossier_bytes(d);
+  dw_alert_rec *r = dw_dossier_recs(d);
+  for (unsigned i = 0; i < d->n_rec; i++) {
+    if (!r[i].open) continue;
+    e->open_alerts++;
+    if (r[i].rule == DW_RULE_OVERDUE && e->agg) {
+      dw_agg_source s = src_of(e, d, r[i].agency);
+      dw_aggregates_open_overdue(e->agg, &s, 1);
+    }
+  }
+  /* evaluated at the next advance: time may have passed since it was saved */
+  dw_timer_set(&e->heap, d, d->heap_idx, e->now);
+  return 0;
+}
+
+void dw_engine_forget(dw_engine *e, int (*keep)(const char *dossier_id, void *opaque), void *opaque) {
+  size_t n = 0;
+  dw_dossier **victims = malloc((e->tab_n + 1) * sizeof *victims);
+  if (!victims) return;
+  for (size_t i = 0; i < e->tab_cap; i++)
+    if (e->tab[i] && !keep(e->tab[i]->id, opaque)) victims[n++] = e->tab[i];
+  for (size_t i = 0; i < n; i++) drop(e, victims[i]);
+  free(victims);
+}

@@ -1,0 +1,512 @@
+/* dw_pg_sink: one watch batch into PostgreSQL in one transaction (see
+ * dw_pg_sink.h). Bulk rows use COPY text format: one round trip per table
+ * whatever the batch size. */
+#include "dw_pg_sink.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dw_time.h"
+
+/* ---- buffer ---- */
+
+static void grow(dw_pgbuf *b, size_t need) {
+  if (b->oom || b->len + need + 1 <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + need + 1) cap *= 2;
+  char *p = realloc(b->data, cap);
+  if (!p) {
+    b->oom = true;
+    return;
+  }
+  b->data = p;
+  b->cap = cap;
+}
+
+void dw_pgbuf_reset(dw_pgbuf *b) {
+  b->len = 0;
+  b->oom = false;
+  if (b->data) b->data[0] = '\0';
+}
+
+void dw_pgbuf_free(dw_pgbuf *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+void dw_pgbuf_put(dw_pgbuf *b, const void *p, size_t n) {
+  grow(b, n);
+  if (b->oom) return;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void dw_pgbuf_puts(dw_pgbuf *b, const char *s) { dw_pgbuf_put(b, s, strlen(s)); }
+
+void dw_pgbuf_printf(dw_pgbuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  grow(b, (size_t)n);
+  if (b->oom) return;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s) {
+  if (!s) {
+    dw_pgbuf_put(b, "\\N", 2);
+    return;
+  }
+  /* COPY text format: backslash, tab, newline and CR must be escaped. */
+  for (const char *p = s; *p; p++) {
+    switch (*p) {
+    case '\\': dw_pgbuf_put(b, "\\\\", 2); break;
+    case '\t': dw_pgbuf_put(b, "\\t", 2); break;
+    case '\n': dw_pgbuf_put(b, "\\n", 2); break;
+    case '\r': dw_pgbuf_put(b, "\\r", 2); break;
+    default: dw_pgbuf_put(b, p, 1);
+    }
+  }
+}
+
+void dw_pgbuf_copy_bytea(dw_pgbuf *b, const void *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  if (!p) {
+    dw_pgbuf_put(b, "\\N", 2);
+    return;
+  }
+  /* bytea hex input "\x..", with the backslash doubled for COPY. */
+  grow(b, 3 + 2 * n);
+  if (b->oom) return;
+  dw_pgbuf_put(b, "\\\\x", 3);
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) {
+    b->data[b->len++] = hex[c[i] >> 4];
+    b->data[b->len++] = hex[c[i] & 15];
+  }
+  b->data[b->len] = '\0';
+}
+
+void dw_pgbuf_copy_time(dw_pgbuf *b, int64_t ms) {
+  if (ms == DW_TIME_NONE) {
+    dw_pgbuf_put(b, "\\N", 2);
+    return;
+  }
+  char t[40];
+  dw_time_format(ms, 0, t, sizeof t);
+  dw_pgbuf_puts(b, t);
+}
+
+void dw_pgbuf_array_elem(dw_pgbuf *b, const char *s) {
+  dw_pgbuf_put(b, "\"", 1);
+  for (const char *p = s; *p; p++) {
+    if (*p == '"' || *p == '\\') dw_pgbuf_put(b, "\\", 1);
+    dw_pgbuf_put(b, p, 1);
+  }
+  dw_pgbuf_put(b, "\"", 1);
+}
+
+/* ---- libpq helpers ---- */
+
+static void set_err(char *errstr, size_t n, PGconn *pg, const PGresult *res, const char *what) {
+  const char *msg = res ? PQresultErrorMessage(res) : NULL;
+  if (!msg || !*msg) msg = PQerrorMessage(pg);
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  snprintf(errstr, n, "%s: %s%s%s", what, state ? state : "", state ? " " : "", msg ? msg : "?");
+  /* libpq messages end with a newline; logs want one line. */
+  for (char *p = errstr; *p; p++)
+    if (*p == '\n') *p = ' ';
+}
+
+bool dw_pg_error_is_connection(PGconn *pg, const PGresult *res) {
+  if (!pg || PQstatus(pg) == CONNECTION_BAD) return true;
+  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  if (!state) return true; /* no server answer at all */
+  return strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
+  PGresult *res = PQexec(pg, copy_sql);
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    set_err(errstr, n, pg, res, copy_sql);
+    PQclear(res);
+    return -1;
+  }
+  PQclear(res);
+  /* Chunks keep each CopyData message reasonably small. */
+  size_t off = 0;
+  while (off < len) {
+    size_t chunk = len - off > (1u << 20) ? (1u << 20) : len - off;
+    if (PQputCopyData(pg, data + off, (int)chunk) != 1) {
+      set_err(errstr, n, pg, NULL, "COPY data");
+      PQputCopyEnd(pg, "send failed");
+      while ((res = PQgetResult(pg))) PQclear(res);
+      return -1;
+    }
+    off += chunk;
+  }
+  if (PQputCopyEnd(pg, NULL) != 1) {
+    set_err(errstr, n, pg, NULL, "COPY end");
+    while ((res = PQgetResult(pg))) PQclear(res);
+    return -1;
+  }
+  int rc = 0;
+  while ((res = PQgetResult(pg))) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+      set_err(errstr, n, pg, res, copy_sql);
+      rc = -1;
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+/* ---- batch ---- */
+
+int dw_pg_sink_prepare(PGconn *pg, char *errstr, size_t n) {
+  dw_pgbuf b = {0};
+  dw_pgbuf_puts(&b,
+                "CREATE TEMP TABLE IF NOT EXISTS w_state (dossier_id text, kafka_partition int, state bytea,"
+                " open bool) ON COMMIT DELETE ROWS;"
+                "CREATE TEMP TABLE IF NOT EXISTS w_alerts (alert_id text, rule text, dossier_id text, commune text,"
+                " agency text, procedure text, severity text, raised_at timestamptz, due_at timestamptz,"
+                " cleared_at timestamptz, detail text) ON COMMIT DELETE ROWS;"
+                "CREATE TEMP TABLE IF NOT EXISTS w_agg (unit_type text, unit text, period_kind text, period text");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&b, ", %s bigint", dw_counter_name((dw_counter)c));
+  dw_pgbuf_puts(&b, ") ON COMMIT DELETE ROWS;");
+  int rc = b.oom ? -1 : dw_pg_exec(pg, b.data, errstr, n);
+  if (b.oom) snprintf(errstr, n, "out of memory");
+  dw_pgbuf_free(&b);
+  return rc;
+}
+
+int dw_pg_sink_begin(PGconn *pg, char *errstr, size_t n) { return dw_pg_exec(pg, "BEGIN", errstr, n); }
+
+int dw_pg_sink_commit(PGconn *pg, char *errstr, size_t n) { return dw_pg_exec(pg, "COMMIT", errstr, n); }
+
+void dw_pg_sink_rollback(PGconn *pg) {
+  if (!pg || PQstatus(pg) != CONNECTION_OK) return;
+  PGresult *res = PQexec(pg, "ROLLBACK");
+  PQclear(res);
+}
+
+typedef struct id_slot {
+  const char *id;
+  size_t index;
+  bool taken;
+} id_slot;
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return h;
+}
+
+int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr, size_t en) {
+  memset(is_new, 0, n);
+  if (n == 0) return 0;
+  /* open-addressing table id -> first index, to map RETURNING rows back */
+  size_t cap = 16;
+  while (cap < n * 2) cap *= 2;
+  id_slot *tab = calloc(cap, sizeof *tab);
+  dw_pgbuf arr = {0};
+  if (!tab) {
+    snprintf(errstr, en, "out of memory");
+    return -1;
+  }
+  dw_pgbuf_puts(&arr, "{");
+  bool first = true;
+  for (size_t i = 0; i < n; i++) {
+    size_t h = hash_str(ids[i]) & (cap - 1);
+    while (tab[h].id && strcmp(tab[h].id, ids[i]) != 0) h = (h + 1) & (cap - 1);
+    if (!tab[h].id) {
+      tab[h].id = ids[i];
+      tab[h].index = i;
+      if (!first) dw_pgbuf_puts(&arr, ",");
+      first = false;
+      dw_pgbuf_array_elem(&arr, ids[i]);
+    }
+  }
+  dw_pgbuf_puts(&arr, "}");
+  int rc = -1;
+  if (arr.oom) {
+    snprintf(errstr, en, "out of memory");
+    goto out;
+  }
+  const char *params[1] = {arr.data};
+  PGresult *res = PQexecParams(pg,
+                               "INSERT INTO dossier_event_ids (event_id) SELECT unnest($1::text[])"
+                               " ON CONFLICT DO NOTHING RETURNING event_id",
+                               1, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    set_err(errstr, en, pg, res, "insert dossier_event_ids");
+    PQclear(res);
+    goto out;
+  }
+  for (int r = 0; r < PQntuples(res); r++) {
+    const char *id = PQgetvalue(res, r, 0);
+    size_t h = hash_str(id) & (cap - 1);
+    while (tab[h].id && strcmp(tab[h].id, id) != 0) h = (h + 1) & (cap - 1);
+    if (tab[h].id) is_new[tab[h].index] = 1;
+  }
+  PQclear(res);
+  rc = 0;
+out:
+  free(tab);
+  dw_pgbuf_free(&arr);
+  return rc;
+}
+
+int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
+  if (n == 0) return 0;
+  dw_pgbuf b = {0};
+  for (size_t i = 0; i < n; i++) {
+    const dw_event *ev = rows[i].ev;
+    dw_pgbuf_copy_text(&b, ev->event_id);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->dossier_id);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, dw_event_type_name(ev->type));
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_time(&b, ev->occurred_at);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->commune);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->agency);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->procedure);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, rows[i].json);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_bytea(&b, rows[i].avro, rows[i].avro_len);
+    dw_pgbuf_printf(&b, "\t%d\t%lld\n", (int)rows[i].partition, (long long)rows[i].offset);
+  }
+  int rc;
+  if (b.oom) {
+    snprintf(errstr, en, "out of memory");
+    rc = -1;
+  } else {
+    rc = dw_pg_sink_copy(pg,
+                    "COPY dossier_events (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
+                    " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
+                    b.data, b.len, errstr, en);
+  }
+  dw_pgbuf_free(&b);
+  return rc;
+}
+
+int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t en) {
+  if (n == 0) return 0;
+  dw_pgbuf b = {0};
+  bool any_delete = false;
+  for (size_t i = 0; i < n; i++) {
+    dw_pgbuf_copy_text(&b, rows[i].dossier_id);
+    dw_pgbuf_printf(&b, "\t%d\t", (int)rows[i].partition);
+    dw_pgbuf_copy_bytea(&b, rows[i].blob, rows[i].len);
+    dw_pgbuf_puts(&b, rows[i].open ? "\tt\n" : "\tf\n");
+    if (!rows[i].blob) any_delete = true;
+  }
+  int rc = -1;
+  if (b.oom) {
+    snprintf(errstr, en, "out of memory");
+    goto out;
+  }
+  if (dw_pg_sink_copy(pg, "COPY w_state (dossier_id, kafka_partition, state, open) FROM STDIN", b.data, b.len, errstr,
+                 en))
+    goto out;
+  if (any_delete && dw_pg_exec(pg,
+                               "DELETE FROM dossier_state d USING w_state w"
+                               " WHERE d.dossier_id = w.dossier_id AND w.state IS NULL",
+                               errstr, en))
+    goto out;
+  if (dw_pg_exec(pg,
+                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, updated_at)"
+                 " SELECT dossier_id, kafka_partition, state, open, now() FROM w_state WHERE state IS NOT NULL"
+                 " ORDER BY dossier_id"
+                 " ON CONFLICT (dossier_id) DO UPDATE SET kafka_partition = EXCLUDED.kafka_partition,"
+                 " state = EXCLUDED.state, open = EXCLUDED.open, updated_at = now()",
+                 errstr, en))
+    goto out;
+  rc = 0;
+out:
+  dw_pgbuf_free(&b);
+  return rc;
+}
+
+int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr, size_t en) {
+  if (n == 0) return 0;
+  dw_pgbuf b = {0};
+  for (size_t i = 0; i < n; i++) {
+    const dw_alert *a = &alerts[i];
+    dw_pgbuf_copy_text(&b, a->alert_id);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, dw_rule_name(a->rule));
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, a->dossier_id);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, a->commune);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, a->agency);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, a->procedure);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, dw_severity_name(a->severity));
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_time(&b, a->raised_at);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_time(&b, a->due_at);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_time(&b, a->cleared_at);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, a->detail);
+    dw_pgbuf_put(&b, "\n", 1);
+  }
+  int rc = -1;
+  if (b.oom) {
+    snprintf(errstr, en, "out of memory");
+    goto out;
+  }
+  if (dw_pg_sink_copy(pg,
+                 "COPY w_alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
+                 " due_at, cleared_at, detail) FROM STDIN",
+                 b.data, b.len, errstr, en))
+    goto out;
+  if (dw_pg_exec(pg,
+                 "INSERT INTO alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
+                 " due_at, cleared_at, detail, updated_at)"
+                 " SELECT alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at, due_at,"
+                 " cleared_at, detail, now() FROM w_alerts ORDER BY alert_id"
+                 " ON CONFLICT (alert_id) DO UPDATE SET rule = EXCLUDED.rule, dossier_id = EXCLUDED.dossier_id,"
+                 " commune = EXCLUDED.commune, agency = EXCLUDED.agency, procedure = EXCLUDED.procedure,"
+                 " severity = EXCLUDED.severity, raised_at = EXCLUDED.raised_at, due_at = EXCLUDED.due_at,"
+                 " cleared_at = EXCLUDED.cleared_at, detail = EXCLUDED.detail, updated_at = now(),"
+                 " version = alerts.version + 1",
+                 errstr, en))
+    goto out;
+  rc = 0;
+out:
+  dw_pgbuf_free(&b);
+  return rc;
+}
+
+int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *errstr, size_t en) {
+  dw_pgbuf b = {0};
+  size_t rows = 0;
+  for (size_t i = 0; i < n; i++) {
+    const dw_agg_row *d = &deltas[i];
+    if (d->period_kind == DW_PERIOD_ROLLING30) continue; /* derived, never stored */
+    bool any = false;
+    for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
+    if (!any) continue;
+    dw_pgbuf_copy_text(&b, dw_unit_type_name(d->unit_type));
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, d->unit);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, dw_period_kind_name(d->period_kind));
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, d->period);
+    for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&b, "\t%lld", (long long)d->counters[c]);
+    dw_pgbuf_put(&b, "\n", 1);
+    rows++;
+  }
+  int rc = -1;
+  dw_pgbuf sql = {0};
+  if (rows == 0) {
+    rc = 0;
+    goto out;
+  }
+  dw_pgbuf_puts(&sql, "COPY w_agg (unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
+  dw_pgbuf_puts(&sql, ") FROM STDIN");
+  if (b.oom || sql.oom) {
+    snprintf(errstr, en, "out of memory");
+    goto out;
+  }
+  if (dw_pg_sink_copy(pg, sql.data, b.data, b.len, errstr, en)) goto out;
+  dw_pgbuf_reset(&sql);
+  dw_pgbuf_puts(&sql, "INSERT INTO aggregates (unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
+  dw_pgbuf_puts(&sql, ", updated_at) SELECT unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", sum(%s)", dw_counter_name((dw_counter)c));
+  /* GROUP BY makes keys unique even if the caller repeated one; ORDER BY
+   * gives every process the same lock order on shared rows (province). */
+  dw_pgbuf_puts(&sql, ", now() FROM w_agg GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+                      " ON CONFLICT (unit_type, unit, period_kind, period) DO UPDATE SET ");
+  for (int c = 0; c < DW_C__COUNT; c++) {
+    const char *name = dw_counter_name((dw_counter)c);
+    dw_pgbuf_printf(&sql, "%s = aggregates.%s + EXCLUDED.%s, ", name, name, name);
+  }
+  dw_pgbuf_puts(&sql, "updated_at = now(), version = aggregates.version + 1");
+  if (sql.oom) {
+    snprintf(errstr, en, "out of memory");
+    goto out;
+  }
+  if (dw_pg_exec(pg, sql.data, errstr, en)) goto out;
+  rc = 0;
+out:
+  dw_pgbuf_free(&b);
+  dw_pgbuf_free(&sql);
+  return rc;
+}
+
+int dw_pg_sink_reject(PGconn *pg, const char *topic, int32_t partition, int64_t offset, const char *stage,
+                      const char *error, const void *key, size_t key_len, char *errstr, size_t en) {
+  char part[16], off[24];
+  snprintf(part, sizeof part, "%d", (int)partition);
+  snprintf(off, sizeof off, "%lld", (long long)offset);
+  const char *params[6] = {topic, part, off, stage, error, key};
+  int lengths[6] = {0, 0, 0, 0, 0, (int)key_len};
+  int formats[6] = {0, 0, 0, 0, 0, 1};
+  PGresult *res = PQexecParams(pg,
+                               "INSERT INTO dlq_messages (topic, kafka_partition, kafka_offset, stage, error, msg_key)"
+                               " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                               6, NULL, params, lengths, formats, 0);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    set_err(errstr, en, pg, res, "insert dlq_messages");
+    PQclear(res);
+    return -1;
+  }
+  PQclear(res);
+  return 0;
+}
+
+int dw_pg_sink_offset(PGconn *pg, const char *group, const char *topic, int32_t partition, int64_t expected,
+                      int64_t next_offset, int64_t watermark_ms, char *errstr, size_t en) {
+  char part[16], next[24], exp[24], wm[24];
+  snprintf(part, sizeof part, "%d", (int)partition);
+  snprintf(next, sizeof next, "%lld", (long long)next_offset);
+  snprintf(exp, sizeof exp, "%lld", (long long)expected);
+  snprintf(wm, sizeof wm, "%lld", (long long)watermark_ms);
+  const char *params[6] = {group, topic, part, next, wm, exp};
+  if (watermark_ms == DW_TIME_NONE) params[4] = NULL;
+  /* The WHERE on the update is the fence: it only moves the offset we
+   * loaded; a row moved by another consumer makes RETURNING empty. */
+  PGresult *res = PQexecParams(pg,
+                               "INSERT INTO kafka_offsets (consumer_group, topic, kafka_partition, next_offset,"
+                               " watermark_ms, updated_at) VALUES ($1, $2, $3, $4, $5, now())"
+                               " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE SET"
+                               " next_offset = EXCLUDED.next_offset, watermark_ms = EXCLUDED.watermark_ms,"
+                               " updated_at = now() WHERE kafka_offsets.next_offset = $6::bigint RETURNING 1",
+                               6, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    set_err(errstr, en, pg, res, "upsert kafka_offsets");
+    PQclear(res);
+    return -1;
+  }
+  int moved = PQntuples(res) == 0;
+  PQclear(res);
+  if (moved) {
+    snprintf(errstr, en, "offset of %s [%d] in group %s is no longer %lld: another consumer processed it", topic,
+             (int)partition, group, (long long)expected);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,103 @@
+/* dw_pg_sink: writes one watch batch to PostgreSQL in one transaction
+ * (deploy/migrations/002-003): dedupe of event ids, archive rows, dossier
+ * states, alerts, aggregate deltas, rejected messages and the Kafka offsets,
+ * so that data and offsets commit or roll back together (exactly-once into
+ * PostgreSQL). The caller drives the order because the engine runs between
+ * the dedupe and the writes:
+ *   begin -> dedupe -> archive -> (engine) -> states, alerts, aggregates,
+ *   rejects, offsets -> commit   (any error: rollback, caller rebuilds).
+ * Bulk rows go through COPY (into the archive, or into session temp tables
+ * that are merged with INSERT ... ON CONFLICT). Also small helpers (growable
+ * buffer, COPY text escaping, array literals) used by dw_pg_state and
+ * dw_publish. */
+#ifndef DW_PG_SINK_H
+#define DW_PG_SINK_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dw_aggregates.h"
+#include "dw_alert.h"
+#include "dw_event.h"
+#include "dw_pg.h" /* dw_pg_exec */
+
+/* ---- helpers ---- */
+typedef struct dw_pgbuf {
+  char *data;
+  size_t len, cap;
+  bool oom;
+} dw_pgbuf;
+void dw_pgbuf_reset(dw_pgbuf *b);
+void dw_pgbuf_free(dw_pgbuf *b);
+void dw_pgbuf_put(dw_pgbuf *b, const void *p, size_t n);
+void dw_pgbuf_puts(dw_pgbuf *b, const char *s);
+void dw_pgbuf_printf(dw_pgbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One COPY text-format field (escaped) or \N when s is NULL. */
+void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s);
+void dw_pgbuf_copy_bytea(dw_pgbuf *b, const void *p, size_t n);
+/* A timestamptz field from ms since epoch, or \N for DW_TIME_NONE. */
+void dw_pgbuf_copy_time(dw_pgbuf *b, int64_t ms);
+/* An element of a text[] literal ("..." with escapes), comma-separated by caller. */
+void dw_pgbuf_array_elem(dw_pgbuf *b, const char *s);
+
+/* COPY ... FROM STDIN with the given text-format data. Returns 0 or -1. */
+int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t errstr_size);
+/* Fills errstr from a result/connection; true if the SQLSTATE class says the
+ * connection or server went away (08xxx, 57Pxx) rather than a bad statement. */
+bool dw_pg_error_is_connection(PGconn *pg, const PGresult *res);
+
+/* ---- the batch transaction ---- */
+
+/* Once per connection: the session temp tables. Returns 0 or -1. */
+int dw_pg_sink_prepare(PGconn *pg, char *errstr, size_t errstr_size);
+
+int dw_pg_sink_begin(PGconn *pg, char *errstr, size_t errstr_size);
+int dw_pg_sink_commit(PGconn *pg, char *errstr, size_t errstr_size);
+/* Best effort; never fails loudly (the connection may be gone). */
+void dw_pg_sink_rollback(PGconn *pg);
+
+/* Inserts ids into dossier_event_ids; is_new[i] = 1 for the FIRST occurrence
+ * of each id that was not there before (duplicates inside ids count once). */
+int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new,
+                      char *errstr, size_t errstr_size);
+
+typedef struct dw_pg_archive_row {
+  const dw_event *ev;
+  const char *json; /* the JSON Lines form */
+  const void *avro; /* the original Kafka value */
+  size_t avro_len;
+  int32_t partition;
+  int64_t offset;
+} dw_pg_archive_row;
+int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t errstr_size);
+
+typedef struct dw_pg_state_row {
+  const char *dossier_id;
+  int32_t partition;
+  const void *blob; /* NULL: the dossier left memory, delete its row */
+  size_t len;
+  bool open;
+} dw_pg_state_row;
+int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t errstr_size);
+
+/* Upserts the latest version of each alert (ids must be unique in the call). */
+int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr, size_t errstr_size);
+
+/* Adds the counters of each delta row to aggregates (day..year rows only;
+ * keys must be unique in the call; rows are written in key order so that
+ * concurrent watch processes lock them in the same order). */
+int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *errstr, size_t errstr_size);
+
+/* A message that could not be read or applied. */
+int dw_pg_sink_reject(PGconn *pg, const char *topic, int32_t partition, int64_t offset, const char *stage,
+                      const char *error, const void *key, size_t key_len, char *errstr, size_t errstr_size);
+
+/* Stores next_offset for (group, topic, partition) only if the stored value
+ * is still `expected` (-1: no row expected). Returns 0, -1 on error, or 1 if
+ * the row moved under us (another consumer owns the partition: fenced). */
+int dw_pg_sink_offset(PGconn *pg, const char *group, const char *topic, int32_t partition, int64_t expected,
+                      int64_t next_offset, int64_t watermark_ms, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,62 @@
+/* dw_publish: watch's Kafka outputs, alerts (topic.alerts, key = agency) and
+ * aggregate rows (topic.aggregates, key = "unit_type|unit|period"), both
+ * Avro. They are AT-LEAST-ONCE: PostgreSQL is the outbox. Every alert or
+ * aggregate row written by a batch gets version = version + 1; the
+ * publisher reads rows with version > published_version (after the batch
+ * committed), produces them, waits for every delivery report, and only then
+ * sets published_version. A crash between produce and mark re-publishes on
+ * the next run (duplicates possible, loss not). Rows carry their full current
+ * state (alert with cleared_at; aggregate totals from PostgreSQL, so several
+ * watch processes or a restart still publish totals, not partial sums).
+ * Also the shared producer (idempotent, acks=all) with per-caller delivery
+ * tracking, used by dw_dlq too. */
+#ifndef DW_PUBLISH_H
+#define DW_PUBLISH_H
+
+#include <librdkafka/rdkafka.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dw_aggregates.h"
+#include "dw_codec.h"
+#include "dw_config.h"
+
+/* Delivery bookkeeping of one caller: every message produced with it as
+ * opaque decrements pending when its report arrives. */
+typedef struct dw_delivery {
+  long pending;
+  long delivered;
+  long failed;
+  char error[256]; /* the last failure */
+} dw_delivery;
+
+/* The producer: kafka.* keys plus enable.idempotence=true, acks=all. */
+rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, char *errstr, size_t errstr_size);
+
+/* Produces one message (key/value copied; headers owned by librdkafka on
+ * success, destroyed here on failure). Returns 0 or -1. */
+int dw_publish_produce(rd_kafka_t *rk, const char *topic, const void *key, size_t key_len, const void *value,
+                       size_t value_len, rd_kafka_headers_t *hdrs, dw_delivery *d, char *errstr, size_t errstr_size);
+
+/* Serves delivery reports until d->pending is 0 or timeout_ms passed.
+ * Returns 0 when everything produced with d was delivered, -1 otherwise
+ * (failures or timeout); failed counters are reset by the caller. */
+int dw_publish_wait(rd_kafka_t *rk, dw_delivery *d, int timeout_ms, char *errstr, size_t errstr_size);
+
+typedef struct dw_publish dw_publish;
+
+dw_publish *dw_publish_new(rd_kafka_t *rk, dw_avro *av, const dw_config *cfg);
+void dw_publish_destroy(dw_publish *p);
+
+/* Publishes alerts not yet published. Returns how many, or -1. */
+long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t errstr_size);
+
+/* Publishes aggregate rows not yet published; `agg` gives rates and score
+ * (its config), `now` decides which periods are current (their rows carry
+ * the open_overdue gauge counted from open OVERDUE alerts). Returns how
+ * many, or -1. */
+long dw_publish_aggregates(dw_publish *p, PGconn *pg, const dw_aggregates *agg, int64_t now, char *errstr,
+                           size_t errstr_size);
+
+#endif

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# watch_exactly_once: watch's PostgreSQL output is exactly-once and
+# deterministic (--clock watermark). The same topic (a simulated file
+# imported twice, so every event is duplicated, plus sentinel events that
+# put the same latest event time in every partition) is consumed by:
+#   ref   one uninterrupted watch
+#   kill  watch SIGKILLed at random points and restarted several times, with
+#         PostgreSQL restarted under it once (it must wait and retry)
+#   duo   two watch processes in one consumer group
+# each into its own database and consumer group. Archive, alerts, aggregates
+# and dossier states must be identical, every event archived once and no
+# duplicate counted.
+source "$DW_SOURCE_DIR/tests/lib.sh"
+
+dw_start_broker
+
+# --- the input: a simulated month slice, twice, then sentinels ---------------
+"$DW_BIN" simulate --seed 7 --days 20 --communes 25 --start 2025-03-03 --output "$DW_TMP/sim.jsonl" \
+  >"$DW_TMP/simulate.log" 2>&1 || dw_fail "simulate failed"
+events=$(wc -l <"$DW_TMP/sim.jsonl" | tr -d ' ')
+received=$(grep -c '"type":"RECEIVED"' "$DW_TMP/sim.jsonl")
+: >"$DW_TMP/sentinel.jsonl"
+for i in $(seq 1 48); do
+  echo "{\"event_id\":\"sentinel-$i\",\"dossier_id\":\"SENTINEL-$i\",\"type\":\"RECEIVED\",\"occurred_at\":\"2025-03-24T12:00:00+07:00\",\"commune\":\"00000\",\"agency\":\"SENTINEL\",\"procedure\":\"0.000000\",\"channel\":\"ONLINE_FULL\",\"due_at\":\"2025-06-30T17:00:00+07:00\"}" \
+    >>"$DW_TMP/sentinel.jsonl"
+done
+for f in sim sim sentinel; do
+  "$DW_BIN" import "$DW_TMP/$f.jsonl" --bootstrap "$DW_BOOTSTRAP" >>"$DW_TMP/import.log" 2>&1 || dw_fail "import $f failed"
+done
+unique=$((events + 48))
+echo "input: $events events ($received RECEIVED) x2 + 48 sentinels = $((2 * events + 48)) messages, $unique unique"
+
+# Short session timeout: a SIGKILLed member must leave the group quickly.
+watch_args=(--bootstrap "$DW_BOOTSTRAP" --clock watermark --set kafka.session.timeout.ms=6000
+  --set kafka.heartbeat.interval.ms=500 --set watch.batch_max=2000)
+
+archived() { dw_psql "SELECT count(*) FROM dossier_events"; }
+
+# --- ref ------------------------------------------------------------------------
+dw_start_pg ref
+start=$(date +%s.%N)
+"$DW_BIN" watch --db "$DW_DB" --group ref --exit-when-idle 4 "${watch_args[@]}" 2>"$DW_TMP/watch-ref.log" ||
+  dw_fail "reference watch failed"
+secs=$(echo "$(date +%s.%N) - $start - 4" | bc)
+echo "ref: $(archived) events archived in ${secs}s (incl. group join), $(grep -o 'avg batch [0-9.]*' "$DW_TMP/watch-ref.log" | head -3 | tr '\n' ' ')"
+dw_assert_eq "$unique" "$(archived)" "ref archive rows"
+dw_assert_eq 6 "$(dw_psql "SELECT count(DISTINCT kafka_partition) FROM dossier_events WHERE dossier_id LIKE 'SENTINEL-%'")" \
+  "sentinels in every partition"
+REF_DB=$DW_DB
+
+# --- kill: SIGKILL at random points, PostgreSQL restarted once ---------------
+dw_start_pg kill
+KILL_DB=$DW_DB
+kills=0
+for round in 1 2 3 4 5; do
+  dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}"
+  pid=$DW_LAST_PID
+  # wait until it makes progress, then kill it somewhere in the next 0-1.5 s
+  before=$(archived)
+  dw_wait_for '[ "$(archived)" -gt "'"$before"'" ] || ! kill -0 '"$pid" 60 || true
+  if [ "$round" -eq 3 ]; then
+    dw_pg_ctl restart >/dev/null || dw_fail "PostgreSQL restart failed"
+    echo "kill: round $round: PostgreSQL restarted under watch (archived so far $(archived))"
+    dw_wait_for '[ "$(archived)" -gt "'"$(archived)"'" ]' 60 || dw_fail "watch did not resume after the PostgreSQL restart"
+  fi
+  sleep "0.$((RANDOM % 15))"
+  dw_stop "$pid" KILL
+  kills=$((kills + 1))
+  echo "kill: round $round: SIGKILL at $(archived) archived"
+  [ "$(archived)" -lt "$unique" ] || break
+done
+"$DW_BIN" watch --db "$KILL_DB" --group kill --exit-when-idle 4 "${watch_args[@]}" 2>"$DW_TMP/watch-kill-last.log" ||
+  dw_fail "final kill-run watch failed"
+dw_assert_eq "$unique" "$(DW_DB=$KILL_DB archived)" "kill-run archive rows"
+
+# --- duo: two processes in one group ----------------------------------------------
+dw_start_pg duo
+DUO_DB=$DW_DB
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}"
+p1=$DW_LAST_PID
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}"
+p2=$DW_LAST_PID
+dw_wait_for '! kill -0 '"$p1"' 2>/dev/null && ! kill -0 '"$p2"' 2>/dev/null' 150 || dw_fail "duo watches did not finish"
+dw_stop "$p1"
+dw_assert_eq 0 "$DW_STOP_RC" "duo watch 1 exit status"
+dw_stop "$p2"
+dw_assert_eq 0 "$DW_STOP_RC" "duo watch 2 exit status"
+dw_assert_eq "$unique" "$(DW_DB=$DUO_DB archived)" "duo archive rows"
+
+# --- compare ------------------------------------------------------------------------
+dump() {
+  DW_DB=$1 dw_psql "SELECT 'archive', event_id, kafka_partition, type, occurred_at FROM dossier_events ORDER BY event_id" >"$2"
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM alerts a ORDER BY alert_id" >>"$2"
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM aggregates a
+    ORDER BY unit_type, unit, period_kind, period" >>"$2"
+  DW_DB=$1 dw_psql "SELECT 'state', dossier_id, kafka_partition, open FROM dossier_state ORDER BY dossier_id" >>"$2"
+  DW_DB=$1 dw_psql "SELECT 'dlq', count(*) FROM dlq_messages" >>"$2"
+}
+dump "$REF_DB" "$DW_TMP/ref.dump"
+dump "$KILL_DB" "$DW_TMP/kill.dump"
+dump "$DUO_DB" "$DW_TMP/duo.dump"
+echo "dump: $(wc -l <"$DW_TMP/ref.dump") lines; alerts $(DW_DB=$REF_DB dw_psql "SELECT count(*) FROM alerts"), aggregates $(DW_DB=$REF_DB dw_psql "SELECT count(*) FROM aggregates")"
+for run in kill duo; do
+  if ! cmp -s "$DW_TMP/ref.dump" "$DW_TMP/$run.dump"; then
+    diff "$DW_TMP/ref.dump" "$DW_TMP/$run.dump" | head -20 >&2
+    dw_fail "$run run differs from the uninterrupted run"
+  fi
+done
+
+# duplicates never counted twice, nothing rejected
+dw_assert_eq "$((received + 48))" "$(DW_DB=$REF_DB dw_psql "SELECT received FROM aggregates WHERE unit_type = 'province' AND period_kind = 'year'")" \
+  "received counted once per RECEIVED event"
+dw_assert_eq 0 "$(DW_DB=$REF_DB dw_psql "SELECT count(*) FROM dlq_messages")" "nothing rejected"
+dw_assert_eq 0 "$(DW_DB=$REF_DB dw_psql "SELECT count(*) FROM alerts WHERE detail LIKE 'withdrawn%'")" "no withdrawn alerts"
+echo "watch_exactly_once: ok ($kills kills, 1 PostgreSQL restart, 2-process group)"

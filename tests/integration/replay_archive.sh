@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# replay_archive: a rebuild from the PostgreSQL archive equals what watch
+# built live. Simulate 10 days, import them into the embedded broker, let
+# `watch --clock watermark` consume everything (archive, alerts, aggregates,
+# states), then:
+#  - `replay --from-archive --into shadow` gives exactly the same alerts and
+#    aggregate rows as public (EXCEPT both ways = 0 rows) and one state per
+#    dossier of public;
+#  - `replay --swap shadow` keeps public equal to shadow (and the views work);
+#  - `export` to JSON Lines (and Avro) holds every archived event, and `audit`
+#    over the export finds as many open alerts as the alerts table holds;
+#  - usage errors: --into-live with a filter is refused (exit 2), an existing
+#    shadow schema is refused (exit 1).
+source "$DW_SOURCE_DIR/tests/lib.sh"
+
+dw_start_broker 1
+dw_start_pg
+
+"$DW_BIN" simulate --seed 3 --days 10 --output "$DW_TMP/ev.jsonl" 2>"$DW_TMP/simulate.log"
+lines=$(grep -c . "$DW_TMP/ev.jsonl")
+[ "$lines" -gt 1000 ] || dw_fail "simulate wrote only $lines events"
+"$DW_BIN" import "$DW_TMP/ev.jsonl" --bootstrap "$DW_BOOTSTRAP" 2>"$DW_TMP/import.log" ||
+  dw_fail "import failed: $(cat "$DW_TMP/import.log")"
+
+"$DW_BIN" watch --clock watermark --exit-when-idle 5 --bootstrap "$DW_BOOTSTRAP" --db "$DW_DB" \
+  >"$DW_TMP/watch.out" 2>"$DW_TMP/watch.log" || dw_fail "watch exited $?"
+
+archived=$(dw_psql "SELECT count(*) FROM dossier_events")
+unique=$(jq -r .event_id "$DW_TMP/ev.jsonl" | sort -u | wc -l)
+dw_assert_eq "$unique" "$archived" "archived events = unique event ids of the simulation"
+live_alerts=$(dw_psql "SELECT count(*) FROM alerts")
+[ "$live_alerts" -gt 0 ] || dw_fail "watch raised no alert: nothing to compare"
+
+# ---- replay into a shadow schema
+"$DW_BIN" replay --db "$DW_DB" --from-archive --into shadow 2>"$DW_TMP/replay.log" ||
+  dw_fail "replay exited $?: $(cat "$DW_TMP/replay.log")"
+summary=$(grep '^replay: done:' "$DW_TMP/replay.log") || dw_fail "no summary line"
+echo "$summary"
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$summary"; }
+dw_assert_eq "$archived" "$(field events)" "replay events = archived events"
+dw_assert_eq "0" "$(field undecodable)" "undecodable"
+dw_assert_eq "$(dw_psql 'SELECT count(*) FROM shadow.alerts')" "$(field alerts)" "summary alerts = rows"
+
+alert_cols="alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at, due_at, cleared_at, detail"
+agg_cols="unit_type, unit, period_kind, period, received, online, online_full, intake_digitized, reused_docs,
+  dossiers_with_reuse, paper_requests_from_warehouse, results_issued, results_digitized, on_time, late,
+  apologies, paid, paid_online, ratings, rating_sum"
+# rows whose counters all went back to 0 (a late event moved a count) carry no information
+nonzero="(received, online, online_full, intake_digitized, reused_docs, dossiers_with_reuse,
+  paper_requests_from_warehouse, results_issued, results_digitized, on_time, late, apologies, paid,
+  paid_online, ratings, rating_sum) <> (0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0)"
+compare() { # compare SCHEMA_A SCHEMA_B WHAT
+  local d
+  d=$(dw_psql "SELECT count(*) FROM (SELECT $alert_cols FROM $1.alerts EXCEPT SELECT $alert_cols FROM $2.alerts) x")
+  dw_assert_eq 0 "$d" "$3: alerts in $1 and not in $2"
+  d=$(dw_psql "SELECT count(*) FROM (SELECT $agg_cols FROM $1.aggregates WHERE $nonzero
+                EXCEPT SELECT $agg_cols FROM $2.aggregates WHERE $nonzero) x")
+  dw_assert_eq 0 "$d" "$3: aggregate rows in $1 and not in $2"
+}
+compare public shadow "replay vs live"
+compare shadow public "replay vs live"
+dw_assert_eq "$(dw_psql 'SELECT count(*) FROM alerts WHERE cleared_at IS NULL')" "$(field open_alerts)" \
+  "open alerts: replay summary vs live table"
+# every dossier watch keeps a state for has one in the replay too
+d=$(dw_psql "SELECT count(*) FROM (SELECT dossier_id FROM public.dossier_state EXCEPT SELECT dossier_id FROM shadow.dossier_state) x")
+dw_assert_eq 0 "$d" "dossier states missing from the replay"
+
+# ---- refusals
+rc=0
+"$DW_BIN" replay --db "$DW_DB" --from-archive --into shadow 2>"$DW_TMP/again.log" || rc=$?
+dw_assert_eq 1 "$rc" "replay into an existing schema"
+grep -q 'exists already' "$DW_TMP/again.log" || dw_fail "no reason given: $(cat "$DW_TMP/again.log")"
+rc=0
+"$DW_BIN" replay --db "$DW_DB" --from-archive --into-live --commune 00001 2>"$DW_TMP/live.log" || rc=$?
+dw_assert_eq 2 "$rc" "--into-live with a unit filter"
+grep -q 'partial\|part of' "$DW_TMP/live.log" || dw_fail "no explanation: $(cat "$DW_TMP/live.log")"
+
+# ---- swap: wipe public first so that the swap visibly restores it
+dw_psql "DELETE FROM alerts; DELETE FROM aggregates"
+"$DW_BIN" replay --db "$DW_DB" --swap shadow 2>"$DW_TMP/swap.log" || dw_fail "swap failed: $(cat "$DW_TMP/swap.log")"
+compare public shadow "after swap"
+compare shadow public "after swap"
+dw_assert_eq "$live_alerts" "$(dw_psql 'SELECT count(*) FROM alerts')" "alerts after swap"
+dw_psql "SELECT count(*) FROM v_open_alerts_by_agency" >/dev/null || dw_fail "view broken after swap"
+dw_assert_eq 1 "$(dw_psql "SELECT count(*) FROM pg_namespace WHERE nspname = 'shadow'")" "shadow schema kept"
+
+# ---- export, then audit over the export
+"$DW_BIN" export --db "$DW_DB" --output "$DW_TMP/export.jsonl" 2>"$DW_TMP/export.log" ||
+  dw_fail "export failed: $(cat "$DW_TMP/export.log")"
+dw_assert_eq "$archived" "$(grep -c . "$DW_TMP/export.jsonl")" "exported lines"
+[ ! -e "$DW_TMP/export.jsonl.partial" ] || dw_fail "export left its .partial file"
+# ordered by occurred_at (all at +07:00: the text order is the time order)
+jq -r .occurred_at "$DW_TMP/export.jsonl" | LC_ALL=C sort -c || dw_fail "export is not in occurred_at order"
+"$DW_BIN" audit "$DW_TMP/export.jsonl" >"$DW_TMP/audit.jsonl" 2>"$DW_TMP/audit.log" ||
+  dw_fail "audit of the export failed: $(cat "$DW_TMP/audit.log")"
+open_db=$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL")
+open_audit=$(tail -n 1 "$DW_TMP/audit.jsonl" | jq .open_alerts)
+dw_assert_eq "$open_db" "$open_audit" "open alerts: audit of the export vs the alerts table"
+
+"$DW_BIN" export --db "$DW_DB" --output "$DW_TMP/export.avro" 2>"$DW_TMP/export_avro.log" ||
+  dw_fail "Avro export failed: $(cat "$DW_TMP/export_avro.log")"
+"$DW_BIN" audit "$DW_TMP/export.avro" >"$DW_TMP/audit_avro.jsonl" 2>>"$DW_TMP/audit.log" ||
+  dw_fail "audit of the Avro export failed"
+dw_assert_eq "$open_audit" "$(tail -n 1 "$DW_TMP/audit_avro.jsonl" | jq .open_alerts)" "audit Avro vs JSON Lines export"
+echo "replay_archive: ok ($archived events, $live_alerts alerts; $summary)"
