@@ -71,7 +71,11 @@ static const char usage_text[] =
   "\n"
   "Progress on stderr when it is a terminal; a summary line always:\n"
   "  replay: done: events=N applied=N duplicates=N engine_errors=N undecodable=N\n"
-  "  alerts=N open_alerts=N aggregate_rows=N states=N elapsed=S events_per_s=N ...\n"
+  "  alerts=N open_alerts=N engine_open_alerts=N aggregate_rows=N states=N\n"
+  "  elapsed=S events_per_s=N ...\n"
+  "alerts/open_alerts: rows written (and those not cleared); engine_open_alerts:\n"
+  "alerts the engine still holds open at the end (as audit counts them: alerts of\n"
+  "dossiers that already left memory are not included).\n"
   "Undecodable messages/rows are reported (partition/offset or event_id), counted\n"
   "and not applied.\n"
   "\n"
@@ -917,11 +921,12 @@ int dw_cmd_replay(int argc, char **argv) {
   dw_engine_stats_get(r.eng, &st);
   fprintf(stderr,
           "replay: done: events=%llu applied=%llu duplicates=%llu engine_errors=%llu undecodable=%llu "
-          "alerts=%llu open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs events_per_s=%.0f "
+          "alerts=%llu open_alerts=%llu engine_open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs "
+          "events_per_s=%.0f "
           "apply_events_per_s=%.0f source=%s into=%s as_of=%s\n",
           (unsigned long long)r.events, (unsigned long long)r.applied, (unsigned long long)r.duplicates,
           (unsigned long long)r.engine_errors, (unsigned long long)r.undecodable, (unsigned long long)oc.alerts,
-          (unsigned long long)oc.open_alerts, (unsigned long long)oc.agg_rows, (unsigned long long)oc.states, el,
+          (unsigned long long)oc.open_alerts, (unsigned long long)st.open_alerts, (unsigned long long)oc.agg_rows, (unsigned long long)oc.states, el,
           el > 0 ? (double)r.events / el : 0.0, apply_s > 0 ? (double)r.events / apply_s : 0.0,
           o.from_archive ? "archive" : "topic", o.into_live ? "public" : schema, as_of_s);
   if (r.filtered)

@@ -11,12 +11,20 @@
 #    over the export finds as many open alerts as the alerts table holds;
 #  - usage errors: --into-live with a filter is refused (exit 2), an existing
 #    shadow schema is refused (exit 1).
+#
+# One partition (and 40 communes, ~35k events: the embedded broker keeps about
+# 40k messages per partition): watch then receives every event in event-time
+# order, exactly the order replay applies them in. With several partitions
+# watch's watermark clock is the minimum over partitions, so it lags behind
+# the events of the partitions fetched first; alert fields that depend on the
+# engine's current view of a dossier (agency after a TRANSFERRED) may then
+# differ from an in-order replay.
 source "$DW_SOURCE_DIR/tests/lib.sh"
 
 dw_start_broker 1
 dw_start_pg
 
-"$DW_BIN" simulate --seed 3 --days 10 --output "$DW_TMP/ev.jsonl" 2>"$DW_TMP/simulate.log"
+"$DW_BIN" simulate --seed 3 --days 10 --communes 40 --output "$DW_TMP/ev.jsonl" 2>"$DW_TMP/simulate.log"
 lines=$(grep -c . "$DW_TMP/ev.jsonl")
 [ "$lines" -gt 1000 ] || dw_fail "simulate wrote only $lines events"
 "$DW_BIN" import "$DW_TMP/ev.jsonl" --bootstrap "$DW_BOOTSTRAP" 2>"$DW_TMP/import.log" ||
@@ -95,7 +103,15 @@ jq -r .occurred_at "$DW_TMP/export.jsonl" | LC_ALL=C sort -c || dw_fail "export 
   dw_fail "audit of the export failed: $(cat "$DW_TMP/audit.log")"
 open_db=$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL")
 open_audit=$(tail -n 1 "$DW_TMP/audit.jsonl" | jq .open_alerts)
-dw_assert_eq "$open_db" "$open_audit" "open alerts: audit of the export vs the alerts table"
+# audit counts the alerts its engine still holds open; the alerts table also
+# keeps open the alerts of dossiers the engine already dropped from memory
+# (closed_grace_days after close) - alerts that never clear, such as
+# PAPER_REQUESTED_FROM_WAREHOUSE or an INTAKE_NOT_DIGITIZED never digitized.
+# replay reports both numbers: the table's (open_alerts) and the engine's.
+dw_assert_eq "$(field engine_open_alerts)" "$open_audit" "open alerts: audit of the export vs replay's engine"
+dw_assert_eq "$(field open_alerts)" "$open_db" "open alerts: replay vs the alerts table"
+[ "$open_db" = "$open_audit" ] ||
+  echo "note: the alerts table has $open_db open alerts, audit $open_audit: $((open_db - open_audit)) belong to dossiers evicted from memory"
 
 "$DW_BIN" export --db "$DW_DB" --output "$DW_TMP/export.avro" 2>"$DW_TMP/export_avro.log" ||
   dw_fail "Avro export failed: $(cat "$DW_TMP/export_avro.log")"
