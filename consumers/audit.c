@@ -249,26 +249,7 @@ static int cmp_alert(const void *pa, const void *pb) {
 typedef struct alert_list {
   dw_alert **v;
   size_t n, cap;
-  dw_alert *own; /* copies of the engine's open alerts */
-  size_t nown, capown;
 } alert_list;
-
-static void collect_open(const dw_alert *a, void *opaque) {
-  alert_list *l = opaque;
-  if (l->nown == l->capown) {
-    size_t cap = l->capown ? l->capown * 2 : 64;
-    dw_alert *p = realloc(l->own, cap * sizeof *p);
-    if (!p) return;
-    l->own = p;
-    l->capown = cap;
-  }
-  l->own[l->nown++] = *a;
-}
-
-static void count_open(const dw_alert *a, void *opaque) {
-  (void)a;
-  (*(size_t *)opaque)++;
-}
 
 /* ---- output ---- */
 
@@ -455,27 +436,23 @@ int dw_cmd_audit(int argc, char **argv) {
     goto out;
   }
 
-  /* alerts: the engine's open ones, or every one raised (--history) */
-  if (au.history) {
-    list.cap = HASH_COUNT(au.alerts);
-    list.v = malloc((list.cap ? list.cap : 1) * sizeof *list.v);
-    if (!list.v) goto out;
-    for (alert_entry *e = au.alerts; e; e = e->hh.next) {
-      /* cleared after as-of cannot happen (the clock stops there), but keep
-       * the contract's "cleared_at when cleared <= as-of" explicit */
-      if (e->a.cleared_at != DW_TIME_NONE && au.as_of != DW_TIME_NONE && e->a.cleared_at > au.as_of)
-        e->a.cleared_at = DW_TIME_NONE;
-      list.v[list.n++] = &e->a;
-    }
-  } else {
-    dw_engine_foreach_open_alert(eng, collect_open, &list);
-    list.v = malloc((list.nown ? list.nown : 1) * sizeof *list.v);
-    if (!list.v) goto out;
-    for (size_t i = 0; i < list.nown; i++) list.v[list.n++] = &list.own[i];
+  /* alerts: every one raised (--history), or those still open. Open alerts
+   * come from what the sink saw, not from the engine's memory: a dossier
+   * that left memory (returned, or past its grace period) keeps its open
+   * alerts, exactly as the alerts table of watch does. */
+  list.cap = HASH_COUNT(au.alerts);
+  list.v = malloc((list.cap ? list.cap : 1) * sizeof *list.v);
+  if (!list.v) goto out;
+  size_t open_alerts = 0;
+  for (alert_entry *e = au.alerts; e; e = e->hh.next) {
+    /* cleared after as-of cannot happen (the clock stops there), but keep
+     * the contract's "cleared_at when cleared <= as-of" explicit */
+    if (e->a.cleared_at != DW_TIME_NONE && au.as_of != DW_TIME_NONE && e->a.cleared_at > au.as_of)
+      e->a.cleared_at = DW_TIME_NONE;
+    if (e->a.cleared_at == DW_TIME_NONE) open_alerts++;
+    if (au.history || e->a.cleared_at == DW_TIME_NONE) list.v[list.n++] = &e->a;
   }
   if (list.n) qsort(list.v, list.n, sizeof *list.v, cmp_alert);
-  size_t open_alerts = 0;
-  dw_engine_foreach_open_alert(eng, count_open, &open_alerts);
 
   char as_of_text[40] = "";
   if (au.as_of != DW_TIME_NONE) dw_time_format(au.as_of, au.offset, as_of_text, sizeof as_of_text);
@@ -532,7 +509,6 @@ int dw_cmd_audit(int argc, char **argv) {
 
 out:
   free(list.v);
-  free(list.own);
   dw_engine_destroy(eng);
   dw_aggregates_destroy(agg);
   dw_calendar_destroy(cal);

@@ -54,6 +54,8 @@ typedef struct agg_unit {
   int64_t roll_day[DW_AGG_READERS];
   int64_t roll_sent[DW_AGG_READERS][DW_C__COUNT];
   int64_t roll_oo_sent[DW_AGG_READERS];
+  struct agg_row *last[DW_PERIOD_YEAR + 1]; /* the row last used per kind (events come roughly in time order) */
+  uint32_t hash;                            /* of (type, code), for the lookup index */
   UT_hash_handle hh;
 } agg_unit;
 
@@ -88,6 +90,22 @@ struct dw_aggregates {
   agg_row **oo_rows[DW_AGG_READERS]; /* rows whose oo_sent[r] != 0 */
   size_t oo_len[DW_AGG_READERS], oo_cap[DW_AGG_READERS];
   unsigned stamp;
+  /* Lookup indexes beside the uthash lists (which keep insertion order for
+   * iteration): open addressing, no key formatting or allocation per call. */
+  agg_unit **uidx;
+  size_t uidx_cap, uidx_n;
+  agg_row **ridx;
+  size_t ridx_cap, ridx_n;
+  /* Units by the address of the code string last seen with it (the engine
+   * passes its interned strings); a hit is still checked by content. */
+  struct {
+    const char *code;
+    agg_unit *u;
+  } ucache[DW_UNIT__COUNT][256];
+    /* the periods of the day last asked for (events come in time order) */
+  int64_t pday;
+  int pday_set;
+  int32_t pids[DW_PERIOD__COUNT];
 };
 
 /* ---- periods ---- */
@@ -181,58 +199,115 @@ void dw_aggregates_destroy(dw_aggregates *agg) {
     free(u);
   }
   for (int i = 0; i < DW_AGG_READERS; i++) free(agg->oo_rows[i]);
+  free(agg->uidx);
+  free(agg->ridx);
   free(agg);
 }
 
 /* ---- lookups ---- */
 
+static uint32_t unit_hash(dw_unit_type type, const char *code) {
+  uint64_t h = 1469598103934665603ULL ^ (uint64_t)type;
+  for (; *code; code++) {
+    h ^= (uint8_t)*code;
+    h *= 1099511628211ULL;
+  }
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t row_hash(const agg_unit *u, int kind, int32_t id) {
+  uint64_t h = (uint64_t)(uintptr_t)u * 0x9E3779B97F4A7C15ULL;
+  h ^= ((uint64_t)(uint32_t)id << 3 | (uint64_t)kind) * 0xC2B2AE3D27D4EB4FULL;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ULL;
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t row_hash_of(const agg_row *r) { return row_hash(r->key.unit, r->key.kind, r->key.id); }
+
+/* Grows an index of pointers (load <= 1/2) and re-places every entry. */
+static int idx_grow(void ***tab, size_t *cap, size_t n, uint32_t (*hash)(const void *)) {
+  if ((n + 1) * 2 <= *cap) return 0;
+  size_t nc = *cap ? *cap * 2 : 256;
+  void **nt = calloc(nc, sizeof *nt);
+  if (!nt) return -1;
+  for (size_t i = 0; i < *cap; i++) {
+    void *x = (*tab)[i];
+    if (!x) continue;
+    size_t j = hash(x) & (nc - 1);
+    while (nt[j]) j = (j + 1) & (nc - 1);
+    nt[j] = x;
+  }
+  free(*tab);
+  *tab = nt;
+  *cap = nc;
+  return 0;
+}
+
+static uint32_t uhash_cb(const void *p) { return ((const agg_unit *)p)->hash; }
+static uint32_t rhash_cb(const void *p) { return row_hash_of(p); }
+
 static agg_unit *unit_get(dw_aggregates *agg, dw_unit_type type, const char *code, bool create) {
-  char stack[160];
-  size_t clen = strlen(code);
-  size_t klen = clen + 3;
-  char *key = klen <= sizeof stack ? stack : malloc(klen);
-  if (!key) return NULL;
-  snprintf(key, klen, "%d|%s", (int)type, code);
-  agg_unit *u = NULL;
-  HASH_FIND(hh, agg->units, key, strlen(key), u);
-  if (!u && create) {
-    u = calloc(1, sizeof *u);
-    char *k = u ? strdup(key) : NULL;
-    if (!k) {
-      free(u);
-      u = NULL;
-    } else {
-      u->key = k;
-      u->type = type;
-      u->code = k + 2;
-      for (int i = 0; i < DW_AGG_READERS; i++) u->roll_day[i] = INT64_MIN;
-      HASH_ADD_KEYPTR(hh, agg->units, u->key, strlen(u->key), u);
+  const uint32_t h = unit_hash(type, code);
+  if (agg->uidx_cap) {
+    size_t m = agg->uidx_cap - 1;
+    for (size_t j = h & m; agg->uidx[j]; j = (j + 1) & m) {
+      agg_unit *u = agg->uidx[j];
+      if (u->hash == h && u->type == type && strcmp(u->code, code) == 0) return u;
     }
   }
-  if (key != stack) free(key);
+  if (!create) return NULL;
+  if (idx_grow((void ***)&agg->uidx, &agg->uidx_cap, agg->uidx_n, uhash_cb)) return NULL;
+  size_t klen = strlen(code) + 3;
+  agg_unit *u = calloc(1, sizeof *u);
+  char *k = u ? malloc(klen) : NULL;
+  if (!k) {
+    free(u);
+    return NULL;
+  }
+  snprintf(k, klen, "%d|%s", (int)type, code);
+  u->key = k;
+  u->type = type;
+  u->code = k + 2;
+  u->hash = h;
+  for (int i = 0; i < DW_AGG_READERS; i++) u->roll_day[i] = INT64_MIN;
+  HASH_ADD_KEYPTR(hh, agg->units, u->key, strlen(u->key), u);
+  size_t m = agg->uidx_cap - 1, j = h & m;
+  while (agg->uidx[j]) j = (j + 1) & m;
+  agg->uidx[j] = u;
+  agg->uidx_n++;
   return u;
 }
 
 static agg_row *row_find(const dw_aggregates *agg, const agg_unit *u, int kind, int32_t id) {
-  row_key k;
-  memset(&k, 0, sizeof k); /* padding is part of the hashed bytes */
-  k.unit = u;
-  k.kind = kind;
-  k.id = id;
-  agg_row *r = NULL;
-  HASH_FIND(hh, agg->rows, &k, sizeof k, r);
-  return r;
+  if (kind <= DW_PERIOD_YEAR && u->last[kind] && u->last[kind]->key.id == id) return u->last[kind];
+  if (!agg->ridx_cap) return NULL;
+  size_t m = agg->ridx_cap - 1;
+  for (size_t j = row_hash(u, kind, id) & m; agg->ridx[j]; j = (j + 1) & m) {
+    agg_row *r = agg->ridx[j];
+    if (r->key.unit == u && r->key.kind == kind && r->key.id == id) return r;
+  }
+  return NULL;
 }
 
-static agg_row *row_get(dw_aggregates *agg, const agg_unit *u, int kind, int32_t id) {
+static agg_row *row_get(dw_aggregates *agg, agg_unit *u, int kind, int32_t id) {
   agg_row *r = row_find(agg, u, kind, id);
-  if (r) return r;
+  if (r) {
+    if (kind <= DW_PERIOD_YEAR) u->last[kind] = r;
+    return r;
+  }
+  if (idx_grow((void ***)&agg->ridx, &agg->ridx_cap, agg->ridx_n, rhash_cb)) return NULL;
   r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->key.unit = u;
   r->key.kind = kind;
   r->key.id = id;
   HASH_ADD(hh, agg->rows, key, sizeof r->key, r);
+  size_t m = agg->ridx_cap - 1, j = row_hash(u, kind, id) & m;
+  while (agg->ridx[j]) j = (j + 1) & m;
+  agg->ridx[j] = r;
+  agg->ridx_n++;
+  if (kind <= DW_PERIOD_YEAR) u->last[kind] = r;
   return r;
 }
 
@@ -244,7 +319,13 @@ static int source_units(dw_aggregates *agg, const dw_agg_source *src, agg_unit *
   int n = 0;
   for (int t = 0; t < DW_UNIT__COUNT; t++) {
     if (!codes[t] || !codes[t][0]) continue;
-    agg_unit *u = unit_get(agg, (dw_unit_type)t, codes[t], true);
+    size_t slot = ((uintptr_t)codes[t] >> 3 ^ (uintptr_t)codes[t] >> 11) & 255;
+    agg_unit *u = agg->ucache[t][slot].u;
+    if (!u || agg->ucache[t][slot].code != codes[t] || strcmp(u->code, codes[t]) != 0) {
+      u = unit_get(agg, (dw_unit_type)t, codes[t], true);
+      agg->ucache[t][slot].code = codes[t];
+      agg->ucache[t][slot].u = u;
+    }
     if (u) out[n++] = u;
   }
   return n;
@@ -254,13 +335,20 @@ static int source_units(dw_aggregates *agg, const dw_agg_source *src, agg_unit *
 
 void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta) {
   if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
-  period_ids p;
-  periods_of_day(dw_local_day(at, agg->utc_offset_min), &p);
+  const int64_t day = dw_local_day(at, agg->utc_offset_min);
+  if (!agg->pday_set || agg->pday != day) {
+    period_ids p;
+    periods_of_day(day, &p);
+    memcpy(agg->pids, p.id, sizeof agg->pids);
+    agg->pday = day;
+    agg->pday_set = 1;
+  }
+  const int32_t *pid = agg->pids;
   agg_unit *units[DW_UNIT__COUNT];
   int n = source_units(agg, src, units);
   for (int i = 0; i < n; i++) {
     for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
-      agg_row *r = row_get(agg, units[i], kind, p.id[kind]);
+      agg_row *r = row_get(agg, units[i], kind, pid[kind]);
       if (!r) continue;
       r->counters[c] += delta;
       for (int rd = 0; rd < DW_AGG_READERS; rd++) {

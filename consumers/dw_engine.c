@@ -32,8 +32,12 @@ struct dw_engine {
   int utc;
   int64_t now;
 
-  dw_dossier **tab; /* linear probing, NULL = empty */
+  /* Linear probing, 0 = empty. A slot is the dossier pointer with, while
+   * `tagged`, the top 16 bits of its 32-bit hash in bits 48-63, so that a
+   * probe past other dossiers costs no cache miss on them. */
+  uint64_t *tab;
   size_t tab_cap, tab_n;
+  int tagged;
   dw_timer heap;
 
   char **names; /* interned strings; names[0] = "" */
@@ -50,6 +54,15 @@ struct dw_engine {
 };
 
 static void set_heap_index(void *item, uint32_t idx) { ((dw_dossier *)item)->heap_idx = idx; }
+
+#define SLOT_PTR_MASK ((UINT64_C(1) << 48) - 1)
+static inline dw_dossier *slot_ptr(uint64_t s) { return (dw_dossier *)(uintptr_t)(s & SLOT_PTR_MASK); }
+static inline uint64_t slot_tag(uint32_t h) { return (uint64_t)(h >> 16) << 48; }
+static inline uint64_t slot_of(const dw_engine *e, const dw_dossier *d) {
+  return (uint64_t)(uintptr_t)d | (e->tagged ? slot_tag(d->hash) : 0);
+}
+/* The dossier in slot i of the table, or NULL. */
+static inline dw_dossier *tab_at(const dw_engine *e, size_t i) { return slot_ptr(e->tab[i]); }
 
 static uint32_t id_hash(const char *s) {
   uint64_t h = dw_hash64(s);
@@ -100,22 +113,31 @@ static uint32_t intern_cb(void *opaque, const char *s) { return intern(opaque, s
 static dw_dossier *lookup(const dw_engine *e, const char *id, uint32_t h) {
   if (!e->tab_cap) return NULL;
   size_t m = e->tab_cap - 1, i = h & m;
-  for (dw_dossier *d; (d = e->tab[i]); i = (i + 1) & m)
+  const uint64_t tag = slot_tag(h);
+  for (uint64_t s; (s = e->tab[i]); i = (i + 1) & m) {
+    if (e->tagged && (s & ~SLOT_PTR_MASK) != tag) continue;
+    dw_dossier *d = slot_ptr(s);
     if (d->hash == h && strcmp(d->id, id) == 0) return d;
+  }
   return NULL;
 }
 
 static int tab_insert(dw_engine *e, dw_dossier *d) {
+  if (e->tagged && ((uint64_t)(uintptr_t)d & ~SLOT_PTR_MASK)) {
+    /* a pointer beyond 48 bits: drop the tags for good */
+    for (size_t i = 0; i < e->tab_cap; i++) e->tab[i] &= SLOT_PTR_MASK;
+    e->tagged = 0;
+  }
   if ((e->tab_n + 1) * 4 > e->tab_cap * 3) {
     size_t nc = e->tab_cap ? e->tab_cap * 2 : 1024;
-    dw_dossier **nt = calloc(nc, sizeof *nt);
+    uint64_t *nt = calloc(nc, sizeof *nt);
     if (!nt) return -1;
     for (size_t i = 0; i < e->tab_cap; i++) {
-      dw_dossier *x = e->tab[i];
-      if (!x) continue;
-      size_t j = x->hash & (nc - 1);
+      uint64_t s = e->tab[i];
+      if (!s) continue;
+      size_t j = slot_ptr(s)->hash & (nc - 1);
       while (nt[j]) j = (j + 1) & (nc - 1);
-      nt[j] = x;
+      nt[j] = s;
     }
     free(e->tab);
     e->tab = nt;
@@ -123,26 +145,26 @@ static int tab_insert(dw_engine *e, dw_dossier *d) {
   }
   size_t m = e->tab_cap - 1, i = d->hash & m;
   while (e->tab[i]) i = (i + 1) & m;
-  e->tab[i] = d;
+  e->tab[i] = slot_of(e, d);
   e->tab_n++;
   return 0;
 }
 
 static void tab_delete(dw_engine *e, dw_dossier *d) {
   size_t m = e->tab_cap - 1, i = d->hash & m;
-  while (e->tab[i] != d) i = (i + 1) & m;
+  while (tab_at(e, i) != d) i = (i + 1) & m;
   /* backward-shift deletion keeps every probe chain unbroken */
   for (size_t j = i;;) {
     j = (j + 1) & m;
-    dw_dossier *x = e->tab[j];
+    uint64_t x = e->tab[j];
     if (!x) break;
-    size_t k = x->hash & m;
+    size_t k = slot_ptr(x)->hash & m;
     int stay = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
     if (stay) continue;
     e->tab[i] = x;
     i = j;
   }
-  e->tab[i] = NULL;
+  e->tab[i] = 0;
   e->tab_n--;
 }
 
@@ -163,29 +185,101 @@ typedef struct change {
   uint32_t old_agency; /* UPDATED: the agency before (the gauge moves with it) */
 } change;
 
+/* Appends the decimal digits of v (>= 0) at p; returns the end. */
+static char *put_digits(char *p, uint64_t v, int width) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n < width) tmp[n++] = '0';
+  while (n) *p++ = tmp[--n];
+  return p;
+}
+
+/* dw_time_format without printf (it is on the path of every alert): the
+ * same text for years 0..9999, else dw_time_format itself. */
+static void time_format(int64_t ms, int off, char *buf, size_t bufsize) {
+  if (ms == DW_TIME_NONE || bufsize < 32) {
+    dw_time_format(ms, off, buf, bufsize);
+    return;
+  }
+  int64_t local = ms + (int64_t)off * DW_MS_PER_MIN;
+  int64_t days = local >= 0 ? local / DW_MS_PER_DAY : -((-local + DW_MS_PER_DAY - 1) / DW_MS_PER_DAY);
+  int64_t rem = local - days * DW_MS_PER_DAY;
+  int y, m, d;
+  dw_civil_from_days(days, &y, &m, &d);
+  if (y < 0 || y > 9999) {
+    dw_time_format(ms, off, buf, bufsize);
+    return;
+  }
+  int h = (int)(rem / 3600000), mi = (int)(rem / 60000 % 60), s = (int)(rem / 1000 % 60);
+  int msec = (int)(rem % 1000);
+  char *p = buf;
+  p = put_digits(p, (uint64_t)y, 4);
+  *p++ = '-';
+  p = put_digits(p, (uint64_t)m, 2);
+  *p++ = '-';
+  p = put_digits(p, (uint64_t)d, 2);
+  *p++ = 'T';
+  p = put_digits(p, (uint64_t)h, 2);
+  *p++ = ':';
+  p = put_digits(p, (uint64_t)mi, 2);
+  *p++ = ':';
+  p = put_digits(p, (uint64_t)s, 2);
+  if (msec) {
+    *p++ = '.';
+    p = put_digits(p, (uint64_t)msec, 3);
+  }
+  if (off == 0) {
+    *p++ = 'Z';
+  } else {
+    int aoff = off < 0 ? -off : off;
+    *p++ = off < 0 ? '-' : '+';
+    p = put_digits(p, (uint64_t)(aoff / 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (uint64_t)(aoff % 60), 2);
+  }
+  *p = 0;
+}
+
+/* Copies src after p, bounded by end (keeps room for the NUL); returns the end. */
+static char *put_str(char *p, const char *end, const char *src) {
+  while (*src && p < end) *p++ = *src++;
+  return p;
+}
+
 static void detail_of(const dw_engine *e, const change *c, char *buf, size_t n) {
   char t[40];
   if (c->retracted) {
     snprintf(buf, n, "withdrawn: a late event changed the facts");
     return;
   }
-  dw_time_format(c->ref, e->utc, t, sizeof t);
+  time_format(c->ref, e->utc, t, sizeof t);
   if (c->ref == DW_TIME_NONE) strcpy(t, "unknown");
+  const char *pre = "", *post = "";
   switch ((dw_rule)c->rule) {
-  case DW_RULE_DUE_SOON: snprintf(buf, n, "due at %s", t); break;
-  case DW_RULE_OVERDUE: snprintf(buf, n, "past due %s", t); break;
-  case DW_RULE_APOLOGY_MISSING: snprintf(buf, n, "no apology issued by due %s", t); break;
-  case DW_RULE_PROMISE_MISSED: snprintf(buf, n, "promised time %s passed", t); break;
-  case DW_RULE_INTAKE_NOT_DIGITIZED: snprintf(buf, n, "intake not digitized by %s", t); break;
+  case DW_RULE_DUE_SOON: pre = "due at "; break;
+  case DW_RULE_OVERDUE: pre = "past due "; break;
+  case DW_RULE_APOLOGY_MISSING: pre = "no apology issued by due "; break;
+  case DW_RULE_PROMISE_MISSED: pre = "promised time ", post = " passed"; break;
+  case DW_RULE_INTAKE_NOT_DIGITIZED: pre = "intake not digitized by "; break;
   case DW_RULE_RESULT_NOT_DIGITIZED:
     if (c->sev == DW_SEV_CRITICAL)
-      snprintf(buf, n, "result returned undigitized (digitize by %s)", t);
+      pre = "result returned undigitized (digitize by ", post = ")";
     else
-      snprintf(buf, n, "result not digitized by %s", t);
+      pre = "result not digitized by ";
     break;
-  case DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE: snprintf(buf, n, "paper requested from warehouse at %s", t); break;
-  default: buf[0] = 0;
+  case DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE: pre = "paper requested from warehouse at "; break;
+  default: buf[0] = 0; return;
   }
+  /* pre + t + post, as snprintf would (truncated to n - 1) */
+  char *p = buf, *end = buf + n - 1;
+  p = put_str(p, end, pre);
+  p = put_str(p, end, t);
+  p = put_str(p, end, post);
+  *p = 0;
 }
 
 /* Bounded copy (the interned strings already fit: events are bounded). */
@@ -197,8 +291,20 @@ static void copy_str(char *dst, size_t n, const char *src) {
 }
 
 static void fill_alert(const dw_engine *e, const dw_dossier *d, const change *c, dw_alert *a) {
-  snprintf(a->alert_id, sizeof a->alert_id, "%s:%s:%lld", d->id, dw_rule_name((dw_rule)c->rule),
-           (long long)c->raised_at);
+  {
+    /* "<dossier_id>:<RULE>:<raised_at>" (as "%s:%s:%lld", without printf) */
+    char *p = a->alert_id, *end = a->alert_id + sizeof a->alert_id - 1;
+    p = put_str(p, end, d->id);
+    p = put_str(p, end, ":");
+    p = put_str(p, end, dw_rule_name((dw_rule)c->rule));
+    p = put_str(p, end, ":");
+    char num[24], *q = num;
+    if (c->raised_at < 0) *q++ = '-';
+    q = put_digits(q, c->raised_at < 0 ? -(uint64_t)c->raised_at : (uint64_t)c->raised_at, 1);
+    *q = 0;
+    p = put_str(p, end, num);
+    *p = 0;
+  }
   a->rule = (dw_rule)c->rule;
   copy_str(a->dossier_id, sizeof a->dossier_id, d->id);
   copy_str(a->commune, sizeof a->commune, e->names[d->commune]);
@@ -528,12 +634,13 @@ dw_engine *dw_engine_new(const dw_config *cfg, const dw_calendar *cal, dw_aggreg
     return NULL;
   }
   e->n_names = 1;
+  e->tagged = 1;
   return e;
 }
 
 void dw_engine_destroy(dw_engine *e) {
   if (!e) return;
-  for (size_t i = 0; i < e->tab_cap; i++) dw_dossier_free(e->tab[i]);
+  for (size_t i = 0; i < e->tab_cap; i++) dw_dossier_free(tab_at(e, i));
   free(e->tab);
   dw_timer_free(&e->heap);
   for (uint32_t i = 0; i < e->n_names; i++) free(e->names[i]);
@@ -600,7 +707,9 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
   contrib_diff(e, old, no, nw, nn);
 
   if (e->agg) {
-    dw_agg_source s = {ev->commune, ev->agency, ev->procedure};
+    /* the interned copies: same text, stable addresses (aggregates cache on them) */
+    dw_agg_source s = {ids.commune ? e->names[ids.commune] : ev->commune, ids.agency ? e->names[ids.agency] : ev->agency,
+                       ids.procedure ? e->names[ids.procedure] : ev->procedure};
     const int64_t t = ev->occurred_at;
     switch (ev->type) {
     case DW_EV_DOC_REUSED: dw_aggregates_add(e->agg, &s, DW_C_REUSED_DOCS, t, 1); break;
@@ -648,7 +757,7 @@ int64_t dw_engine_next_deadline(const dw_engine *e) {
 
 void dw_engine_foreach_open_alert(const dw_engine *e, void (*fn)(const dw_alert *a, void *opaque), void *opaque) {
   for (size_t i = 0; i < e->tab_cap; i++) {
-    dw_dossier *d = e->tab[i];
+    dw_dossier *d = tab_at(e, i);
     if (!d || !d->n_rec) continue;
     dw_alert_rec *r = dw_dossier_recs(d);
     int any = 0;
@@ -680,7 +789,7 @@ void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
   out->open_alerts = e->open_alerts;
   out->dossiers_in_memory = e->tab_n;
   for (size_t i = 0; i < e->tab_cap; i++) {
-    const dw_dossier *d = e->tab[i];
+    const dw_dossier *d = tab_at(e, i);
     if (!d || d->received_at == DW_TIME_NONE) continue;
     int64_t c = d->issued_at;
     if (d->end_at != DW_TIME_NONE && (c == DW_TIME_NONE || d->end_at < c)) c = d->end_at;
@@ -694,7 +803,7 @@ void dw_engine_drain_dirty(dw_engine *e, void (*fn)(const char *dossier_id, cons
   for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) fn(e->gone + off, NULL, 0, opaque);
   e->gone_len = 0;
   for (size_t i = 0; i < e->tab_cap; i++) {
-    dw_dossier *d = e->tab[i];
+    dw_dossier *d = tab_at(e, i);
     if (!d || !(d->flags & DW_DF_DIRTY)) continue;
     size_t len = 0;
     if (dw_dossier_serialize(d, (const char *const *)e->names, &e->blob, &len, &e->blob_cap) == 0)
@@ -734,7 +843,7 @@ void dw_engine_forget(dw_engine *e, int (*keep)(const char *dossier_id, void *op
   dw_dossier **victims = malloc((e->tab_n + 1) * sizeof *victims);
   if (!victims) return;
   for (size_t i = 0; i < e->tab_cap; i++)
-    if (e->tab[i] && !keep(e->tab[i]->id, opaque)) victims[n++] = e->tab[i];
+    if (e->tab[i] && !keep(tab_at(e, i)->id, opaque)) victims[n++] = tab_at(e, i);
   for (size_t i = 0; i < n; i++) drop(e, victims[i]);
   free(victims);
 }

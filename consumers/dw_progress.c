@@ -44,23 +44,24 @@ void dw_progress_phase(dw_progress *p, const char *phase) {
 
 static void fmt_duration(double s, char *buf, size_t n) {
   if (s < 0) s = 0;
-  long t = (long)(s + 0.5);
+  if (s > 359999) s = 359999; /* 99h59m: an ETA that far is noise anyway */
+  int t = (int)(s + 0.5);
   if (t >= 3600)
-    snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    snprintf(buf, n, "%dh%02dm", t / 3600 % 100, t / 60 % 60);
   else
-    snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    snprintf(buf, n, "%dm%02ds", t / 60 % 60, t % 60);
 }
 
 static void draw(dw_progress *p, double now) {
   double el = now - p->start;
   double rate = el > 0 ? (double)p->done / el : 0;
-  char line[200], eta[32] = "";
+  char line[256], eta[48] = "";
   int len;
   if (p->total > 0) {
     double pct = 100.0 * (double)p->done / (double)p->total;
     if (pct > 100) pct = 100;
     if (rate > 0 && p->done < p->total) {
-      char d[24];
+      char d[16];
       fmt_duration((double)(p->total - p->done) / rate, d, sizeof d);
       snprintf(eta, sizeof eta, ", ETA %s", d);
     }

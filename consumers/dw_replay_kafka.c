@@ -31,9 +31,14 @@ rd_kafka_t *dw_replay_kafka_consumer_new(const dw_config *cfg, char *err, size_t
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "true"},
     {"auto.offset.reset", "earliest"},
+    /* a probe near the end of a partition otherwise waits out the broker's
+     * long poll (500 ms by default) of the previous assignment's fetch */
+    {"fetch.wait.max.ms", "10"},
   };
   for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
-    if (strcmp(props[i][0], "group.id") == 0 && dw_config_get(cfg, "kafka.group.id")) continue;
+    char key[64];
+    snprintf(key, sizeof key, "kafka.%s", props[i][0]);
+    if (dw_config_get(cfg, key)) continue; /* the user's setting wins */
     if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
       snprintf(err, n, "kafka %s: %s", props[i][0], why);
       rd_kafka_conf_destroy(conf);

@@ -65,6 +65,7 @@ int dw_timer_set(dw_timer *t, void *item, uint32_t idx, int64_t at) {
     return 0;
   }
   int64_t old = t->v[idx].at;
+  if (at == old) return 0; /* the common case: the deadline did not move */
   t->v[idx].at = at;
   if (at < old)
     sift_up(t, idx);

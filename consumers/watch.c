@@ -60,9 +60,21 @@ typedef struct part_info {
   bool assigned;
   int64_t next;   /* next offset to process; -1: from the beginning */
   int64_t stored; /* value in kafka_offsets when loaded/committed; -1: no row */
-  int64_t maxp;   /* max occurred_at of the partition's events (watermark), DW_TIME_NONE */
+  int64_t recv;   /* next offset to receive (messages in the pool are received); -1 unknown */
+  int64_t maxp;   /* latest occurred_at received in this partition, DW_TIME_NONE */
   int64_t low, high; /* cached Kafka watermark offsets, -1 unknown */
+  bool paused;       /* fetching paused: too far ahead of the watermark */
 } part_info;
+
+/* A received message waiting in the reorder pool until it may be applied. */
+typedef struct held {
+  rd_kafka_message_t *m;
+  int64_t at;    /* occurred_at */
+  uint64_t seq;  /* arrival order */
+  char *bad;     /* why it is not an event (it went to the DLQ), or NULL */
+  bool examined; /* decoded once */
+  bool in_chunk; /* in the chunk being committed */
+} held;
 
 typedef struct alert_slot {
   char id[DW_ALERT_ID_MAX];
@@ -97,12 +109,16 @@ typedef struct watch {
   int64_t watermark;
   bool need_rebuild;
 
-  /* the batch */
-  rd_kafka_message_t **msgs;
-  size_t nmsgs;
-  dw_event *events;
-  uint8_t *decoded, *is_new, *apply_failed;
+  /* the reorder pool and the chunk being committed */
+  held *pool;
+  size_t npool, pool_max, nfresh;
+  uint64_t seq;
+  size_t *cand;
+  dw_event scratch;
+  dw_event *events; /* per chunk position */
+  uint8_t *is_new, *apply_failed;
   char (*reasons)[256];
+  bool forced_logged;
 
   /* collected while the engine runs */
   dw_alert *alerts;
@@ -246,6 +262,8 @@ static int restore_one(const char *dossier_id, int32_t partition, const void *bl
   return 0;
 }
 
+static void advance_to(watch *w, int64_t t);
+
 /* Loads offsets, watermark and dossier states of the partitions into the
  * engine and w->parts. */
 static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, size_t en) {
@@ -267,9 +285,11 @@ static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, siz
   if (rc == 0) {
     for (size_t i = 0; i < n; i++) {
       part_info *pi = &w->parts[ps[i]];
-      pi->next = pi->stored = next[i];
-      pi->maxp = wm[i];
+      pi->next = pi->stored = pi->recv = next[i];
+      pi->maxp = DW_TIME_NONE;
       pi->low = pi->high = -1;
+      /* the clock of the last commit: everything not committed is after it */
+      if (w->watermark_clock && wm[i] != DW_TIME_NONE) advance_to(w, wm[i]);
     }
     LOG("loaded %zu partition(s) of %s: %ld dossier states%s", n, w->topic, rows,
         failed ? " (some failed, see above)" : "");
@@ -291,28 +311,31 @@ static void backoff_sleep(int attempt) {
 
 /* -------------------------------------------------------------- the clock -- */
 
-/* The event-time clock (--clock watermark): the minimum, over the assigned
- * partitions that still have messages to consume, of the latest occurred_at
- * seen in each; when every partition is caught up, the latest of all. Since
- * producers write each partition in event-time order, no event then arrives
- * behind the clock, so alerts never need withdrawing and the result does
- * not depend on how partitions interleave, on batch boundaries, on restarts
- * or on how many processes share the group. DW_TIME_NONE: cannot move yet
- * (a partition with messages pending has not delivered any). */
-static bool part_pending(const part_info *pi, int64_t pos) {
+/* The event-time clock (--clock watermark). Producers write each partition
+ * in event-time order, so the watermark W = the minimum, over the assigned
+ * partitions that still have messages in Kafka we have not received, of the
+ * latest occurred_at received from each (every partition caught up: the
+ * latest of all) bounds every event still to come. Received events wait in
+ * the reorder pool until W passes them and are then applied in global
+ * event-time order, the clock moved to each one's occurred_at first: watch
+ * then gives what in-order delivery gives, whatever the interleaving of
+ * partitions, the batch boundaries, restarts or the number of processes.
+ * DW_TIME_NONE: W cannot move yet (a partition with messages pending has
+ * delivered none). */
+static bool part_pending(const part_info *pi) {
   if (pi->high < 0) return true; /* not fetched yet: assume there is more */
-  if (pos >= 0) return pos < pi->high;
+  if (pi->recv >= 0) return pi->recv < pi->high;
   return pi->high > (pi->low >= 0 ? pi->low : 0);
 }
 
-static int64_t watermark_now(const watch *w, const int64_t *pos) {
+static int64_t watermark_now(const watch *w) {
   int64_t lo = DW_TIME_NONE, hi = DW_TIME_NONE;
   bool any_pending = false;
   for (int p = 0; p < MAX_PARTITIONS; p++) {
     const part_info *pi = &w->parts[p];
     if (!pi->assigned) continue;
     if (pi->maxp != DW_TIME_NONE && (hi == DW_TIME_NONE || pi->maxp > hi)) hi = pi->maxp;
-    if (!part_pending(pi, pos ? pos[p] : pi->next)) continue;
+    if (!part_pending(pi)) continue;
     if (pi->maxp == DW_TIME_NONE) return DW_TIME_NONE;
     any_pending = true;
     if (lo == DW_TIME_NONE || pi->maxp < lo) lo = pi->maxp;
@@ -331,20 +354,58 @@ static void refresh_kafka_watermarks(watch *w) {
   }
 }
 
-/* Moves the engine clock to the watermark if it went forward. */
-static void advance_watermark(watch *w, const int64_t *pos) {
-  int64_t c = watermark_now(w, pos);
-  if (c != DW_TIME_NONE && (w->watermark == DW_TIME_NONE || c > w->watermark)) {
-    w->watermark = c;
-    dw_engine_advance(w->eng, c);
+/* Moves the engine clock forward (never back) in watermark mode. */
+static void advance_to(watch *w, int64_t t) {
+  if (t == DW_TIME_NONE || (w->watermark != DW_TIME_NONE && t <= w->watermark)) return;
+  w->watermark = t;
+  dw_engine_advance(w->eng, t);
+}
+
+static void pause_resume(watch *w, int32_t p, bool pause) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, w->topic, p);
+  rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(w->consumer, l) : rd_kafka_resume_partitions(w->consumer, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e)
+    LOG("%s %s [%d]: %s", pause ? "pause" : "resume", w->topic, (int)p, rd_kafka_err2str(e));
+  else
+    w->parts[p].paused = pause;
+}
+
+/* Watermark alignment: a partition whose fetches run ahead fills the pool
+ * with events that wait for the slower ones; pause its fetching while it
+ * holds more than its share of the pool (librdkafka drops its prefetched
+ * messages and resumes after the last one we received). */
+static void flow_control(watch *w) {
+  size_t held_by[MAX_PARTITIONS] = {0}, nassigned = 0;
+  for (size_t i = 0; i < w->npool; i++) held_by[w->pool[i].m->partition]++;
+  for (int p = 0; p < MAX_PARTITIONS; p++) nassigned += w->parts[p].assigned;
+  if (!nassigned) return;
+  size_t share = w->pool_max / (2 * nassigned);
+  if (share < 1) share = 1;
+  for (int p = 0; p < MAX_PARTITIONS; p++) {
+    part_info *pi = &w->parts[p];
+    if (!pi->assigned) continue;
+    if (!pi->paused && w->watermark_clock && held_by[p] >= share)
+      pause_resume(w, p, true);
+    else if (pi->paused && held_by[p] < share / 2)
+      pause_resume(w, p, false);
   }
+}
+
+static void resume_all(watch *w) {
+  for (int p = 0; p < MAX_PARTITIONS; p++)
+    if (w->parts[p].paused) pause_resume(w, p, false);
 }
 
 /* -------------------------------------------------------------- the batch -- */
 
-static void drop_batch(watch *w) {
-  for (size_t i = 0; i < w->nmsgs; i++) rd_kafka_message_destroy(w->msgs[i]);
-  w->nmsgs = 0;
+static void drop_pool(watch *w) {
+  for (size_t i = 0; i < w->npool; i++) {
+    rd_kafka_message_destroy(w->pool[i].m);
+    free(w->pool[i].bad);
+  }
+  w->npool = 0;
 }
 
 static void on_dirty(const char *dossier_id, const void *blob, size_t len, void *opaque) {
@@ -396,170 +457,213 @@ static void on_delta_ignore(const dw_agg_row *row, const dw_agg_row *delta, void
 }
 
 static int ensure_batch_arrays(watch *w) {
-  if (w->msgs) return 0;
+  if (w->pool) return 0;
   size_t n = (size_t)w->batch_max;
-  w->msgs = calloc(n, sizeof *w->msgs);
+  w->pool = calloc(w->pool_max, sizeof *w->pool);
+  w->cand = calloc(w->pool_max, sizeof *w->cand);
   w->events = calloc(n, sizeof *w->events);
-  w->decoded = calloc(n, 1);
   w->is_new = calloc(n, 1);
   w->apply_failed = calloc(n, 1);
   w->reasons = calloc(n, sizeof *w->reasons);
-  return (w->msgs && w->events && w->decoded && w->is_new && w->apply_failed && w->reasons) ? 0 : -1;
+  return (w->pool && w->cand && w->events && w->is_new && w->apply_failed && w->reasons) ? 0 : -1;
 }
 
-/* Runs the batch (possibly empty: timers only) through DLQ, engine and one
- * PostgreSQL transaction. 0 on success (messages consumed), -1 on failure:
- * the caller rebuilds from PostgreSQL and re-consumes. */
-static int process_batch(watch *w) {
-  char err[1024];
-  size_t n = w->nmsgs;
+static const watch *g_sort_w; /* qsort has no context argument in C11 */
+static int cmp_by_time(const void *a, const void *b) {
+  const held *x = &g_sort_w->pool[*(const size_t *)a], *y = &g_sort_w->pool[*(const size_t *)b];
+  int64_t tx = x->bad ? INT64_MIN : x->at, ty = y->bad ? INT64_MIN : y->at;
+  if (tx != ty) return tx < ty ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+static int cmp_by_seq(const void *a, const void *b) {
+  const held *x = &g_sort_w->pool[*(const size_t *)a], *y = &g_sort_w->pool[*(const size_t *)b];
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
 
-  /* 1. decode; unreadable messages to the DLQ, confirmed before anything
-   *    commits past them */
-  size_t bad = 0;
-  for (size_t i = 0; i < n; i++) {
-    rd_kafka_message_t *m = w->msgs[i];
-    w->decoded[i] = 0;
-    w->is_new[i] = 0;
-    w->apply_failed[i] = 0;
-    w->reasons[i][0] = '\0';
-    if (dw_avro_decode_event(w->av, m->payload, m->len, &w->events[i], w->reasons[i], sizeof w->reasons[i]) == 0 &&
-        dw_event_validate(&w->events[i], w->reasons[i], sizeof w->reasons[i]) == 0) {
-      w->decoded[i] = 1;
+/* Takes the next chunk of the pool that may be applied (all of it on the
+ * wall clock; events at or before the watermark, oldest first, otherwise),
+ * runs it through the DLQ, the engine and one PostgreSQL transaction, and
+ * removes it from the pool. An empty chunk still commits what timers changed.
+ * *more: another chunk is ready. 0 on success, -1 on failure (the caller
+ * rebuilds from PostgreSQL and re-consumes). */
+static int process_pool(watch *w, bool *more) {
+  char err[1024];
+  *more = false;
+
+  /* 1. look at what arrived: event time, or why it is unreadable; the
+   *    unreadable go to the DLQ, confirmed before anything commits past them */
+  size_t bad_new = 0;
+  for (size_t i = 0; i < w->npool; i++) {
+    held *h = &w->pool[i];
+    if (h->examined) continue;
+    h->examined = true;
+    char why[256] = "";
+    if (dw_avro_decode_event(w->av, h->m->payload, h->m->len, &w->scratch, why, sizeof why) == 0 &&
+        dw_event_validate(&w->scratch, why, sizeof why) == 0) {
+      h->at = w->scratch.occurred_at;
+      part_info *pi = &w->parts[h->m->partition];
+      if (pi->maxp == DW_TIME_NONE || h->at > pi->maxp) pi->maxp = h->at;
       continue;
     }
-    if (!w->reasons[i][0]) snprintf(w->reasons[i], sizeof w->reasons[i], "unreadable event");
-    bad++;
-    if (dw_dlq_send(w->dlq, w->topic, m->partition, m->offset, m->key, m->key_len, m->payload, m->len, w->reasons[i],
-                    err, sizeof err)) {
+    h->bad = strdup(why[0] ? why : "unreadable event");
+    if (!h->bad) abort();
+    if (dw_dlq_send(w->dlq, w->topic, h->m->partition, h->m->offset, h->m->key, h->m->key_len, h->m->payload,
+                    h->m->len, h->bad, err, sizeof err)) {
       LOG("DLQ: %s", err);
       return -1;
     }
+    bad_new++;
   }
-  if (bad && dw_dlq_flush(w->dlq, DLQ_TIMEOUT_MS, err, sizeof err)) {
-    LOG("DLQ not confirmed, batch will be retried: %s", err);
-    return -1;
+  if (bad_new) {
+    if (dw_dlq_flush(w->dlq, DLQ_TIMEOUT_MS, err, sizeof err)) {
+      LOG("DLQ not confirmed, batch will be retried: %s", err);
+      return -1;
+    }
+    w->dlq_sent += bad_new;
   }
 
+  /* 2. the chunk */
+  int64_t wm = INT64_MAX;
+  if (w->watermark_clock) {
+    refresh_kafka_watermarks(w);
+    wm = watermark_now(w);
+  }
+  size_t ncand = 0;
+  for (size_t i = 0; i < w->npool; i++) {
+    held *h = &w->pool[i];
+    if (h->bad || (wm != DW_TIME_NONE && h->at <= wm)) w->cand[ncand++] = i;
+  }
+  bool forced = false;
+  if (w->watermark_clock && w->npool >= w->pool_max && ncand < (size_t)w->batch_max) {
+    /* The pool is full and the watermark is held back by a slow partition:
+     * apply the oldest anyway (they may now be ahead of the slow one). */
+    ncand = 0;
+    for (size_t i = 0; i < w->npool; i++) w->cand[ncand++] = i;
+    forced = true;
+    if (!w->forced_logged) {
+      LOG("reorder pool full (%zu messages): applying ahead of the watermark", w->npool);
+      for (int p = 0; p < MAX_PARTITIONS; p++)
+        if (w->parts[p].assigned)
+          LOG("  partition %d: received up to %lld of %lld, latest event %lld", p, (long long)w->parts[p].recv,
+              (long long)w->parts[p].high, (long long)w->parts[p].maxp);
+    }
+    w->forced_logged = true;
+  }
+  g_sort_w = w;
+  qsort(w->cand, ncand, sizeof *w->cand, w->watermark_clock ? cmp_by_time : cmp_by_seq);
+  size_t n = ncand < (size_t)w->batch_max ? ncand : (size_t)w->batch_max;
+  *more = ncand > n && !forced;
+  for (size_t i = 0; i < w->npool; i++) w->pool[i].in_chunk = false;
+  for (size_t k = 0; k < n; k++) w->pool[w->cand[k]].in_chunk = true;
   if (!w->eng) return -1;
+
+  /* 3. the transaction: rejects, dedupe, archive */
   bool with_tx = n > 0;
+  size_t bad = 0;
+  for (size_t k = 0; k < n; k++) {
+    held *h = &w->pool[w->cand[k]];
+    w->is_new[k] = 0;
+    w->apply_failed[k] = 0;
+    w->reasons[k][0] = '\0';
+    if (h->bad) {
+      bad++;
+      continue;
+    }
+    if (dw_avro_decode_event(w->av, h->m->payload, h->m->len, &w->events[k], w->reasons[k], sizeof w->reasons[k])) {
+      /* decoded fine a moment ago: cannot happen; treat as a failure */
+      snprintf(err, sizeof err, "event at %s [%d] @%lld no longer decodes", w->topic, (int)h->m->partition,
+               (long long)h->m->offset);
+      goto pg_fail_notx;
+    }
+  }
   if (with_tx) {
     if (pg_ensure(w, err, sizeof err)) goto pg_fail_notx;
     if (dw_pg_sink_begin(w->pg, err, sizeof err)) goto pg_fail;
-    for (size_t i = 0; i < n; i++)
-      if (!w->decoded[i]) {
-        rd_kafka_message_t *m = w->msgs[i];
-        if (dw_pg_sink_reject(w->pg, w->topic, m->partition, m->offset, "decode", w->reasons[i], m->key, m->key_len,
-                              err, sizeof err))
-          goto pg_fail;
-      }
-    /* 2. dedupe: only ids PostgreSQL has never seen go on */
-    const char **ids = malloc((n ? n : 1) * sizeof *ids);
-    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    uint8_t *fresh = malloc(n ? n : 1);
-    size_t k = 0;
-    if (!ids || !idx || !fresh) {
-      free(ids);
-      free(idx);
-      free(fresh);
+    const char **ids = malloc(n * sizeof *ids);
+    size_t *idx = malloc(n * sizeof *idx);
+    uint8_t *fresh = malloc(n);
+    dw_pg_archive_row *rows = malloc(n * sizeof *rows);
+    char **jsons = calloc(n, sizeof *jsons);
+    size_t k2 = 0, nr = 0;
+    int rc = 0;
+    if (!ids || !idx || !fresh || !rows || !jsons) {
       snprintf(err, sizeof err, "out of memory");
-      goto pg_fail;
+      rc = -1;
     }
-    for (size_t i = 0; i < n; i++)
-      if (w->decoded[i]) {
-        ids[k] = w->events[i].event_id;
-        idx[k++] = i;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+      held *h = &w->pool[w->cand[k]];
+      if (h->bad) {
+        rc = dw_pg_sink_reject(w->pg, w->topic, h->m->partition, h->m->offset, "decode", h->bad, h->m->key,
+                               h->m->key_len, err, sizeof err);
+        continue;
       }
-    int rc = dw_pg_sink_dedupe(w->pg, ids, k, fresh, err, sizeof err);
-    for (size_t j = 0; j < k && rc == 0; j++) w->is_new[idx[j]] = fresh[j];
+      ids[k2] = w->events[k].event_id;
+      idx[k2++] = k;
+    }
+    /* only ids PostgreSQL has never seen go on */
+    if (rc == 0) rc = dw_pg_sink_dedupe(w->pg, ids, k2, fresh, err, sizeof err);
+    for (size_t j = 0; j < k2 && rc == 0; j++) w->is_new[idx[j]] = fresh[j];
+    for (size_t k = 0; k < n && rc == 0; k++) {
+      if (!w->is_new[k]) continue;
+      held *h = &w->pool[w->cand[k]];
+      jsons[k] = dw_event_to_json(&w->events[k], w->utc_offset);
+      rows[nr++] = (dw_pg_archive_row){&w->events[k], jsons[k] ? jsons[k] : "{}", h->m->payload, h->m->len,
+                                       h->m->partition, h->m->offset};
+    }
+    if (rc == 0) rc = dw_pg_sink_archive(w->pg, rows, nr, err, sizeof err);
+    for (size_t k = 0; jsons && k < n; k++) free(jsons[k]);
+    free(jsons);
+    free(rows);
     free(ids);
     free(idx);
     free(fresh);
     if (rc) goto pg_fail;
-
-    /* 3. archive rows of the new events */
-    dw_pg_archive_row *rows = malloc((n ? n : 1) * sizeof *rows);
-    char **jsons = calloc(n ? n : 1, sizeof *jsons);
-    size_t nr = 0;
-    if (!rows || !jsons) {
-      free(rows);
-      free(jsons);
-      snprintf(err, sizeof err, "out of memory");
-      goto pg_fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-      if (!w->is_new[i]) continue;
-      rd_kafka_message_t *m = w->msgs[i];
-      jsons[i] = dw_event_to_json(&w->events[i], w->utc_offset);
-      rows[nr++] = (dw_pg_archive_row){&w->events[i], jsons[i] ? jsons[i] : "{}", m->payload, m->len,
-                                       m->partition, m->offset};
-    }
-    rc = dw_pg_sink_archive(w->pg, rows, nr, err, sizeof err);
-    for (size_t i = 0; i < n; i++) free(jsons[i]);
-    free(jsons);
-    free(rows);
-    if (rc) goto pg_fail;
   }
 
-  /* 4. the engine: clock first, then the new events. maxp/pos are
-   *    tentative until the commit (a failed batch rebuilds them). */
-  int64_t pos[MAX_PARTITIONS];
-  for (int p = 0; p < MAX_PARTITIONS; p++) pos[p] = w->parts[p].next;
-  if (w->watermark_clock) {
-    refresh_kafka_watermarks(w);
-    advance_watermark(w, pos);
-  } else {
-    dw_engine_advance(w->eng, dw_now_ms());
-  }
+  /* 4. the engine: clock first, then each new event */
+  if (!w->watermark_clock) dw_engine_advance(w->eng, dw_now_ms());
   size_t applied = 0, dups = 0;
-  for (size_t i = 0; i < n; i++) {
-    int32_t part = w->msgs[i]->partition;
-    /* the clock moves while this message is still pending in its
-     * partition, so it stays at or before the message's own time */
-    if (w->watermark_clock && w->decoded[i] && w->is_new[i]) advance_watermark(w, pos);
-    if (w->decoded[i]) {
-      part_info *pi = &w->parts[part];
-      if (pi->maxp == DW_TIME_NONE || w->events[i].occurred_at > pi->maxp) pi->maxp = w->events[i].occurred_at;
-    }
-    pos[part] = w->msgs[i]->offset + 1;
-    if (!w->decoded[i]) continue;
-    if (!w->is_new[i]) {
+  for (size_t k = 0; k < n; k++) {
+    held *h = &w->pool[w->cand[k]];
+    if (h->bad) continue;
+    if (!w->is_new[k]) {
       dups++;
       continue;
     }
-    dw_event *ev = &w->events[i];
-    dossier_ent *d = dossier_note(w, ev->dossier_id, w->msgs[i]->partition);
+    dw_event *ev = &w->events[k];
+    if (w->watermark_clock) advance_to(w, ev->occurred_at);
+    dossier_ent *d = dossier_note(w, ev->dossier_id, h->m->partition);
     if (d) {
       if (ev->type == DW_EV_RECEIVED) d->received = 1;
       if (ev->type == DW_EV_RESULT_ISSUED || ev->type == DW_EV_REJECTED || ev->type == DW_EV_WITHDRAWN)
         d->closed = 1;
     }
-    dw_apply_status st = dw_engine_apply(w->eng, ev, w->reasons[i], sizeof w->reasons[i]);
+    dw_apply_status st = dw_engine_apply(w->eng, ev, w->reasons[k], sizeof w->reasons[k]);
     if (st == DW_APPLY_OK) {
       applied++;
     } else if (st == DW_APPLY_DUPLICATE) {
       dups++;
     } else {
-      w->apply_failed[i] = 1;
-      if (!w->reasons[i][0]) snprintf(w->reasons[i], sizeof w->reasons[i], "event not applicable");
+      w->apply_failed[k] = 1;
+      if (!w->reasons[k][0]) snprintf(w->reasons[k], sizeof w->reasons[k], "event not applicable");
     }
   }
-
-  if (w->watermark_clock) advance_watermark(w, pos);
+  /* everything at or before the watermark is applied: the clock may go there */
+  if (w->watermark_clock && !*more && !forced && wm != DW_TIME_NONE) advance_to(w, wm);
 
   /* 5. what the engine changed */
   dw_engine_drain_dirty(w->eng, on_dirty, w);
   dw_aggregates_drain_changes(w->agg, 1, dw_engine_now(w->eng), on_delta, w);
-  if (!with_tx && w->nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 0; /* timers fired nothing */
+  if (!with_tx && w->nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 0; /* nothing to commit */
   if (!with_tx) {
     if (pg_ensure(w, err, sizeof err)) goto pg_fail_notx;
     if (dw_pg_sink_begin(w->pg, err, sizeof err)) goto pg_fail;
   }
-  for (size_t i = 0; i < n; i++)
-    if (w->apply_failed[i]) {
-      rd_kafka_message_t *m = w->msgs[i];
-      if (dw_pg_sink_reject(w->pg, w->topic, m->partition, m->offset, "apply", w->reasons[i], m->key, m->key_len, err,
-                            sizeof err))
+  for (size_t k = 0; k < n; k++)
+    if (w->apply_failed[k]) {
+      held *h = &w->pool[w->cand[k]];
+      if (dw_pg_sink_reject(w->pg, w->topic, h->m->partition, h->m->offset, "apply", w->reasons[k], h->m->key,
+                            h->m->key_len, err, sizeof err))
         goto pg_fail;
     }
   if (dw_pg_sink_states(w->pg, w->states, w->nstates, err, sizeof err)) goto pg_fail;
@@ -576,18 +680,20 @@ static int process_batch(watch *w) {
     if (rc) goto pg_fail;
   }
 
-  /* 6. offsets (fenced) of every assigned partition: the batch's ones move,
-   *    the others only prove we still own them and carry the watermark */
+  /* 6. offsets (fenced) of every assigned partition: up to the first
+   *    message still in the pool (it is re-consumed after a crash), else up
+   *    to what was received; the other rows only prove we still own them
+   *    and carry the clock */
   int64_t new_next[MAX_PARTITIONS];
-  for (int p = 0; p < MAX_PARTITIONS; p++) new_next[p] = w->parts[p].next;
-  for (size_t i = 0; i < n; i++) {
-    int32_t p = w->msgs[i]->partition;
-    if (w->msgs[i]->offset + 1 > new_next[p]) new_next[p] = w->msgs[i]->offset + 1;
+  for (int p = 0; p < MAX_PARTITIONS; p++) new_next[p] = w->parts[p].recv;
+  for (size_t i = 0; i < w->npool; i++) {
+    held *h = &w->pool[i];
+    if (!h->in_chunk && h->m->offset < new_next[h->m->partition]) new_next[h->m->partition] = h->m->offset;
   }
   for (int p = 0; p < MAX_PARTITIONS; p++) {
     if (!w->parts[p].assigned || new_next[p] < 0) continue;
-    int rc = dw_pg_sink_offset(w->pg, w->group, w->topic, p, w->parts[p].stored, new_next[p], w->parts[p].maxp, err,
-                               sizeof err);
+    int rc = dw_pg_sink_offset(w->pg, w->group, w->topic, p, w->parts[p].stored, new_next[p],
+                               w->watermark_clock ? w->watermark : DW_TIME_NONE, err, sizeof err);
     if (rc) {
       if (rc > 0) LOG("fenced: %s", err);
       goto pg_fail;
@@ -602,7 +708,6 @@ static int process_batch(watch *w) {
   w->archived += applied;
   w->win_archived += applied;
   w->duplicates += dups;
-  w->dlq_sent += bad;
   if (n) {
     w->batches++;
     w->batch_msgs += n;
@@ -613,12 +718,12 @@ static int process_batch(watch *w) {
   /* events the engine refused: recorded in dlq_messages above; now to the
    * DLQ topic too (after the commit: at-least-once, like the other outputs) */
   size_t refused = 0;
-  for (size_t i = 0; i < n; i++)
-    if (w->apply_failed[i]) {
-      rd_kafka_message_t *m = w->msgs[i];
+  for (size_t k = 0; k < n; k++)
+    if (w->apply_failed[k]) {
+      held *h = &w->pool[w->cand[k]];
       refused++;
-      if (dw_dlq_send(w->dlq, w->topic, m->partition, m->offset, m->key, m->key_len, m->payload, m->len,
-                      w->reasons[i], err, sizeof err))
+      if (dw_dlq_send(w->dlq, w->topic, h->m->partition, h->m->offset, h->m->key, h->m->key_len, h->m->payload,
+                      h->m->len, w->reasons[k], err, sizeof err))
         LOG("DLQ: %s", err);
     }
   if (refused) {
@@ -626,7 +731,18 @@ static int process_batch(watch *w) {
     if (dw_dlq_flush(w->dlq, DLQ_TIMEOUT_MS, err, sizeof err)) LOG("DLQ (refused events): %s", err);
   }
   clear_collected(w);
-  drop_batch(w);
+  /* drop the chunk from the pool, keeping the order of the rest */
+  size_t keep = 0;
+  for (size_t i = 0; i < w->npool; i++) {
+    if (w->pool[i].in_chunk) {
+      rd_kafka_message_destroy(w->pool[i].m);
+      free(w->pool[i].bad);
+    } else {
+      w->pool[keep++] = w->pool[i];
+    }
+  }
+  w->npool = keep;
+  (void)bad;
   return 0;
 
 pg_fail:
@@ -636,10 +752,19 @@ pg_fail_notx:
   return -1;
 }
 
+/* Processes chunks until nothing more is ready. */
+static int process_ready(watch *w) {
+  bool more = true;
+  while (more)
+    if (process_pool(w, &more)) return -1;
+  return 0;
+}
+
 /* Engine and offsets back to what PostgreSQL holds; seek there. */
 static int rebuild(watch *w) {
   char err[1024];
-  drop_batch(w);
+  drop_pool(w);
+  resume_all(w);
   engine_destroy(w);
   if (engine_create(w, err, sizeof err)) {
     LOG("%s", err);
@@ -695,11 +820,17 @@ static int keep_dossier(const char *dossier_id, void *opaque) {
 static void on_revoke(watch *w, rd_kafka_topic_partition_list_t *l) {
   /* Commit what we hold for these partitions first, so the next owner
    * starts exactly after it; if that fails, the next owner re-consumes. */
-  if (!w->need_rebuild && w->eng && process_batch(w)) w->need_rebuild = true;
-  drop_batch(w);
+  if (!w->need_rebuild && w->eng && process_ready(w)) w->need_rebuild = true;
+  /* What is still waiting for the watermark was not committed: the next
+   * owner re-consumes it from the stored offsets. */
+  drop_pool(w);
   for (int i = 0; i < l->cnt; i++) {
     int32_t p = l->elems[i].partition;
-    if (p >= 0 && p < MAX_PARTITIONS && strcmp(l->elems[i].topic, w->topic) == 0) w->parts[p].assigned = false;
+    if (p >= 0 && p < MAX_PARTITIONS && strcmp(l->elems[i].topic, w->topic) == 0) {
+      w->parts[p].assigned = false;
+      w->parts[p].recv = w->parts[p].next;
+      w->parts[p].paused = false;
+    }
   }
   if (w->eng) {
     dw_engine_forget(w->eng, keep_dossier, w);
@@ -740,7 +871,7 @@ static void on_assign(watch *w, rd_kafka_topic_partition_list_t *l) {
   if (w->need_rebuild) {
     /* The rebuild (main loop) loads offsets and seeks; until then start
      * from the beginning, which is filtered by offsets once known. */
-    for (size_t i = 0; i < n; i++) w->parts[ps[i]].next = w->parts[ps[i]].stored = -1;
+    for (size_t i = 0; i < n; i++) w->parts[ps[i]].next = w->parts[ps[i]].stored = w->parts[ps[i]].recv = -1;
   }
   for (int i = 0; i < l->cnt; i++) {
     int32_t p = l->elems[i].partition;
@@ -749,6 +880,9 @@ static void on_assign(watch *w, rd_kafka_topic_partition_list_t *l) {
   }
   rd_kafka_resp_err_t e = rd_kafka_assign(w->consumer, l);
   if (e) LOG("assign: %s", rd_kafka_err2str(e));
+  /* a pause outlives a reassignment in librdkafka: start unpaused */
+  rd_kafka_resume_partitions(w->consumer, l);
+  for (size_t i = 0; i < n; i++) w->parts[ps[i]].paused = false;
   w->last_rebalance = dw_now_ms();
   LOG("assigned %d partition(s) of %s", l->cnt, w->topic);
 }
@@ -823,10 +957,10 @@ static void usage(FILE *out) {
 static void watch_free(watch *w) {
   if (w->eng || w->agg) engine_destroy(w);
   clear_collected(w);
-  drop_batch(w);
-  free(w->msgs);
+  drop_pool(w);
+  free(w->pool);
+  free(w->cand);
   free(w->events);
-  free(w->decoded);
   free(w->is_new);
   free(w->apply_failed);
   free(w->reasons);
@@ -936,7 +1070,8 @@ int dw_cmd_watch(int argc, char **argv) {
   w->publish_interval_ms = (int)dw_config_get_int(cfg, "aggregates.publish_interval_ms");
   w->utc_offset = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
   w->watermark = DW_TIME_NONE;
-  for (int p = 0; p < MAX_PARTITIONS; p++) w->parts[p] = (part_info){false, -1, -1, DW_TIME_NONE, -1, -1};
+  w->pool_max = (size_t)w->batch_max * 8 > 20000 ? (size_t)w->batch_max * 8 : 20000;
+  for (int p = 0; p < MAX_PARTITIONS; p++) w->parts[p] = (part_info){false, -1, -1, -1, DW_TIME_NONE, -1, -1, false};
 
   const char *caldir = dw_config_get(cfg, "calendar.dir");
   w->cal = dw_calendar_new(caldir ? caldir : dw_calendar_default_dir(), dw_config_get(cfg, "calendar.hours"),
@@ -980,6 +1115,14 @@ int dw_cmd_watch(int argc, char **argv) {
       rd_kafka_conf_destroy(conf);
       goto out;
     }
+  /* Smaller per-partition fetches interleave partitions more finely, so
+   * the reorder pool holds less while the watermark catches up. */
+  if (!dw_config_get(cfg, "kafka.max.partition.fetch.bytes") &&
+      rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, sizeof err) != RD_KAFKA_CONF_OK) {
+    LOG("%s", err);
+    rd_kafka_conf_destroy(conf);
+    goto out;
+  }
   rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
   rd_kafka_conf_set_opaque(conf, w);
   if (!(w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
@@ -1014,12 +1157,14 @@ int dw_cmd_watch(int argc, char **argv) {
         continue;
       }
     }
-    /* gather a batch: up to batch_max messages or batch_ms after the first */
+    /* gather: up to batch_max new messages or batch_ms after the first,
+     * without overfilling the reorder pool */
     int64_t first_at = 0;
     bool timers_due = false;
-    while (w->nmsgs < (size_t)w->batch_max && !g_stop && !w->need_rebuild) {
+    w->nfresh = 0;
+    while (w->nfresh < (size_t)w->batch_max && w->npool < w->pool_max && !g_stop && !w->need_rebuild) {
       int64_t now = dw_now_ms();
-      int64_t timeout = w->nmsgs == 0 ? 500 : first_at + w->batch_ms - now;
+      int64_t timeout = w->nfresh == 0 ? 500 : first_at + w->batch_ms - now;
       if (!w->watermark_clock && w->eng) {
         int64_t due = dw_engine_next_deadline(w->eng);
         if (due != DW_TIME_NONE) {
@@ -1033,7 +1178,7 @@ int dw_cmd_watch(int argc, char **argv) {
       if (timeout <= 0) break;
       rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, (int)timeout);
       if (!m) {
-        if (w->nmsgs == 0) break; /* idle: go do the periodic work */
+        if (w->nfresh == 0) break; /* idle: go do the periodic work */
         continue;
       }
       if (m->err) {
@@ -1043,29 +1188,34 @@ int dw_cmd_watch(int argc, char **argv) {
       }
       int32_t p = m->partition;
       if (p < 0 || p >= MAX_PARTITIONS || !w->parts[p].assigned || strcmp(rd_kafka_topic_name(m->rkt), w->topic) != 0 ||
-          (w->parts[p].next >= 0 && m->offset < w->parts[p].next)) {
-        rd_kafka_message_destroy(m); /* already committed, or not ours any more */
+          (w->parts[p].recv >= 0 && m->offset < w->parts[p].recv)) {
+        rd_kafka_message_destroy(m); /* already received or committed, or not ours any more */
         continue;
       }
-      if (w->nmsgs == 0) first_at = dw_now_ms();
-      w->msgs[w->nmsgs++] = m;
+      w->parts[p].recv = m->offset + 1;
+      if (w->nfresh == 0) first_at = dw_now_ms();
+      w->pool[w->npool++] = (held){m, DW_TIME_NONE, w->seq++, NULL, false, false};
+      w->nfresh++;
       last_activity = dw_now_ms();
     }
     if (w->need_rebuild) continue;
-    if (w->nmsgs > 0 || timers_due) {
-      if (process_batch(w)) {
+    /* with messages waiting for the watermark, look again even with
+     * nothing new: a partition reaching its end moves the watermark */
+    if (w->nfresh > 0 || timers_due || w->npool > 0) {
+      if (process_ready(w)) {
         w->need_rebuild = true;
         backoff_sleep(fail_streak++);
         continue;
       }
       fail_streak = 0;
     }
+    flow_control(w);
     int64_t now = dw_now_ms();
     bool agg_due = now - last_publish >= w->publish_interval_ms;
     if (w->alerts_to_publish || agg_due) publish_outputs(w, agg_due);
     if (agg_due) last_publish = now;
     if (now - w->win_start >= STATS_INTERVAL_MS) log_stats(w, now);
-    if (w->exit_when_idle_ms > 0 && w->nmsgs == 0) {
+    if (w->exit_when_idle_ms > 0) {
       /* Idle counts from the last message or rebalance; with nothing
        * assigned yet (a group still waiting for a dead member's session to
        * expire) wait at least 30 s for an assignment. */
@@ -1074,6 +1224,7 @@ int dw_cmd_watch(int argc, char **argv) {
       for (int p = 0; p < MAX_PARTITIONS; p++) assigned += w->parts[p].assigned;
       int64_t limit = w->exit_when_idle_ms;
       if (!assigned && limit < 30000) limit = 30000;
+      if (w->npool > 0) limit *= 3; /* held back by the watermark: give it time */
       if (now - since >= limit) {
         LOG("idle for %.1f s, exiting", (double)(now - since) / 1000.0);
         break;
@@ -1081,7 +1232,7 @@ int dw_cmd_watch(int argc, char **argv) {
     }
   }
   /* clean shutdown: commit what we hold, publish, leave the group */
-  if (w->nmsgs > 0 && !w->need_rebuild && process_batch(w)) LOG("last batch not committed; it will be re-consumed");
+  if (w->npool > 0 && !w->need_rebuild && process_ready(w)) LOG("last batch not committed; it will be re-consumed");
   publish_outputs(w, true);
   rd_kafka_consumer_close(w->consumer);
   log_stats(w, dw_now_ms());

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev
   postgresql postgresql-client
-  kcat valgrind procps
+  kcat valgrind procps jq iproute2 xxd bc coreutils gawk
   python3 python3-avro python3-confluent-kafka
   clang libclang-rt-14-dev
 )

@@ -49,6 +49,7 @@ chmod 755 "$DW_TMP"
 export DW_TMP
 
 _dw_pids=()
+exec {_dw_stderr}>&2
 _dw_pg_dirs=()
 _dw_exit_hooks=()
 
@@ -114,7 +115,7 @@ _dw_terminate() {
   deadline=$(( $(_dw_now_us) + timeout * 1000000 ))
   while _dw_group_alive "$pid"; do
     if [ "$(_dw_now_us)" -ge "$deadline" ]; then
-      echo "lib.sh: process $pid did not stop after SIG$sig in ${timeout}s, killing it" >&2
+      echo "lib.sh: process $pid did not stop after SIG$sig in ${timeout}s, killing it" >&"$_dw_stderr"
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
       break
     fi
@@ -199,25 +200,33 @@ dw_psql() {
 _dw_cleanup() {
   local rc=$? p h
   set +e
-  trap - EXIT INT TERM HUP ERR
-  for h in "${_dw_exit_hooks[@]+"${_dw_exit_hooks[@]}"}"; do eval "$h"; done
+  # Ignore (rather than reset) the stop signals: `timeout` and ctest signal
+  # the whole process group, possibly twice, and a cleanup cut short would
+  # leave servers and files behind (PIPE: the reader of our output may be gone).
+  trap - EXIT ERR
+  trap '' INT TERM HUP PIPE
+  # Our messages go to the saved stderr; bash's own noise while reaping
+  # ("wait_for: No record of process") goes nowhere.
+  exec 2>/dev/null
+  for h in "${_dw_exit_hooks[@]+"${_dw_exit_hooks[@]}"}"; do eval "$h" 2>&"$_dw_stderr"; done
   if [ "$rc" -ne 0 ]; then
     for p in "$DW_TMP"/*.log; do
       [ -f "$p" ] || continue
-      echo "---- tail of $p" >&2
-      tail -n 40 "$p" >&2
+      echo "---- tail of $p" >&"$_dw_stderr"
+      tail -n 40 "$p" >&"$_dw_stderr"
     done
   fi
   # TERM everyone first so they shut down in parallel, then reap each.
   for p in "${_dw_pids[@]+"${_dw_pids[@]}"}"; do
-    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
+    kill -TERM -- "-$p" || kill -TERM "$p"
   done
   for p in "${_dw_pids[@]+"${_dw_pids[@]}"}"; do _dw_terminate "$p" TERM 10; done
   for p in "${_dw_pg_dirs[@]+"${_dw_pg_dirs[@]}"}"; do
-    "$DW_SOURCE_DIR/deploy/pg-embedded.sh" stop "$p" >/dev/null || echo "lib.sh: could not stop PostgreSQL in $p" >&2
+    "$DW_SOURCE_DIR/deploy/pg-embedded.sh" stop "$p" >/dev/null 2>&"$_dw_stderr" ||
+      echo "lib.sh: could not stop PostgreSQL in $p" >&"$_dw_stderr"
   done
   if [ "${DW_KEEP_TMP:-0}" = 1 ]; then
-    echo "lib.sh: kept $DW_TMP" >&2
+    echo "lib.sh: kept $DW_TMP" >&"$_dw_stderr"
   else
     rm -rf "$DW_TMP"
   fi

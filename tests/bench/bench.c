@@ -1,0 +1,710 @@
+/* bench: the measuring half of the benchmark (tests/bench/run.sh drives it;
+ * never part of pass/fail). One binary, one subcommand per figure, each
+ * printing "key=value" lines that run.sh turns into the table:
+ *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop
+ *   engine FILE.avro            decode everything into memory (compact), then
+ *                               time dw_engine_advance+apply over the array
+ *   memory N                    N open dossiers (one RECEIVED each): state_bytes
+ *                               and RSS delta per dossier
+ *   consume BOOTSTRAP TOPIC N   raw librdkafka consumer reading N messages
+ *   archive CONNINFO FILE N     dw_pg_sink_archive of N rows (in watch-sized
+ *                               batches) against a plain COPY of the same rows
+ *   latency BOOTSTRAP N         alert latency through a running `watch`
+ *                               (wall clock): event -> alert, deadline -> OVERDUE
+ * Times are CLOCK_MONOTONIC wall and CLOCK_PROCESS_CPUTIME_ID CPU. */
+#include <avro.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dw_aggregates.h"
+#include "dw_calendar.h"
+#include "dw_codec.h"
+#include "dw_config.h"
+#include "dw_engine.h"
+#include "dw_pg.h"
+#include "dw_pg_sink.h"
+
+static double now_s(clockid_t c) {
+  struct timespec ts;
+  clock_gettime(c, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+#define WALL() now_s(CLOCK_MONOTONIC)
+#define CPU() now_s(CLOCK_PROCESS_CPUTIME_ID)
+
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void die(const char *what, const char *why) {
+  fprintf(stderr, "bench: %s: %s\n", what, why);
+  exit(1);
+}
+
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, res = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
+    fclose(f);
+  }
+  return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* ---- compact in-memory events (a dw_event is ~1.5 KB; 5 M of them would
+ * not fit, so the strings go to one arena and are unpacked before apply) ---- */
+
+enum { S_EVENT_ID, S_DOSSIER, S_COMMUNE, S_AGENCY, S_PROCEDURE, S_DOCUMENT, S_TO_AGENCY, S_REASON, S__N };
+
+typedef struct cev {
+  int64_t occurred_at, due_at, new_due_at;
+  uint64_t str; /* arena offset of S__N NUL-terminated strings */
+  int32_t processing_days, score;
+  uint8_t type, in_warehouse, digitized, online;
+  int8_t channel;
+} cev;
+
+typedef struct evset {
+  cev *v;
+  size_t n, cap;
+  char *arena;
+  size_t alen, acap;
+} evset;
+
+static void evset_add(evset *s, const dw_event *ev) {
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 1 << 16;
+    s->v = realloc(s->v, s->cap * sizeof *s->v);
+    if (!s->v) die("events", "out of memory");
+  }
+  const char *strs[S__N] = {ev->event_id, ev->dossier_id, ev->commune, ev->agency,
+                            ev->procedure, ev->document, ev->to_agency, ev->reason};
+  size_t need = 0, len[S__N];
+  for (int i = 0; i < S__N; i++) need += (len[i] = strlen(strs[i])) + 1;
+  if (s->alen + need > s->acap) {
+    s->acap = s->acap ? s->acap * 2 : 1 << 24;
+    s->arena = realloc(s->arena, s->acap);
+    if (!s->arena) die("events", "out of memory");
+  }
+  cev *c = &s->v[s->n++];
+  c->occurred_at = ev->occurred_at;
+  c->due_at = ev->due_at;
+  c->new_due_at = ev->new_due_at;
+  c->str = s->alen;
+  c->processing_days = ev->processing_days;
+  c->score = ev->score;
+  c->type = (uint8_t)ev->type;
+  c->in_warehouse = ev->in_warehouse;
+  c->digitized = ev->digitized;
+  c->online = ev->online;
+  c->channel = (int8_t)ev->channel;
+  for (int i = 0; i < S__N; i++) {
+    memcpy(s->arena + s->alen, strs[i], len[i] + 1);
+    s->alen += len[i] + 1;
+  }
+}
+
+static inline void unpack(const evset *s, size_t i, dw_event *ev) {
+  const cev *c = &s->v[i];
+  const char *p = s->arena + c->str;
+  char *dst[S__N] = {ev->event_id, ev->dossier_id, ev->commune, ev->agency,
+                     ev->procedure, ev->document, ev->to_agency, ev->reason};
+  for (int k = 0; k < S__N; k++) {
+    size_t n = strlen(p) + 1;
+    memcpy(dst[k], p, n);
+    p += n;
+  }
+  ev->type = (dw_event_type)c->type;
+  ev->occurred_at = c->occurred_at;
+  ev->due_at = c->due_at;
+  ev->new_due_at = c->new_due_at;
+  ev->processing_days = c->processing_days;
+  ev->score = c->score;
+  ev->in_warehouse = c->in_warehouse;
+  ev->digitized = c->digitized;
+  ev->online = c->online;
+  ev->channel = (dw_channel)c->channel;
+}
+
+static void load_avro(const char *path, evset *s) {
+  char err[512];
+  dw_avro *av = dw_avro_new(err, sizeof err);
+  if (!av) die("avro", err);
+  dw_avro_file *f = dw_avro_file_open(av, path, err, sizeof err);
+  if (!f) die(path, err);
+  dw_event ev;
+  int r;
+  while ((r = dw_avro_file_read(f, &ev, err, sizeof err)) == 1) evset_add(s, &ev);
+  if (r < 0) die(path, err);
+  dw_avro_file_close(f);
+  dw_avro_destroy(av);
+}
+
+/* ---- decode ---- */
+
+static int cmd_decode(const char *path) {
+  avro_file_reader_t r;
+  if (avro_file_reader(path, &r)) die(path, avro_strerror());
+  avro_schema_t ws = avro_file_reader_get_writer_schema(r);
+  avro_value_iface_t *iface = avro_generic_class_from_schema(ws);
+  avro_value_t v;
+  avro_generic_value_new(iface, &v);
+  double w0 = WALL(), c0 = CPU();
+  uint64_t n = 0;
+  while (avro_file_reader_read_value(r, &v) == 0) {
+    n++;
+    avro_value_reset(&v);
+  }
+  double w1 = WALL(), c1 = CPU();
+  avro_value_decref(&v);
+  avro_value_iface_decref(iface);
+  avro_schema_decref(ws);
+  avro_file_reader_close(r);
+  printf("raw_events=%" PRIu64 "\nraw_wall_s=%.3f\nraw_cpu_s=%.3f\nraw_eps=%.0f\n", n, w1 - w0, c1 - c0,
+         (double)n / (c1 - c0));
+
+  char err[512];
+  dw_avro *av = dw_avro_new(err, sizeof err);
+  if (!av) die("avro", err);
+  dw_avro_file *f = dw_avro_file_open(av, path, err, sizeof err);
+  if (!f) die(path, err);
+  dw_event ev;
+  n = 0;
+  w0 = WALL(), c0 = CPU();
+  while (dw_avro_file_read(f, &ev, err, sizeof err) == 1) n++;
+  w1 = WALL(), c1 = CPU();
+  dw_avro_file_close(f);
+  dw_avro_destroy(av);
+  printf("dw_events=%" PRIu64 "\ndw_wall_s=%.3f\ndw_cpu_s=%.3f\ndw_eps=%.0f\n", n, w1 - w0, c1 - c0,
+         (double)n / (c1 - c0));
+  return 0;
+}
+
+/* ---- engine ---- */
+
+typedef struct counts {
+  uint64_t raised, updated, cleared;
+} counts;
+
+static void on_alert(void *opaque, const dw_alert *a, dw_alert_change ch) {
+  counts *c = opaque;
+  (void)a;
+  if (ch == DW_ALERT_RAISED) c->raised++;
+  else if (ch == DW_ALERT_UPDATED) c->updated++;
+  else c->cleared++;
+}
+
+static dw_calendar *calendar(const dw_config *cfg) {
+  char err[512];
+  const char *dir = dw_config_get(cfg, "calendar.dir");
+  if (!dir || !*dir) dir = dw_calendar_default_dir();
+  dw_calendar *cal = dw_calendar_new(dir, dw_config_get(cfg, "calendar.hours"),
+                                     (int)dw_config_get_int(cfg, "calendar.utc_offset_min"), err, sizeof err);
+  if (!cal) die("calendar", err);
+  return cal;
+}
+
+static int cmd_engine(const char *path, int repeat) {
+  evset s = {0};
+  double w0 = WALL();
+  load_avro(path, &s);
+  printf("events=%zu\nload_wall_s=%.3f\narena_mb=%.1f\n", s.n, WALL() - w0, (double)s.alen / 1e6);
+  dw_event *ev = malloc(sizeof *ev);
+  dw_event_init(ev);
+  /* the unpacking alone, so that it can be told apart from the engine */
+  double c0 = CPU();
+  uint64_t sink = 0;
+  for (size_t i = 0; i < s.n; i++) {
+    unpack(&s, i, ev);
+    sink += (uint64_t)ev->occurred_at + (uint8_t)ev->event_id[0];
+  }
+  double unpack_cpu = CPU() - c0;
+  printf("unpack_cpu_s=%.3f\n", unpack_cpu + (sink == 42 ? 1e-9 : 0));
+
+  dw_config *cfg = dw_config_new();
+  dw_config_apply_env(cfg);
+  dw_calendar *cal = calendar(cfg);
+  double best = 0;
+  for (int rep = 0; rep < repeat; rep++) {
+    char err[512];
+    counts cnt = {0};
+    dw_aggregates *agg = dw_aggregates_new(cfg, dw_calendar_utc_offset_min(cal));
+    dw_engine *eng = dw_engine_new(cfg, cal, agg, (dw_engine_sink){on_alert, &cnt}, err, sizeof err);
+    if (!eng) die("engine", err);
+    uint64_t errors = 0;
+    long rss0 = rss_kb();
+    double wa = WALL(), ca = CPU();
+    for (size_t i = 0; i < s.n; i++) {
+      unpack(&s, i, ev);
+      dw_engine_advance(eng, ev->occurred_at);
+      if (dw_engine_apply(eng, ev, err, sizeof err) == DW_APPLY_ERROR) errors++;
+    }
+    if (s.n) dw_engine_advance(eng, s.v[s.n - 1].occurred_at);
+    double wb = WALL(), cb = CPU();
+    dw_engine_stats st;
+    dw_engine_stats_get(eng, &st);
+    double eng_cpu = (cb - ca) - unpack_cpu;
+    double eps = (double)s.n / eng_cpu;
+    if (eps > best) best = eps;
+    printf("run%d_wall_s=%.3f\nrun%d_cpu_s=%.3f\nrun%d_engine_cpu_s=%.3f\nrun%d_eps=%.0f\n", rep, wb - wa, rep,
+           cb - ca, rep, eng_cpu, rep, eps);
+    printf("applied=%" PRIu64 "\nduplicates=%" PRIu64 "\nerrors=%" PRIu64 "\nraised=%" PRIu64 "\nupdated=%" PRIu64
+           "\ncleared=%" PRIu64 "\nin_memory=%" PRIu64 "\nopen=%" PRIu64 "\nopen_alerts=%" PRIu64
+           "\nstate_bytes=%" PRIu64 "\nbytes_per_dossier_in_memory=%.1f\nrss_delta_mb=%.1f\n",
+           st.applied, st.duplicates, errors, cnt.raised, cnt.updated, cnt.cleared, st.dossiers_in_memory,
+           st.dossiers_open, st.open_alerts, st.state_bytes,
+           st.dossiers_in_memory ? (double)st.state_bytes / (double)st.dossiers_in_memory : 0.0,
+           (double)(rss_kb() - rss0) / 1024.0);
+    dw_engine_destroy(eng);
+    dw_aggregates_destroy(agg);
+  }
+  printf("engine_eps=%.0f\n", best);
+  dw_calendar_destroy(cal);
+  dw_config_destroy(cfg);
+  free(ev);
+  free(s.v);
+  free(s.arena);
+  return 0;
+}
+
+/* ---- memory: N open dossiers ---- */
+
+static int cmd_memory(long n) {
+  dw_config *cfg = dw_config_new();
+  dw_config_apply_env(cfg);
+  dw_calendar *cal = calendar(cfg);
+  char err[512];
+  counts cnt = {0};
+  dw_aggregates *agg = dw_aggregates_new(cfg, dw_calendar_utc_offset_min(cal));
+  dw_event *ev = malloc(sizeof *ev);
+  /* warm the aggregates (the same units and day) so RSS counts dossiers only */
+  const int64_t t0 = 1780000000000LL; /* 2026-05-28, inside the calendars */
+  const int64_t due = t0 + 200LL * 86400000;
+  dw_engine *warm = dw_engine_new(cfg, cal, agg, (dw_engine_sink){on_alert, &cnt}, err, sizeof err);
+  for (long i = 0; i < 20000; i++) {
+    dw_event_init(ev);
+    snprintf(ev->event_id, sizeof ev->event_id, "W-%ld", i);
+    snprintf(ev->dossier_id, sizeof ev->dossier_id, "W-%ld", i);
+    ev->type = DW_EV_RECEIVED;
+    ev->occurred_at = t0;
+    snprintf(ev->commune, sizeof ev->commune, "%05ld", 10000 + i % 3321);
+    snprintf(ev->agency, sizeof ev->agency, "AG-%ld", i % 500);
+    snprintf(ev->procedure, sizeof ev->procedure, "1.%06ld", i % 400);
+    ev->channel = DW_CH_ONLINE_FULL;
+    ev->due_at = due;
+    dw_engine_apply(warm, ev, err, sizeof err);
+  }
+  dw_engine_destroy(warm);
+  dw_engine *eng = dw_engine_new(cfg, cal, agg, (dw_engine_sink){on_alert, &cnt}, err, sizeof err);
+  if (!eng) die("engine", err);
+  long rss0 = rss_kb();
+  double c0 = CPU();
+  for (long i = 0; i < n; i++) {
+    dw_event_init(ev);
+    snprintf(ev->event_id, sizeof ev->event_id, "E-%08ld-1", i);
+    snprintf(ev->dossier_id, sizeof ev->dossier_id, "%05ld-2026-%07ld", 10000 + i % 3321, i);
+    ev->type = DW_EV_RECEIVED;
+    ev->occurred_at = t0 + i % 3600000;
+    snprintf(ev->commune, sizeof ev->commune, "%05ld", 10000 + i % 3321);
+    snprintf(ev->agency, sizeof ev->agency, "AG-%ld", i % 500);
+    snprintf(ev->procedure, sizeof ev->procedure, "1.%06ld", i % 400);
+    ev->channel = (dw_channel)(i % 4);
+    ev->due_at = due;
+    if (dw_engine_apply(eng, ev, err, sizeof err) != DW_APPLY_OK) die("apply", err);
+  }
+  dw_engine_advance(eng, t0 + 3600000);
+  double c1 = CPU();
+  long rss1 = rss_kb();
+  dw_engine_stats st;
+  dw_engine_stats_get(eng, &st);
+  printf("dossiers=%ld\nopen=%" PRIu64 "\nstate_bytes=%" PRIu64 "\nstate_bytes_per_dossier=%.1f\n"
+         "rss_delta_mb=%.1f\nrss_bytes_per_dossier=%.1f\ninsert_cpu_s=%.3f\n",
+         n, st.dossiers_open, st.state_bytes, (double)st.state_bytes / (double)n, (double)(rss1 - rss0) / 1024.0,
+         (double)(rss1 - rss0) * 1024.0 / (double)n, c1 - c0);
+  dw_engine_destroy(eng);
+  dw_aggregates_destroy(agg);
+  dw_calendar_destroy(cal);
+  dw_config_destroy(cfg);
+  free(ev);
+  return 0;
+}
+
+/* ---- raw consume ---- */
+
+static rd_kafka_t *consumer(const char *bootstrap, const char *group) {
+  char err[512];
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, err, sizeof err) ||
+      rd_kafka_conf_set(c, "group.id", group, err, sizeof err) ||
+      rd_kafka_conf_set(c, "auto.offset.reset", "earliest", err, sizeof err) ||
+      rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err))
+    die("kafka conf", err);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+  if (!rk) die("kafka", err);
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+static void subscribe(rd_kafka_t *rk, const char *topic) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e) die("subscribe", rd_kafka_err2str(e));
+}
+
+static int cmd_consume(const char *bootstrap, const char *topic, long n) {
+  char group[64];
+  snprintf(group, sizeof group, "bench-raw-%d", (int)getpid());
+  double w0 = WALL(), c0 = CPU();
+  rd_kafka_t *rk = consumer(bootstrap, group);
+  subscribe(rk, topic);
+  long got = 0;
+  uint64_t bytes = 0;
+  double first = 0;
+  while (got < n && WALL() - w0 < 600) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
+    if (!m) continue;
+    if (!m->err) {
+      if (!got) first = WALL();
+      got++;
+      bytes += m->len;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  double w1 = WALL(), c1 = CPU();
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  printf("consumed=%ld\nbytes=%" PRIu64 "\nwall_s=%.3f\ncpu_s=%.3f\nfirst_msg_s=%.3f\neps=%.0f\neps_after_first=%.0f\n",
+         got, bytes, w1 - w0, c1 - c0, first ? first - w0 : -1.0, (double)got / (w1 - w0),
+         first ? (double)got / (w1 - first) : 0.0);
+  return got == n ? 0 : 1;
+}
+
+/* ---- archive vs COPY ---- */
+
+static int cmd_archive(const char *conninfo, const char *path, long n, int batch) {
+  char err[1024];
+  evset s = {0};
+  load_avro(path, &s);
+  if ((long)s.n < n) n = (long)s.n;
+  dw_avro *av = dw_avro_new(err, sizeof err);
+  if (!av) die("avro", err);
+  dw_event *evs = calloc((size_t)n, sizeof *evs);
+  char **json = calloc((size_t)n, sizeof *json);
+  void **avro = calloc((size_t)n, sizeof *avro);
+  size_t *alen = calloc((size_t)n, sizeof *alen);
+  dw_pg_archive_row *rows = calloc((size_t)n, sizeof *rows);
+  if (!evs || !json || !avro || !alen || !rows) die("archive", "out of memory");
+  for (long i = 0; i < n; i++) {
+    unpack(&s, (size_t)i, &evs[i]);
+    json[i] = dw_event_to_json(&evs[i], 420);
+    const void *p;
+    if (dw_avro_encode_event(av, &evs[i], &p, &alen[i], err, sizeof err)) die("encode", err);
+    avro[i] = malloc(alen[i]);
+    memcpy(avro[i], p, alen[i]);
+    rows[i] = (dw_pg_archive_row){&evs[i], json[i], avro[i], alen[i], (int32_t)(i % 6), i / 6};
+  }
+  PGconn *pg = dw_pg_connect(conninfo, 10, err, sizeof err);
+  if (!pg) die("pg", err);
+  if (dw_pg_exec(pg,
+                 "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (event_id text NOT NULL, dossier_id text"
+                 " NOT NULL, type text NOT NULL, occurred_at timestamptz NOT NULL, commune text NOT NULL, agency"
+                 " text NOT NULL, procedure text NOT NULL, payload jsonb NOT NULL, avro bytea, kafka_partition"
+                 " integer, kafka_offset bigint, archived_at timestamptz NOT NULL DEFAULT now());"
+                 " TRUNCATE dossier_events",
+                 err, sizeof err))
+    die("pg setup", err);
+
+  /* 1. watch's archive path: per batch one transaction with dw_pg_sink_archive */
+  double w0 = WALL();
+  for (long i = 0; i < n; i += batch) {
+    size_t k = (size_t)(n - i < batch ? n - i : batch);
+    if (dw_pg_sink_begin(pg, err, sizeof err) || dw_pg_sink_archive(pg, rows + i, k, err, sizeof err) ||
+        dw_pg_sink_commit(pg, err, sizeof err))
+      die("archive", err);
+  }
+  double archive_s = WALL() - w0;
+
+  /* 2. the same COPY text into a plain table, same batches, same transactions */
+  dw_pgbuf b = {0};
+  w0 = WALL();
+  double build_s = 0;
+  for (long i = 0; i < n; i += batch) {
+    size_t k = (size_t)(n - i < batch ? n - i : batch);
+    double bw = WALL();
+    dw_pgbuf_reset(&b);
+    for (size_t j = 0; j < k; j++) {
+      const dw_pg_archive_row *r = &rows[i + (long)j];
+      const dw_event *ev = r->ev;
+      dw_pgbuf_copy_text(&b, ev->event_id);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_text(&b, ev->dossier_id);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_text(&b, dw_event_type_name(ev->type));
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_time(&b, ev->occurred_at);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_text(&b, ev->commune);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_text(&b, ev->agency);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_text(&b, ev->procedure);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_text(&b, r->json);
+      dw_pgbuf_put(&b, "\t", 1);
+      dw_pgbuf_copy_bytea(&b, r->avro, r->avro_len);
+      dw_pgbuf_printf(&b, "\t%d\t%lld\n", (int)r->partition, (long long)r->offset);
+    }
+    build_s += WALL() - bw;
+    if (dw_pg_exec(pg, "BEGIN", err, sizeof err) ||
+        dw_pg_sink_copy(pg,
+                        "COPY bench_copy (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
+                        " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
+                        b.data, b.len, err, sizeof err) ||
+        dw_pg_exec(pg, "COMMIT", err, sizeof err))
+      die("copy", err);
+  }
+  double copy_s = WALL() - w0;
+
+  /* 3. one big COPY (the best case for PostgreSQL) */
+  dw_pg_exec(pg, "TRUNCATE bench_copy", err, sizeof err);
+  dw_pgbuf_reset(&b);
+  for (long i = 0; i < n; i++) {
+    const dw_pg_archive_row *r = &rows[i];
+    const dw_event *ev = r->ev;
+    dw_pgbuf_copy_text(&b, ev->event_id);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->dossier_id);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, dw_event_type_name(ev->type));
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_time(&b, ev->occurred_at);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->commune);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->agency);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, ev->procedure);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_text(&b, r->json);
+    dw_pgbuf_put(&b, "\t", 1);
+    dw_pgbuf_copy_bytea(&b, r->avro, r->avro_len);
+    dw_pgbuf_printf(&b, "\t%d\t%lld\n", (int)r->partition, (long long)r->offset);
+  }
+  w0 = WALL();
+  if (dw_pg_sink_copy(pg,
+                      "COPY bench_copy (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
+                      " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
+                      b.data, b.len, err, sizeof err))
+    die("copy", err);
+  double bigcopy_s = WALL() - w0;
+  dw_pgbuf_free(&b);
+  dw_pg_exec(pg, "DROP TABLE bench_copy; TRUNCATE dossier_events", err, sizeof err);
+  PQfinish(pg);
+  printf("rows=%ld\nbatch=%d\narchive_s=%.3f\narchive_rps=%.0f\ncopy_s=%.3f\ncopy_build_s=%.3f\ncopy_rps=%.0f\n"
+         "bigcopy_s=%.3f\nbigcopy_rps=%.0f\n",
+         n, batch, archive_s, (double)n / archive_s, copy_s, build_s, (double)n / copy_s, bigcopy_s,
+         (double)n / bigcopy_s);
+  for (long i = 0; i < n; i++) {
+    free(json[i]);
+    free(avro[i]);
+  }
+  free(evs), free(json), free(avro), free(alen), free(rows);
+  dw_avro_destroy(av);
+  free(s.v), free(s.arena);
+  return 0;
+}
+
+/* ---- alert latency through watch ---- */
+
+static rd_kafka_t *producer(const char *bootstrap) {
+  char err[512];
+  rd_kafka_conf_t *c = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, err, sizeof err) ||
+      rd_kafka_conf_set(c, "linger.ms", "0", err, sizeof err))
+    die("kafka conf", err);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+  if (!rk) die("kafka", err);
+  return rk;
+}
+
+static void produce(rd_kafka_t *rk, dw_avro *av, const char *topic, const dw_event *ev) {
+  char err[512];
+  const void *p;
+  size_t len;
+  if (dw_avro_encode_event(av, ev, &p, &len, err, sizeof err)) die("encode", err);
+  rd_kafka_resp_err_t e =
+    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(ev->dossier_id, strlen(ev->dossier_id)),
+                      RD_KAFKA_V_VALUE((void *)p, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+  if (e) die("produce", rd_kafka_err2str(e));
+  rd_kafka_poll(rk, 0);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void pct(const char *name, int64_t *v, int n) {
+  if (n == 0) {
+    printf("%s_n=0\n", name);
+    return;
+  }
+  qsort(v, (size_t)n, sizeof *v, cmp_i64);
+  int p50 = (n - 1) * 50 / 100, p99 = (n - 1) * 99 / 100;
+  printf("%s_n=%d\n%s_p50_ms=%" PRId64 "\n%s_p99_ms=%" PRId64 "\n%s_max_ms=%" PRId64 "\n", name, n, name, v[p50],
+         name, v[p99], name, v[n - 1]);
+}
+
+/* Reads dossier.alerts until the alert for dossier `id` and rule `rule`
+ * arrives (the value is Avro; the strings are found as bytes). Returns the
+ * wall-clock arrival in ms, or -1 on timeout. */
+static int64_t wait_alert(rd_kafka_t *c, const char *id, const char *rule, int timeout_ms) {
+  int64_t end = wall_ms() + timeout_ms;
+  size_t il = strlen(id), rl = strlen(rule);
+  while (wall_ms() < end) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 20);
+    if (!m) continue;
+    int hit = !m->err && m->len && memmem(m->payload, m->len, id, il) && memmem(m->payload, m->len, rule, rl);
+    rd_kafka_message_destroy(m);
+    if (hit) return wall_ms();
+  }
+  return -1;
+}
+
+static void base_event(dw_event *ev, const char *id, int k, dw_event_type t, int64_t at) {
+  dw_event_init(ev);
+  snprintf(ev->event_id, sizeof ev->event_id, "%s-%d", id, k);
+  snprintf(ev->dossier_id, sizeof ev->dossier_id, "%s", id);
+  ev->type = t;
+  ev->occurred_at = at;
+  snprintf(ev->commune, sizeof ev->commune, "00001");
+  snprintf(ev->agency, sizeof ev->agency, "BENCH-AGENCY");
+  snprintf(ev->procedure, sizeof ev->procedure, "1.000001");
+}
+
+static int cmd_latency(const char *bootstrap, int n) {
+  char err[512];
+  const char *ev_topic = getenv("DW_BENCH_EVENTS_TOPIC") ? getenv("DW_BENCH_EVENTS_TOPIC") : "dossier.events";
+  const char *al_topic = getenv("DW_BENCH_ALERTS_TOPIC") ? getenv("DW_BENCH_ALERTS_TOPIC") : "dossier.alerts";
+  dw_avro *av = dw_avro_new(err, sizeof err);
+  if (!av) die("avro", err);
+  rd_kafka_t *pr = producer(bootstrap);
+  char group[64];
+  snprintf(group, sizeof group, "bench-lat-%d", (int)getpid());
+  rd_kafka_t *c = consumer(bootstrap, group);
+  /* from the end: only alerts raised from now on */
+  rd_kafka_conf_t *dummy = NULL;
+  (void)dummy;
+  subscribe(c, al_topic);
+  /* wait for the assignment (poll until something is assigned) */
+  for (int i = 0; i < 200; i++) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 50);
+    if (m) rd_kafka_message_destroy(m);
+    if (rd_kafka_assignment(c, &a) == 0 && a) {
+      int cnt = a->cnt;
+      rd_kafka_topic_partition_list_destroy(a);
+      if (cnt > 0) break;
+    }
+  }
+  int64_t run = wall_ms();
+  dw_event ev;
+
+  /* 1. event -> alert: RECEIVED, then PAPER_REQUESTED with in_warehouse */
+  int64_t *lat = calloc((size_t)n, sizeof *lat);
+  int got = 0, lost = 0;
+  for (int i = 0; i < n; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "BENCH-E-%" PRId64 "-%d", run, i);
+    int64_t t = wall_ms();
+    base_event(&ev, id, 1, DW_EV_RECEIVED, t);
+    ev.channel = DW_CH_ONLINE_FULL;
+    ev.due_at = t + 30LL * 86400000;
+    produce(pr, av, ev_topic, &ev);
+    base_event(&ev, id, 2, DW_EV_PAPER_REQUESTED, t);
+    snprintf(ev.document, sizeof ev.document, "birth certificate");
+    ev.in_warehouse = true;
+    rd_kafka_flush(pr, 0);
+    int64_t t0 = wall_ms();
+    produce(pr, av, ev_topic, &ev);
+    rd_kafka_flush(pr, 5000);
+    int64_t t1 = wait_alert(c, id, "PAPER_REQUESTED_FROM_WAREHOUSE", 10000);
+    if (t1 < 0) lost++;
+    else lat[got++] = t1 - t0;
+  }
+  pct("event", lat, got);
+  printf("event_lost=%d\n", lost);
+
+  /* 2. deadline -> OVERDUE: due_at a few seconds ahead, staggered */
+  int m = n < 50 ? n : 50;
+  int64_t *due = calloc((size_t)m, sizeof *due);
+  int64_t t = wall_ms();
+  for (int i = 0; i < m; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "BENCH-D-%" PRId64 "-%d", run, i);
+    base_event(&ev, id, 1, DW_EV_RECEIVED, t);
+    ev.channel = DW_CH_ONLINE_FULL;
+    due[i] = ev.due_at = t + 3000 + 100LL * i;
+    produce(pr, av, ev_topic, &ev);
+  }
+  rd_kafka_flush(pr, 5000);
+  got = 0;
+  lost = 0;
+  int64_t end = t + 3000 + 100LL * m + 15000;
+  int *seen = calloc((size_t)m, sizeof *seen);
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "BENCH-D-%" PRId64 "-", run);
+  while (got < m && wall_ms() < end) {
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 10);
+    if (!msg) continue;
+    int64_t at = wall_ms();
+    if (!msg->err && msg->len && memmem(msg->payload, msg->len, "OVERDUE", 7)) {
+      const char *p = memmem(msg->payload, msg->len, prefix, strlen(prefix));
+      if (p) {
+        int i = atoi(p + strlen(prefix));
+        if (i >= 0 && i < m && !seen[i]) {
+          seen[i] = 1;
+          lat[got++] = at - due[i];
+        }
+      }
+    }
+    rd_kafka_message_destroy(msg);
+  }
+  lost = m - got;
+  pct("deadline", lat, got);
+  printf("deadline_lost=%d\n", lost);
+  free(seen);
+  free(due);
+  free(lat);
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
+  rd_kafka_flush(pr, 5000);
+  rd_kafka_destroy(pr);
+  dw_avro_destroy(av);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc >= 3 && !strcmp(argv[1], "decode")) return cmd_decode(argv[2]);
+  if (argc >= 3 && !strcmp(argv[1], "engine")) return cmd_engine(argv[2], argc >= 4 ? atoi(argv[3]) : 1);
+  if (argc >= 3 && !strcmp(argv[1], "memory")) return cmd_memory(atol(argv[2]));
+  if (argc >= 5 && !strcmp(argv[1], "consume")) return cmd_consume(argv[2], argv[3], atol(argv[4]));
+  if (argc >= 5 && !strcmp(argv[1], "archive"))
+    return cmd_archive(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 1000);
+  if (argc >= 4 && !strcmp(argv[1], "latency")) return cmd_latency(argv[2], atoi(argv[3]));
+  fprintf(stderr,
+          "usage: bench decode FILE.avro | engine FILE.avro [REPEAT] | memory N | consume BOOTSTRAP TOPIC N |\n"
+          "             archive CONNINFO FILE.avro N [BATCH] | latency BOOTSTRAP N\n");
+  return 2;
+}
