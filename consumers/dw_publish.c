@@ -29,6 +29,14 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   }
 }
 
+/* The kafka.* keys are shared by consumers and producers; librdkafka warns
+ * (CONFWARN) about consumer-only ones on a producer. Everything else is
+ * logged as librdkafka would. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "consumer property")) return;
+  fprintf(stderr, "%%%d|%s|%s| %s\n", level, fac, rk ? rd_kafka_name(rk) : "", buf);
+}
+
 rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, char *errstr, size_t n) {
   rd_kafka_conf_t *conf = dw_kafka_conf_new(cfg, errstr, n);
   if (!conf) return NULL;
@@ -39,6 +47,7 @@ rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, char *errstr, size_t n
       return NULL;
     }
   rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+  rd_kafka_conf_set_log_cb(conf, log_cb);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, n);
   if (!rk) rd_kafka_conf_destroy(conf);
   return rk;

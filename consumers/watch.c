@@ -1147,6 +1147,7 @@ int dw_cmd_watch(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   LOG("group %s, topic %s, clock %s, batch %d msgs / %d ms", w->group, w->topic, clk, w->batch_max, w->batch_ms);
 
+  w->alerts_to_publish = true; /* a previous run may have left some unpublished */
   int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms();
   w->win_start = dw_now_ms();
   int fail_streak = 0;

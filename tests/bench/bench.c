@@ -6,7 +6,8 @@
  *                               time dw_engine_advance+apply over the array
  *   memory N                    N open dossiers (one RECEIVED each): state_bytes
  *                               and RSS delta per dossier
- *   consume BOOTSTRAP TOPIC N   raw librdkafka consumer reading N messages
+ *   count BOOTSTRAP TOPIC       messages in the topic (sum of high watermarks)
+ *   consume BOOTSTRAP TOPIC N   raw librdkafka consumer reading N messages (0: all)
  *   archive CONNINFO FILE N     dw_pg_sink_archive of N rows (in watch-sized
  *                               batches) against a plain COPY of the same rows
  *   latency BOOTSTRAP N         alert latency through a running `watch`
@@ -361,11 +362,36 @@ static void subscribe(rd_kafka_t *rk, const char *topic) {
   if (e) die("subscribe", rd_kafka_err2str(e));
 }
 
+/* Messages in the topic now: the sum of the partitions' high watermarks. */
+static long topic_size(rd_kafka_t *rk, const char *topic) {
+  const struct rd_kafka_metadata *md;
+  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+  if (rd_kafka_metadata(rk, 0, t, &md, 10000)) die("metadata", topic);
+  long total = 0;
+  for (int i = 0; i < md->topic_cnt; i++)
+    for (int p = 0; p < md->topics[i].partition_cnt; p++) {
+      int64_t lo, hi;
+      if (rd_kafka_query_watermark_offsets(rk, topic, md->topics[i].partitions[p].id, &lo, &hi, 10000) == 0)
+        total += (long)(hi - lo);
+    }
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(t);
+  return total;
+}
+
+static int cmd_count(const char *bootstrap, const char *topic) {
+  rd_kafka_t *rk = consumer(bootstrap, "bench-count");
+  printf("messages=%ld\n", topic_size(rk, topic));
+  rd_kafka_destroy(rk);
+  return 0;
+}
+
 static int cmd_consume(const char *bootstrap, const char *topic, long n) {
   char group[64];
   snprintf(group, sizeof group, "bench-raw-%d", (int)getpid());
   double w0 = WALL(), c0 = CPU();
   rd_kafka_t *rk = consumer(bootstrap, group);
+  if (n <= 0) n = topic_size(rk, topic);
   subscribe(rk, topic);
   long got = 0;
   uint64_t bytes = 0;
@@ -603,8 +629,6 @@ static int cmd_latency(const char *bootstrap, int n) {
   snprintf(group, sizeof group, "bench-lat-%d", (int)getpid());
   rd_kafka_t *c = consumer(bootstrap, group);
   /* from the end: only alerts raised from now on */
-  rd_kafka_conf_t *dummy = NULL;
-  (void)dummy;
   subscribe(c, al_topic);
   /* wait for the assignment (poll until something is assigned) */
   for (int i = 0; i < 200; i++) {
@@ -699,6 +723,7 @@ int main(int argc, char **argv) {
   if (argc >= 3 && !strcmp(argv[1], "decode")) return cmd_decode(argv[2]);
   if (argc >= 3 && !strcmp(argv[1], "engine")) return cmd_engine(argv[2], argc >= 4 ? atoi(argv[3]) : 1);
   if (argc >= 3 && !strcmp(argv[1], "memory")) return cmd_memory(atol(argv[2]));
+  if (argc >= 4 && !strcmp(argv[1], "count")) return cmd_count(argv[2], argv[3]);
   if (argc >= 5 && !strcmp(argv[1], "consume")) return cmd_consume(argv[2], argv[3], atol(argv[4]));
   if (argc >= 5 && !strcmp(argv[1], "archive"))
     return cmd_archive(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 1000);

@@ -53,7 +53,7 @@ dw_start_pg kill
 KILL_DB=$DW_DB
 kills=0
 for round in 1 2 3 4 5; do
-  dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}"
+  dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}" 2>"$DW_TMP/watch-kill-$round.log"
   pid=$DW_LAST_PID
   # wait until it makes progress, then kill it somewhere in the next 0-1.5 s
   before=$(archived)
@@ -64,7 +64,7 @@ for round in 1 2 3 4 5; do
     dw_wait_for '[ "$(archived)" -gt "'"$(archived)"'" ]' 60 || dw_fail "watch did not resume after the PostgreSQL restart"
   fi
   sleep "0.$((RANDOM % 15))"
-  dw_stop "$pid" KILL
+  dw_stop "$pid" KILL 2>/dev/null
   kills=$((kills + 1))
   echo "kill: round $round: SIGKILL at $(archived) archived"
   [ "$(archived)" -lt "$unique" ] || break
@@ -76,9 +76,9 @@ dw_assert_eq "$unique" "$(DW_DB=$KILL_DB archived)" "kill-run archive rows"
 # --- duo: two processes in one group ----------------------------------------------
 dw_start_pg duo
 DUO_DB=$DW_DB
-dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}"
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" 2>"$DW_TMP/watch-duo-1.log"
 p1=$DW_LAST_PID
-dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}"
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" 2>"$DW_TMP/watch-duo-2.log"
 p2=$DW_LAST_PID
 dw_wait_for '! kill -0 '"$p1"' 2>/dev/null && ! kill -0 '"$p2"' 2>/dev/null' 150 || dw_fail "duo watches did not finish"
 dw_stop "$p1"

@@ -4,8 +4,8 @@
 # single-object messages of all 15 event types, a container file, an alert
 # and an aggregate row; Debian's python3-avro (/usr/bin/python3) decodes them
 # with the schemas in schemas/ (checking magic and fingerprint itself) and
-# compares every field with the expected events. Prints SKIP and passes when
-# python3-avro is missing.
+# compares every field with the expected events. python3-avro is installed
+# by deploy/install-deps.sh, so its absence is a failure, not a skip.
 set -euo pipefail
 
 src="${DW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -14,8 +14,8 @@ bin="$build/test_codec"
 py=/usr/bin/python3
 
 if ! "$py" -c 'import avro.io, avro.datafile' 2>/dev/null; then
-  echo "SKIP: python3-avro not installed for $py"
-  exit 0
+  echo "FAIL: python3-avro not installed for $py (run deploy/install-deps.sh)" >&2
+  exit 1
 fi
 if [[ ! -x "$bin" ]]; then
   echo "FAIL: $bin not built (cmake --build ... --target test_codec)" >&2
