@@ -653,7 +653,12 @@ static int process_pool(watch *w, bool *more) {
 
   /* 5. what the engine changed */
   dw_engine_drain_dirty(w->eng, on_dirty, w);
-  dw_aggregates_drain_changes(w->agg, 1, dw_engine_now(w->eng), on_delta, w);
+  {
+    /* `now` only marks current periods (the gauge, not stored): any valid
+     * instant will do before the event-time clock has started */
+    int64_t now = dw_engine_now(w->eng);
+    dw_aggregates_drain_changes(w->agg, 1, now == DW_TIME_NONE ? dw_now_ms() : now, on_delta, w);
+  }
   if (!with_tx && w->nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 0; /* nothing to commit */
   if (!with_tx) {
     if (pg_ensure(w, err, sizeof err)) goto pg_fail_notx;

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh: the dossierwatch benchmark. Measures, in one run, and
+# prints ONE table of figures with their reference and target:
+#   (a) engine events/s per core over an Avro container of >= 5 M simulated
+#       events (decoded into memory first; only dw_engine_advance+apply is
+#       timed, CPU time of the one thread), next to a raw avro-c decode loop
+#       over the same file;
+#   (b) `watch` events/s end to end (embedded broker -> PostgreSQL, --clock
+#       watermark, caught up = kafka_offsets reaches the topic's end) against
+#       a raw librdkafka consumer reading the same topic;
+#   (c) archive rows/s: dw_pg_sink_archive in watch-sized transactions
+#       (watch.batch_max rows) against a plain COPY of the same rows into a
+#       table without indexes, same batches;
+#   (d) bytes per open dossier with 1 M open dossiers (engine state_bytes and
+#       the process RSS delta);
+#   (e) alert latency p50/p99 through a live `watch` (wall clock): event
+#       produced -> alert on dossier.alerts (PAPER_REQUESTED in_warehouse),
+#       and due_at passing -> OVERDUE on dossier.alerts.
+# Not part of pass/fail (not registered in ctest); exit 0 unless the harness
+# itself breaks. Everything it starts (broker, PostgreSQL, watch) is stopped
+# and its temp dir removed on exit (tests/lib.sh).
+#
+# Usage:  bash tests/bench/run.sh [--quick] [--build DIR]
+#   --quick      small sizes (~1-2 minutes) to check the harness
+#   --build DIR  build folder with dossierwatch and bench (default: build-bench;
+#                configure with -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+# The machine's load average is printed with each phase and in the table: on
+# a shared machine, compare runs at similar load. Full run: ~10 minutes on 2
+# cores (sizes below).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src=$(cd "$here/../.." && pwd)
+quick=0
+build=$src/build-bench
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --build) build=$(cd "$2" && pwd); shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+export DW_SOURCE_DIR=$src DW_BIN=$build/dossierwatch
+BENCH=$build/bench
+[ -x "$DW_BIN" ] && [ -x "$BENCH" ] || { echo "run.sh: build first: cmake --build $build" >&2; exit 1; }
+source "$src/tests/lib.sh"
+
+if [ $quick = 1 ]; then
+  ENGINE_SIM=(--days 10 --communes 200)  # ~0.2 M events
+  OPEN_DOSSIERS=200000
+  KAFKA_SIM=(--days 3 --communes 100)    # ~20 k events
+  ARCHIVE_ROWS=20000
+  LAT_SAMPLES=20
+else
+  ENGINE_SIM=(--days 52 --communes 1000) # ~5.2 M events
+  OPEN_DOSSIERS=1000000
+  KAFKA_SIM=(--days 10 --communes 300)   # ~0.2 M events
+  ARCHIVE_ROWS=200000
+  LAT_SAMPLES=100
+fi
+BATCH=5000 # watch.batch_max default
+
+load() { cut -d' ' -f1 /proc/loadavg; }
+say() { echo "[bench $(date +%T) load $(load)] $*" >&2; }
+# kv FILE KEY: the value of key=value in FILE
+kv() { sed -n "s/^$2=//p" "$1" | tail -n1; }
+declare -A L # load per phase
+
+# ---- (a) engine vs raw decode -------------------------------------------------
+say "simulating ${ENGINE_SIM[*]} -> Avro container"
+"$DW_BIN" simulate "${ENGINE_SIM[@]}" --seed 1 --output "$DW_TMP/events.avro" 2>"$DW_TMP/sim.log"
+EVENTS=$(sed -n 's/^simulate: \([0-9]*\) events.*/\1/p' "$DW_TMP/sim.log")
+say "$EVENTS events; raw avro-c decode loop"
+L[a]=$(load)
+"$BENCH" decode "$DW_TMP/events.avro" >"$DW_TMP/decode.out"
+say "engine (decode into memory, then timed apply+advance)"
+"$BENCH" engine "$DW_TMP/events.avro" 1 >"$DW_TMP/engine.out"
+L[a]="${L[a]}/$(load)"
+
+# ---- (d) bytes per open dossier ------------------------------------------------
+say "memory: $OPEN_DOSSIERS open dossiers"
+L[d]=$(load)
+"$BENCH" memory "$OPEN_DOSSIERS" >"$DW_TMP/memory.out"
+
+# ---- broker + PostgreSQL -------------------------------------------------------
+say "starting the embedded broker and PostgreSQL"
+dw_start_broker 6
+dw_start_pg
+RESET="TRUNCATE dossier_state, alerts, aggregates, kafka_offsets, dossier_event_ids, dossier_events, dlq_messages"
+
+# ---- (e) alert latency (wall clock) ----------------------------------------------
+say "latency: watch --clock wall, $LAT_SAMPLES events + deadlines"
+L[e]=$(load)
+dw_bg "$DW_BIN" watch --group bench-lat --clock wall >"$DW_TMP/watch-lat.log" 2>&1
+WPID=$DW_LAST_PID
+sleep 3 # group join and assignment
+"$BENCH" latency "$DW_BOOTSTRAP" "$LAT_SAMPLES" >"$DW_TMP/latency.out" || true
+dw_stop "$WPID"
+dw_psql "$RESET"
+
+# ---- (b) watch vs raw consume --------------------------------------------------
+say "loading the topic: simulate ${KAFKA_SIM[*]} --kafka"
+"$DW_BIN" simulate "${KAFKA_SIM[@]}" --seed 2 --kafka >/dev/null 2>"$DW_TMP/sim-kafka.log"
+TOTAL=$("$BENCH" count "$DW_BOOTSTRAP" dossier.events | sed -n 's/^messages=//p')
+say "topic holds $TOTAL messages; raw librdkafka consumer"
+L[b]=$(load)
+"$BENCH" consume "$DW_BOOTSTRAP" dossier.events "$TOTAL" >"$DW_TMP/consume.out"
+say "watch --clock watermark until kafka_offsets reaches $TOTAL"
+t0=${EPOCHREALTIME/./}
+dw_bg "$DW_BIN" watch --group bench-tp --clock watermark >"$DW_TMP/watch-tp.log" 2>&1
+WPID=$DW_LAST_PID
+caught() { [ "$(dw_psql "SELECT coalesce(sum(next_offset),0) FROM kafka_offsets WHERE consumer_group='bench-tp'")" -ge "$TOTAL" ]; }
+WATCH_OK=1
+until caught; do
+  if ! kill -0 "$WPID" 2>/dev/null || [ $(( ${EPOCHREALTIME/./} - t0 )) -gt 600000000 ]; then WATCH_OK=0; break; fi
+  sleep 0.1
+done
+t1=${EPOCHREALTIME/./}
+L[b]="${L[b]}/$(load)"
+WATCH_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e6}')
+ARCHIVED=$(dw_psql "SELECT count(*) FROM dossier_events")
+dw_stop "$WPID"
+dw_psql "$RESET"
+
+# ---- (c) archive vs COPY -------------------------------------------------------
+say "archive: $ARCHIVE_ROWS rows, dw_pg_sink_archive vs COPY, batches of $BATCH"
+L[c]=$(load)
+"$BENCH" archive "$DW_DB" "$DW_TMP/events.avro" "$ARCHIVE_ROWS" "$BATCH" >"$DW_TMP/archive.out"
+
+# ---- the table -------------------------------------------------------------------
+D=$DW_TMP
+raw_eps=$(kv $D/decode.out raw_eps); dw_eps=$(kv $D/decode.out dw_eps); eng_eps=$(kv $D/engine.out engine_eps)
+cons_eps=$(kv $D/consume.out eps)
+if [ "$WATCH_OK" = 1 ]; then watch_eps=$(awk -v n="$TOTAL" -v s="$WATCH_S" 'BEGIN{printf "%.0f", n/s}'); else watch_eps=0; fi
+arch=$(kv $D/archive.out archive_rps); copy=$(kv $D/archive.out copy_rps); bigcopy=$(kv $D/archive.out bigcopy_rps)
+sbpd=$(kv $D/memory.out state_bytes_per_dossier); rbpd=$(kv $D/memory.out rss_bytes_per_dossier)
+row() { printf '%-38s %14s  %-30s %8s  %-12s %s\n' "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else print "-" }'; }
+verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN{ ok = dir == "ge" ? v >= t : v <= t; print ok ? "MET" : "missed" }'; }
+fmt() { awk -v v="$1" 'BEGIN{ if (v == "") print "-"; else printf "%\047.0f", v }'; }
+echo
+echo "dossierwatch benchmark $( [ $quick = 1 ] && echo '(--quick)' ) — $(date -Is), $(nproc) cores, build $(basename "$build")"
+echo "sizes: engine $EVENTS events; $OPEN_DOSSIERS open dossiers; topic $TOTAL events; archive $ARCHIVE_ROWS rows"
+row "figure" "measured" "reference (same run)" "ratio" "target" "verdict  [load 1-min]"
+row "(a) engine events/s/core" "$(fmt "$eng_eps")" "raw avro-c decode $(fmt "$raw_eps")/s" "$(ratio "$eng_eps" "$raw_eps")" ">= 2,000,000" "$(verdict "$eng_eps" 2000000 ge)  [${L[a]}]"
+row "    (dw_avro_file_read decode)" "$(fmt "$dw_eps")" "raw avro-c decode" "$(ratio "$dw_eps" "$raw_eps")" "" ""
+row "(b) watch events/s end to end" "$(fmt "$watch_eps")" "raw consume $(fmt "$cons_eps")/s" "$(ratio "$watch_eps" "$cons_eps")" ">= 0.9x raw" "$(verdict "$(ratio "$watch_eps" "$cons_eps" | tr -d x)" 0.9 ge)  [${L[b]}]"
+row "(c) archive rows/s" "$(fmt "$arch")" "COPY (same batches) $(fmt "$copy")/s" "$(ratio "$arch" "$copy")" ">= 0.7x COPY" "$(verdict "$(ratio "$arch" "$copy" | tr -d x)" 0.7 ge)  [${L[c]}]"
+row "    (one single COPY)" "$(fmt "$bigcopy")" "" "" "" ""
+row "(d) bytes per open dossier (state)" "$sbpd" "RSS delta $rbpd B" "" "<= 200 B" "$(verdict "$sbpd" 200 le)  [${L[d]}]"
+row "    (all dossiers in memory, (a) run)" "$(kv $D/engine.out bytes_per_dossier_in_memory)" "$(kv $D/engine.out in_memory) dossiers" "" "" ""
+ev50=$(kv $D/latency.out event_p50_ms); ev99=$(kv $D/latency.out event_p99_ms)
+dl50=$(kv $D/latency.out deadline_p50_ms); dl99=$(kv $D/latency.out deadline_p99_ms)
+row "(e) alert latency after event p50/p99" "${ev50:--}/${ev99:--} ms" "n=$(kv $D/latency.out event_n) lost=$(kv $D/latency.out event_lost)" "" "<= 50 ms" "$( [ -n "$ev99" ] && verdict "$ev99" 50 le || echo missed)  [${L[e]}]"
+row "    after deadline p50/p99" "${dl50:--}/${dl99:--} ms" "n=$(kv $D/latency.out deadline_n) lost=$(kv $D/latency.out deadline_lost)" "" "<= 1000 ms" "$( [ -n "$dl99" ] && verdict "$dl99" 1000 le || echo missed)"
+echo "details: engine wall $(kv $D/engine.out run0_wall_s) s / CPU $(kv $D/engine.out run0_engine_cpu_s) s (unpack $(kv $D/engine.out unpack_cpu_s) s excluded); alerts raised $(kv $D/engine.out raised);" \
+  "watch $WATCH_S s for $TOTAL events (archived $ARCHIVED); raw consume $(kv $D/consume.out wall_s) s (first message after $(kv $D/consume.out first_msg_s) s)"
