@@ -5,6 +5,7 @@
  * and the commune ranking, tells how to look further, and shuts everything
  * down (or keeps it running with --keep-running until Ctrl-C). */
 #include <errno.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #include "dw_cli.h"
 #include "dw_commands.h"
+#include "dw_time.h"
 
 typedef struct demo {
   char dir[256];
@@ -46,7 +48,7 @@ static pid_t spawn_self(const demo *d, char *const args[], const char *log_path)
     setpgid(0, 0);
     if (log_path) {
       FILE *log = freopen(log_path, "a", stderr);
-      (void)log;
+      if (log) dup2(fileno(stderr), STDOUT_FILENO);
     }
     char *argv[32];
     int n = 0;
@@ -140,6 +142,19 @@ static long long query_count(PGconn *conn, const char *sql) {
   return n;
 }
 
+/* Display width of UTF-8 text: one column per character (enough for
+ * Vietnamese names in precomposed form). */
+static int text_width(const char *s) {
+  int w = 0;
+  for (; *s; s++)
+    if (((unsigned char)*s & 0xC0) != 0x80) w++;
+  return w;
+}
+
+static void print_cell(const char *text, int width) {
+  printf("%s%*s  ", text, width - text_width(text), "");
+}
+
 /* Prints a query's result as an aligned table. */
 static void print_table(PGconn *conn, const char *title, const char *sql) {
   PGresult *res = PQexec(conn, sql);
@@ -152,37 +167,93 @@ static void print_table(PGconn *conn, const char *title, const char *sql) {
   int rows = PQntuples(res), cols = PQnfields(res);
   int width[32] = {0};
   for (int c = 0; c < cols && c < 32; c++) {
-    width[c] = (int)strlen(PQfname(res, c));
+    width[c] = text_width(PQfname(res, c));
     for (int r = 0; r < rows; r++) {
-      int w = (int)strlen(PQgetvalue(res, r, c));
+      int w = text_width(PQgetvalue(res, r, c));
       if (w > width[c]) width[c] = w;
     }
   }
   printf("  ");
-  for (int c = 0; c < cols && c < 32; c++) printf("%-*s  ", width[c], PQfname(res, c));
+  for (int c = 0; c < cols && c < 32; c++) print_cell(PQfname(res, c), width[c]);
   printf("\n");
   for (int r = 0; r < rows; r++) {
     printf("  ");
     for (int c = 0; c < cols && c < 32; c++)
-      printf("%-*s  ", width[c], PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c));
+      print_cell(PQgetisnull(res, r, c) ? "-" : PQgetvalue(res, r, c), width[c]);
     printf("\n");
   }
   if (rows == 0) printf("  (none)\n");
   PQclear(res);
 }
 
-static void report(PGconn *conn) {
+/* "(VALUES ('29221','Xã Long Hiệp'), ...)" from the preset's commune names,
+ * so the ranking shows names next to codes (events carry codes only). */
+static char *commune_names_sql(PGconn *conn) {
+  char path[512];
+  const char *dir = getenv("DW_SIMULATE_DIR");
+  snprintf(path, sizeof path, "%s/seed-letter.json", dir ? dir : DW_SOURCE_DIR "/deploy/simulate");
+  json_error_t jerr;
+  json_t *root = json_load_file(path, 0, &jerr), *communes = root ? json_object_get(root, "communes") : NULL;
+  size_t cap = 64 + 160 * (communes ? json_array_size(communes) : 0), used = 0;
+  char *sql = malloc(cap);
+  if (!sql) {
+    json_decref(root);
+    return NULL;
+  }
+  used += (size_t)snprintf(sql, cap, "(VALUES ('', '')");
+  size_t i;
+  json_t *c;
+  json_array_foreach(communes, i, c) {
+    const char *code = json_string_value(json_object_get(c, "code"));
+    const char *name = json_string_value(json_object_get(c, "name"));
+    if (!code || !name) continue;
+    char *qcode = PQescapeLiteral(conn, code, strlen(code)), *qname = PQescapeLiteral(conn, name, strlen(name));
+    if (qcode && qname && used < cap) used += (size_t)snprintf(sql + used, cap - used, ", (%s, %s)", qcode, qname);
+    PQfreemem(qcode);
+    PQfreemem(qname);
+  }
+  if (used < cap) snprintf(sql + used, cap - used, ")");
+  json_decref(root);
+  return sql;
+}
+
+static void report(PGconn *conn, const char *start_day) {
   print_table(conn, "Open alerts by severity and rule:",
               "SELECT severity, rule, count(*) AS open_alerts FROM alerts WHERE cleared_at IS NULL "
               "GROUP BY 1, 2 ORDER BY 1, 3 DESC");
-  print_table(conn, "A few open critical alerts:",
-              "SELECT rule, dossier_id, commune, agency, "
+  print_table(conn, "An example of each open alert (the latest raised):",
+              "SELECT DISTINCT ON (rule, severity) rule, severity, dossier_id, commune, agency, "
               "to_char(raised_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD HH24:MI') AS raised_at, "
               "to_char(due_at AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD HH24:MI') AS due_at "
-              "FROM alerts WHERE cleared_at IS NULL AND severity = 'critical' "
-              "ORDER BY raised_at DESC, alert_id LIMIT 8");
-  print_table(conn, "Commune ranking, this quarter (lowest result digitization first):",
-              "SELECT * FROM v_commune_ranking LIMIT 15");
+              "FROM alerts WHERE cleared_at IS NULL "
+              "ORDER BY rule, severity, alerts.raised_at DESC, alert_id");
+  char *names = commune_names_sql(conn);
+  char *qstart = PQescapeLiteral(conn, start_day, strlen(start_day));
+  if (names && qstart) {
+    size_t cap = strlen(names) + 2048;
+    char *sql = malloc(cap);
+    if (sql) {
+      snprintf(sql, cap,
+               "WITH w AS (SELECT unit AS commune, sum(received) AS received, sum(online_full) AS online_full, "
+               "sum(intake_digitized) AS intake_digitized, sum(results_issued) AS results_issued, "
+               "sum(results_digitized) AS results_digitized, sum(on_time) AS on_time, sum(late) AS late "
+               "FROM aggregates WHERE unit_type = 'commune' AND period_kind = 'day' AND period >= %s "
+               "GROUP BY unit) "
+               "SELECT w.commune, n.name, w.received, w.results_issued, "
+               "round(100.0 * on_time / nullif(on_time + late, 0), 2) AS on_time_pct, "
+               "round(100.0 * intake_digitized / nullif(received - online_full, 0), 2) AS intake_digitized_pct, "
+               "round(100.0 * results_digitized / nullif(results_issued, 0), 2) AS result_digitized_pct, "
+               "(SELECT count(*) FROM alerts a WHERE a.commune = w.commune AND a.rule = 'OVERDUE' "
+               "AND a.cleared_at IS NULL) AS open_overdue "
+               "FROM w LEFT JOIN %s AS n(code, name) ON n.code = w.commune "
+               "ORDER BY result_digitized_pct NULLS FIRST, w.commune",
+               qstart, names);
+      print_table(conn, "Commune ranking over the simulated window (lowest result digitization first):", sql);
+      free(sql);
+    }
+  }
+  PQfreemem(qstart);
+  free(names);
 }
 
 static void usage(FILE *out) {
@@ -272,9 +343,15 @@ int dw_cmd_demo(int argc, char **argv) {
   d.watch = spawn_self(&d, watch_args, logpath);
   printf("  watch started (log: %s)\n", logpath);
 
-  printf("  simulating %s days of the seed-letter province (seed %s) into dossier.events ...\n", days, seed);
+  /* the window ends today (local time), as the simulator's default does */
+  char start_day[16];
+  int y, m, dd;
+  dw_civil_from_days(dw_local_day(dw_now_ms(), DW_DEFAULT_UTC_OFFSET_MIN) - atoi(days), &y, &m, &dd);
+  snprintf(start_day, sizeof start_day, "%04d-%02d-%02d", y, m, dd);
+  printf("  simulating %s days of the seed-letter province from %s (seed %s) into dossier.events ...\n", days,
+         start_day, seed);
   fflush(stdout);
-  char *sim_argv[] = {d.self, "simulate", "--preset", "seed-letter", "--seed", (char *)seed,
+  char *sim_argv[] = {d.self, "simulate", "--preset", "seed-letter", "--seed", (char *)seed, "--start", start_day,
                       "--days", (char *)days, "--kafka", "--bootstrap", d.bootstrap, NULL};
   snprintf(logpath, sizeof logpath, "%s/simulate.log", d.dir);
   pid_t sim = spawn_self(&d, sim_argv + 1, logpath);
@@ -298,16 +375,16 @@ int dw_cmd_demo(int argc, char **argv) {
     now_count = query_count(conn, "SELECT count(*) FROM dossier_events");
     stable = (now_count == last && now_count > 0) ? stable + 1 : 0;
     last = now_count;
-    if (i % 4 == 0) {
+    if (i % 4 == 0 && isatty(STDOUT_FILENO)) {
       printf("\r  archived %lld events", now_count);
       fflush(stdout);
     }
   }
-  printf("\r  archived %lld events                \n", last);
-  report(conn);
+  printf("%s  archived %lld events, all the simulator produced\n", isatty(STDOUT_FILENO) ? "\r" : "", last);
+  report(conn, start_day);
 
   printf("\nLook further:\n"
-         "  psql '%s' -c 'SELECT * FROM v_commune_ranking'\n"
+         "  psql '%s' -c 'SELECT * FROM v_commune_ranking'   # this quarter\n"
          "  psql '%s' -c 'SELECT * FROM v_open_alerts_by_agency'\n"
          "  kcat -b %s -C -t dossier.alerts -e -f '%%k %%T\\n'\n",
          d.conninfo, d.conninfo, d.bootstrap);

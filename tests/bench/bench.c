@@ -591,22 +591,6 @@ static void pct(const char *name, int64_t *v, int n) {
          name, v[p99], name, v[n - 1]);
 }
 
-/* Reads dossier.alerts until the alert for dossier `id` and rule `rule`
- * arrives (the value is Avro; the strings are found as bytes). Returns the
- * wall-clock arrival in ms, or -1 on timeout. */
-static int64_t wait_alert(rd_kafka_t *c, const char *id, const char *rule, int timeout_ms) {
-  int64_t end = wall_ms() + timeout_ms;
-  size_t il = strlen(id), rl = strlen(rule);
-  while (wall_ms() < end) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 20);
-    if (!m) continue;
-    int hit = !m->err && m->len && memmem(m->payload, m->len, id, il) && memmem(m->payload, m->len, rule, rl);
-    rd_kafka_message_destroy(m);
-    if (hit) return wall_ms();
-  }
-  return -1;
-}
-
 static void base_event(dw_event *ev, const char *id, int k, dw_event_type t, int64_t at) {
   dw_event_init(ev);
   snprintf(ev->event_id, sizeof ev->event_id, "%s-%d", id, k);
@@ -618,20 +602,34 @@ static void base_event(dw_event *ev, const char *id, int k, dw_event_type t, int
   snprintf(ev->procedure, sizeof ev->procedure, "1.000001");
 }
 
+/* Is the alert row visible in PostgreSQL? (pg may be NULL: skipped) */
+static int pg_has_alert(PGconn *pg, const char *id, const char *rule) {
+  if (!pg) return 0;
+  const char *params[2] = {id, rule};
+  PGresult *r = PQexecParams(pg, "SELECT 1 FROM alerts WHERE dossier_id = $1 AND rule = $2", 2, NULL, params, NULL,
+                             NULL, 0);
+  int hit = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+  PQclear(r);
+  return hit;
+}
+
+static int kafka_hit(rd_kafka_message_t *m, const char *id, const char *rule) {
+  return !m->err && m->len && memmem(m->payload, m->len, id, strlen(id)) && memmem(m->payload, m->len, rule, strlen(rule));
+}
+
 static int cmd_latency(const char *bootstrap, int n) {
   char err[512];
-  const char *ev_topic = getenv("DW_BENCH_EVENTS_TOPIC") ? getenv("DW_BENCH_EVENTS_TOPIC") : "dossier.events";
-  const char *al_topic = getenv("DW_BENCH_ALERTS_TOPIC") ? getenv("DW_BENCH_ALERTS_TOPIC") : "dossier.alerts";
+  const char *ev_topic = "dossier.events", *al_topic = "dossier.alerts";
   dw_avro *av = dw_avro_new(err, sizeof err);
   if (!av) die("avro", err);
+  PGconn *pg = NULL;
+  if (getenv("DW_DB") && !(pg = dw_pg_connect(getenv("DW_DB"), 10, err, sizeof err))) die("pg", err);
   rd_kafka_t *pr = producer(bootstrap);
   char group[64];
   snprintf(group, sizeof group, "bench-lat-%d", (int)getpid());
   rd_kafka_t *c = consumer(bootstrap, group);
-  /* from the end: only alerts raised from now on */
   subscribe(c, al_topic);
-  /* wait for the assignment (poll until something is assigned) */
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i < 200; i++) { /* until partitions are assigned */
     rd_kafka_topic_partition_list_t *a = NULL;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 50);
     if (m) rd_kafka_message_destroy(m);
@@ -644,9 +642,11 @@ static int cmd_latency(const char *bootstrap, int n) {
   int64_t run = wall_ms();
   dw_event ev;
 
-  /* 1. event -> alert: RECEIVED, then PAPER_REQUESTED with in_warehouse */
-  int64_t *lat = calloc((size_t)n, sizeof *lat);
-  int got = 0, lost = 0;
+  /* 1. event -> alert: RECEIVED, then PAPER_REQUESTED with in_warehouse,
+   * one dossier at a time; both the PostgreSQL row and the Kafka message */
+  const char *rule = "PAPER_REQUESTED_FROM_WAREHOUSE";
+  int64_t *lk = calloc((size_t)n, sizeof *lk), *lp = calloc((size_t)n, sizeof *lp);
+  int nk = 0, np = 0, lost = 0;
   for (int i = 0; i < n; i++) {
     char id[64];
     snprintf(id, sizeof id, "BENCH-E-%" PRId64 "-%d", run, i);
@@ -655,65 +655,95 @@ static int cmd_latency(const char *bootstrap, int n) {
     ev.channel = DW_CH_ONLINE_FULL;
     ev.due_at = t + 30LL * 86400000;
     produce(pr, av, ev_topic, &ev);
+    rd_kafka_flush(pr, 5000);
     base_event(&ev, id, 2, DW_EV_PAPER_REQUESTED, t);
     snprintf(ev.document, sizeof ev.document, "birth certificate");
     ev.in_warehouse = true;
-    rd_kafka_flush(pr, 0);
     int64_t t0 = wall_ms();
     produce(pr, av, ev_topic, &ev);
     rd_kafka_flush(pr, 5000);
-    int64_t t1 = wait_alert(c, id, "PAPER_REQUESTED_FROM_WAREHOUSE", 10000);
-    if (t1 < 0) lost++;
-    else lat[got++] = t1 - t0;
+    int kseen = 0, pseen = pg == NULL;
+    while ((!kseen || !pseen) && wall_ms() - t0 < 10000) {
+      if (!kseen) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1);
+        if (m) {
+          if (kafka_hit(m, id, rule)) {
+            kseen = 1;
+            lk[nk++] = wall_ms() - t0;
+          }
+          rd_kafka_message_destroy(m);
+        }
+      }
+      if (!pseen && pg_has_alert(pg, id, rule)) {
+        pseen = 1;
+        lp[np++] = wall_ms() - t0;
+      }
+    }
+    if (!kseen || !pseen) lost++;
   }
-  pct("event", lat, got);
+  pct("event", lk, nk);
+  pct("event_pg", lp, np);
   printf("event_lost=%d\n", lost);
 
-  /* 2. deadline -> OVERDUE: due_at a few seconds ahead, staggered */
+  /* 2. deadline -> OVERDUE: due_at a few seconds ahead, staggered by 100 ms */
   int m = n < 50 ? n : 50;
   int64_t *due = calloc((size_t)m, sizeof *due);
+  int *kseen = calloc((size_t)m, sizeof *kseen), *pseen = calloc((size_t)m, sizeof *pseen);
   int64_t t = wall_ms();
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "BENCH-D-%" PRId64 "-", run);
   for (int i = 0; i < m; i++) {
     char id[64];
-    snprintf(id, sizeof id, "BENCH-D-%" PRId64 "-%d", run, i);
+    snprintf(id, sizeof id, "%s%d", prefix, i);
     base_event(&ev, id, 1, DW_EV_RECEIVED, t);
     ev.channel = DW_CH_ONLINE_FULL;
     due[i] = ev.due_at = t + 3000 + 100LL * i;
     produce(pr, av, ev_topic, &ev);
   }
   rd_kafka_flush(pr, 5000);
-  got = 0;
-  lost = 0;
+  nk = np = 0;
   int64_t end = t + 3000 + 100LL * m + 15000;
-  int *seen = calloc((size_t)m, sizeof *seen);
-  char prefix[64];
-  snprintf(prefix, sizeof prefix, "BENCH-D-%" PRId64 "-", run);
-  while (got < m && wall_ms() < end) {
-    rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 10);
-    if (!msg) continue;
+  char like[80];
+  snprintf(like, sizeof like, "%s%%", prefix);
+  while ((nk < m || (pg && np < m)) && wall_ms() < end) {
+    rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 2);
     int64_t at = wall_ms();
-    if (!msg->err && msg->len && memmem(msg->payload, msg->len, "OVERDUE", 7)) {
-      const char *p = memmem(msg->payload, msg->len, prefix, strlen(prefix));
-      if (p) {
-        int i = atoi(p + strlen(prefix));
-        if (i >= 0 && i < m && !seen[i]) {
-          seen[i] = 1;
-          lat[got++] = at - due[i];
+    if (msg) {
+      if (!msg->err && msg->len && memmem(msg->payload, msg->len, "OVERDUE", 7)) {
+        const char *p = memmem(msg->payload, msg->len, prefix, strlen(prefix));
+        int i = p ? atoi(p + strlen(prefix)) : -1;
+        if (i >= 0 && i < m && !kseen[i]) {
+          kseen[i] = 1;
+          lk[nk++] = at - due[i];
         }
       }
+      rd_kafka_message_destroy(msg);
     }
-    rd_kafka_message_destroy(msg);
+    if (pg && np < m) {
+      const char *params[1] = {like};
+      PGresult *r = PQexecParams(pg, "SELECT dossier_id FROM alerts WHERE rule = 'OVERDUE' AND dossier_id LIKE $1", 1,
+                                 NULL, params, NULL, NULL, 0);
+      at = wall_ms();
+      if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        for (int k = 0; k < PQntuples(r); k++) {
+          int i = atoi(PQgetvalue(r, k, 0) + strlen(prefix));
+          if (i >= 0 && i < m && !pseen[i]) {
+            pseen[i] = 1;
+            lp[np++] = at - due[i];
+          }
+        }
+      PQclear(r);
+    }
   }
-  lost = m - got;
-  pct("deadline", lat, got);
-  printf("deadline_lost=%d\n", lost);
-  free(seen);
-  free(due);
-  free(lat);
+  pct("deadline", lk, nk);
+  pct("deadline_pg", lp, np);
+  printf("deadline_lost=%d\n", m - (nk < np ? nk : np));
+  free(kseen), free(pseen), free(due), free(lk), free(lp);
   rd_kafka_consumer_close(c);
   rd_kafka_destroy(c);
   rd_kafka_flush(pr, 5000);
   rd_kafka_destroy(pr);
+  if (pg) PQfinish(pg);
   dw_avro_destroy(av);
   return 0;
 }
