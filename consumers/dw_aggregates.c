@@ -9,8 +9,8 @@
  * Names are made only when a row is read out.
  *
  * Change tracking keeps, per reader, a list of rows touched since that
- * reader's last drain with the accumulated delta (allocated lazily, so an
- * untouched row costs no delta memory), plus the open_overdue value last
+ * reader's last drain with the accumulated delta (kept beside each counter,
+ * so that one update touches one cache line), plus the open_overdue value last
  * reported on each row, so that a row whose period stops being current is
  * reported again with open_overdue back at 0. */
 #include "dw_aggregates.h"
@@ -65,11 +65,18 @@ typedef struct row_key {
   int32_t id;
 } row_key;
 
+/* One counter of a row with what changed since each reader's last drain,
+ * side by side so that an update touches one cache line, not three. */
+typedef struct agg_cell {
+  int64_t value;
+  int64_t pending[DW_AGG_READERS];
+} agg_cell;
+
 typedef struct agg_row {
   row_key key;
-  int64_t counters[DW_C__COUNT];
-  int64_t *pending[DW_AGG_READERS];          /* delta since the reader's last drain; NULL if none */
-  struct agg_row *dirty_next[DW_AGG_READERS]; /* list of rows with pending[r] != NULL */
+  agg_cell cells[DW_C__COUNT];
+  unsigned has_pending;                       /* bit r: a delta since reader r's last drain (even if it sums to 0) */
+  struct agg_row *dirty_next[DW_AGG_READERS]; /* list of rows with has_pending bit r */
   int64_t oo_sent[DW_AGG_READERS];            /* open_overdue last reported to the reader */
   unsigned stamp;                             /* dedup within one drain */
   UT_hash_handle hh;
@@ -189,7 +196,6 @@ void dw_aggregates_destroy(dw_aggregates *agg) {
   agg_row *r, *rt;
   HASH_ITER(hh, agg->rows, r, rt) {
     HASH_DEL(agg->rows, r);
-    for (int i = 0; i < DW_AGG_READERS; i++) free(r->pending[i]);
     free(r);
   }
   agg_unit *u, *ut;
@@ -350,15 +356,15 @@ void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter 
     for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
       agg_row *r = row_get(agg, units[i], kind, pid[kind]);
       if (!r) continue;
-      r->counters[c] += delta;
+      agg_cell *cell = &r->cells[c];
+      cell->value += delta;
       for (int rd = 0; rd < DW_AGG_READERS; rd++) {
-        if (!r->pending[rd]) {
-          r->pending[rd] = calloc(DW_C__COUNT, sizeof(int64_t));
-          if (!r->pending[rd]) continue; /* OOM: this reader misses the delta */
+        if (!(r->has_pending & (1u << rd))) {
+          r->has_pending |= 1u << rd;
           r->dirty_next[rd] = agg->dirty[rd];
           agg->dirty[rd] = r;
         }
-        r->pending[rd][c] += delta;
+        cell->pending[rd] += delta;
       }
     }
     for (int rd = 0; rd < DW_AGG_READERS; rd++) units[i]->roll_dirty[rd] = true;
@@ -444,7 +450,7 @@ static void rolling_sum(const dw_aggregates *agg, const agg_unit *u, int64_t day
     const agg_row *r = row_find(agg, u, DW_PERIOD_DAY, (int32_t)(day - i));
     if (!r) continue;
     *any_row = true;
-    for (int c = 0; c < DW_C__COUNT; c++) sum[c] += r->counters[c];
+    for (int c = 0; c < DW_C__COUNT; c++) sum[c] += r->cells[c].value;
   }
 }
 
@@ -481,6 +487,10 @@ static void fill_row(dw_agg_row *row, const agg_unit *u, int kind, int32_t id, c
 
 static const int64_t zero_counters[DW_C__COUNT];
 
+static void row_values(const agg_row *r, int64_t *out) {
+  for (int c = 0; c < DW_C__COUNT; c++) out[c] = r->cells[c].value;
+}
+
 /* Rows whose counters are all zero (a count moved away by a late event) and
  * that carry no gauge are left out, so the output equals in-order delivery.
  * A unit with open OVERDUE alerts gets rows for the current periods even if
@@ -495,16 +505,20 @@ void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
   size_t cap = nrows + nunits * DW_PERIOD__COUNT + 1;
   out_item *items = malloc(cap * sizeof *items);
   int64_t *sums = malloc((nunits + 1) * DW_C__COUNT * sizeof(int64_t));
-  if (!items || !sums) {
+  int64_t *vals = malloc((nrows + 1) * DW_C__COUNT * sizeof(int64_t)); /* the rows' counters, gathered */
+  if (!items || !sums || !vals) {
     free(items);
     free(sums);
+    free(vals);
     return;
   }
   size_t n = 0, ns = 0;
   for (const agg_row *r = agg->rows; r; r = r->hh.next) {
     int64_t oo = is_current(&r->key, &cur) ? r->key.unit->gauge : 0;
-    if (all_zero(r->counters) && oo == 0) continue;
-    items[n++] = (out_item){r->key.unit, r->key.kind, r->key.id, r->counters, oo};
+    int64_t *v = vals + n * DW_C__COUNT;
+    row_values(r, v);
+    if (all_zero(v) && oo == 0) continue;
+    items[n++] = (out_item){r->key.unit, r->key.kind, r->key.id, v, oo};
   }
   for (const agg_unit *u = agg->units; u; u = u->hh.next) {
     if (u->gauge != 0)
@@ -528,6 +542,7 @@ void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
   }
   free(items);
   free(sums);
+  free(vals);
 }
 
 static int push_oo(dw_aggregates *agg, int rd, agg_row *r) {
@@ -588,13 +603,18 @@ void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
     agg_row *r = cand[i];
     int64_t oo = is_current(&r->key, &cur) ? r->key.unit->gauge : 0;
     int64_t d_oo = oo - r->oo_sent[rd];
-    if (r->pending[rd] || d_oo != 0) {
-      fill_row(&row, r->key.unit, r->key.kind, r->key.id, r->counters, oo);
-      fill_row(&delta, r->key.unit, r->key.kind, r->key.id, r->pending[rd], d_oo);
+    const bool pending = r->has_pending & (1u << rd);
+    if (pending || d_oo != 0) {
+      int64_t v[DW_C__COUNT], p[DW_C__COUNT];
+      row_values(r, v);
+      for (int c = 0; c < DW_C__COUNT; c++) p[c] = r->cells[c].pending[rd];
+      fill_row(&row, r->key.unit, r->key.kind, r->key.id, v, oo);
+      fill_row(&delta, r->key.unit, r->key.kind, r->key.id, pending ? p : NULL, d_oo);
       fn(&row, &delta, opaque);
     }
-    free(r->pending[rd]);
-    r->pending[rd] = NULL;
+    if (pending)
+      for (int c = 0; c < DW_C__COUNT; c++) r->cells[c].pending[rd] = 0;
+    r->has_pending &= ~(1u << rd);
     r->dirty_next[rd] = NULL;
     r->oo_sent[rd] = oo;
     if (oo != 0) push_oo(agg, rd, r);

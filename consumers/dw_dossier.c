@@ -38,12 +38,13 @@ dw_dossier *dw_dossier_new(const char *id, uint32_t hash) {
 
 void dw_dossier_free(dw_dossier *d) {
   if (!d) return;
-  free(d->var);
+  if (!(d->flags & DW_DF_VAR_INLINE)) free(d->v.ptr);
   free(d);
 }
 
 size_t dw_dossier_bytes(const dw_dossier *d) {
-  return malloc_usable_size((void *)d) + (d->var ? malloc_usable_size(d->var) : 0);
+  return malloc_usable_size((void *)d) +
+         (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr ? malloc_usable_size(d->v.ptr) : 0);
 }
 
 static size_t var_size(const dw_dossier *d) {
@@ -54,9 +55,21 @@ static size_t var_size(const dw_dossier *d) {
 /* Opens a gap of `size` bytes at byte offset `off` of the var buffer. */
 static uint8_t *var_insert(dw_dossier *d, size_t off, size_t size) {
   size_t old = var_size(d);
-  uint8_t *nv = realloc(d->var, old + size);
-  if (!nv) return NULL;
-  d->var = nv;
+  uint8_t *nv;
+  if (old + size <= sizeof d->v.inl && (old == 0 || (d->flags & DW_DF_VAR_INLINE))) {
+    d->flags |= DW_DF_VAR_INLINE; /* still fits in place */
+    nv = (uint8_t *)&d->v.inl;
+  } else if (d->flags & DW_DF_VAR_INLINE) {
+    nv = malloc(old + size); /* leaves the inline bytes */
+    if (!nv) return NULL;
+    memcpy(nv, &d->v.inl, old);
+    d->flags &= (uint8_t)~DW_DF_VAR_INLINE;
+    d->v.ptr = nv;
+  } else {
+    nv = realloc(d->v.ptr, old + size);
+    if (!nv) return NULL;
+    d->v.ptr = nv;
+  }
   memmove(nv + off + size, nv + off, old - off);
   return nv + off;
 }
@@ -276,7 +289,7 @@ int dw_dossier_serialize(const dw_dossier *d, const char *const *names, uint8_t 
                            d->reuse_agency, d->issued_agency, d->resdig_agency, d->end_agency};
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) put_str(&w, names[strs[i]]);
   put_u8(&w, (uint8_t)d->channel);
-  put_u8(&w, (uint8_t)(d->flags & ~DW_DF_DIRTY));
+  put_u8(&w, (uint8_t)(d->flags & ~(DW_DF_DIRTY | DW_DF_VAR_INLINE)));
   put_u16(&w, d->n_seen);
   for (unsigned i = 0; i < d->n_seen; i++) put_u64(&w, dw_dossier_seen(d)[i]);
   put_u8(&w, d->n_pause);
@@ -377,7 +390,7 @@ dw_dossier *dw_dossier_deserialize(const void *blob, size_t len, uint32_t (*inte
     *strs[i] = r.err ? 0 : intern(opaque, s);
   }
   d->channel = (int8_t)get_u8(&r);
-  d->flags = get_u8(&r) & (uint8_t)~DW_DF_DIRTY;
+  d->flags = get_u8(&r) & (uint8_t)~(DW_DF_DIRTY | DW_DF_VAR_INLINE);
   unsigned ns = get_u16(&r);
   if (!r.err && r.len - r.off >= 8 * (size_t)ns) {
     /* the var buffer is rebuilt section by section in its final order */

@@ -38,6 +38,7 @@ enum {
   DW_DF_END_REJECTED = 2,     /* the earliest REJECTED/WITHDRAWN is a REJECTED */
   DW_DF_DIRTY = 4,            /* changed since the last drain */
   DW_DF_FROM_RECEIVED = 8,    /* commune/procedure come from RECEIVED */
+  DW_DF_VAR_INLINE = 16,      /* the var buffer (<= 8 bytes) lives in `v` itself, not in a malloc'd block */
 };
 
 typedef struct dw_dossier {
@@ -51,8 +52,15 @@ typedef struct dw_dossier {
   int64_t end_at;       /* earliest REJECTED or WITHDRAWN */
   int64_t paper_at;     /* earliest PAPER_REQUESTED with in_warehouse */
   int64_t last_at;      /* latest occurred_at of any event (sets the current agency) */
-  uint8_t *var;         /* [uint64 seen × n_seen][dw_pause_ev × n_pause][dw_apology × n_apol][dw_alert_rec × n_rec] */
-  /* (var sits here so that no padding precedes id) */
+  /* The var buffer: [uint64 seen × n_seen][dw_pause_ev × n_pause][dw_apology × n_apol][dw_alert_rec × n_rec],
+   * malloc'd (v.ptr), or while it fits in 8 bytes (one event seen, the
+   * common open dossier) stored in place (v.inl, DW_DF_VAR_INLINE): a
+   * separate block of 8 bytes would cost 32. Read it through dw_dossier_var.
+   * (v sits here so that no padding precedes id) */
+  union {
+    uint8_t *ptr;
+    uint64_t inl;
+  } v;
   uint32_t commune, procedure, agency; /* interned; agency = current */
   uint32_t recv_agency, dig_agency, reuse_agency, issued_agency, resdig_agency, end_agency;
   uint32_t hash, heap_idx; /* heap_idx: slot in the engine's timer heap (its deadline lives there) */
@@ -72,16 +80,24 @@ dw_dossier *dw_dossier_new(const char *id, uint32_t hash);
 void dw_dossier_free(dw_dossier *d);
 /* Bytes held (allocator's usable sizes). */
 size_t dw_dossier_bytes(const dw_dossier *d);
+/* The part of it that can change after creation (the var buffer). */
+static inline size_t dw_dossier_var_bytes(const dw_dossier *d) {
+  extern size_t malloc_usable_size(void *);
+  return !(d->flags & DW_DF_VAR_INLINE) && d->v.ptr ? malloc_usable_size(d->v.ptr) : 0;
+}
 
-static inline const uint64_t *dw_dossier_seen(const dw_dossier *d) { return (const uint64_t *)d->var; }
+static inline uint8_t *dw_dossier_var(const dw_dossier *d) {
+  return (d->flags & DW_DF_VAR_INLINE) ? (uint8_t *)&d->v.inl : d->v.ptr;
+}
+static inline const uint64_t *dw_dossier_seen(const dw_dossier *d) { return (const uint64_t *)dw_dossier_var(d); }
 static inline const dw_pause_ev *dw_dossier_pauses(const dw_dossier *d) {
-  return (const dw_pause_ev *)(d->var + 8 * (size_t)d->n_seen);
+  return (const dw_pause_ev *)(dw_dossier_var(d) + 8 * (size_t)d->n_seen);
 }
 static inline const dw_apology *dw_dossier_apologies(const dw_dossier *d) {
-  return (const dw_apology *)(d->var + 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause);
+  return (const dw_apology *)(dw_dossier_var(d) + 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause);
 }
 static inline dw_alert_rec *dw_dossier_recs(dw_dossier *d) {
-  return (dw_alert_rec *)(d->var + 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause +
+  return (dw_alert_rec *)(dw_dossier_var(d) + 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause +
                           sizeof(dw_apology) * d->n_apol);
 }
 

@@ -482,7 +482,7 @@ static int eval(dw_engine *e, dw_dossier *d, int64_t t) {
   dw_rules_derive(&e->rc, d, &tl, &out);
   change ch[64];
   int nch = 0;
-  size_t before = dw_dossier_bytes(d);
+  size_t before = dw_dossier_var_bytes(d); /* (the dossier block itself never changes size) */
 
   for (int rule = 0; rule < DW_RULE__COUNT; rule++) {
     dw_alert_rec *rec = dw_dossier_rec(d, rule);
@@ -568,7 +568,7 @@ static int eval(dw_engine *e, dw_dossier *d, int64_t t) {
   }
   for (int i = 0; i < nch; i++) emit(e, d, &ch[i]);
   if (nch) d->flags |= DW_DF_DIRTY;
-  e->dossier_bytes += dw_dossier_bytes(d) - before;
+  e->dossier_bytes += dw_dossier_var_bytes(d) - before;
 
   /* next instant anything can change */
   int64_t next = INF;
@@ -651,6 +651,35 @@ void dw_engine_destroy(dw_engine *e) {
   free(e);
 }
 
+/* Can this event move an input of contribs() (times and agencies of
+ * RECEIVED, DIGITIZED, DOC_REUSED, RESULT_ISSUED/DIGITIZED, REJECTED/
+ * WITHDRAWN, the pauses)? commune/procedure move only on a dossier without
+ * RECEIVED, which the caller checks. */
+static int contrib_inputs(const dw_event *ev) {
+  switch (ev->type) {
+  case DW_EV_PAPER_REQUESTED:
+  case DW_EV_TRANSFERRED:
+  case DW_EV_APOLOGY_ISSUED:
+  case DW_EV_RETURNED:
+  case DW_EV_PAYMENT:
+  case DW_EV_RATED: return 0;
+  default: return 1;
+  }
+}
+
+/* Can this event move an input of the rules or of the eviction time other
+ * than the current agency (which the caller compares)? */
+static int rule_inputs(const dw_event *ev) {
+  switch (ev->type) {
+  case DW_EV_DOC_REUSED:
+  case DW_EV_TRANSFERRED:
+  case DW_EV_PAYMENT:
+  case DW_EV_RATED: return 0;
+  case DW_EV_PAPER_REQUESTED: return ev->in_warehouse;
+  default: return 1;
+  }
+}
+
 dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, size_t errstr_size) {
   if (dw_event_validate(ev, errstr, errstr_size)) {
     e->errors++;
@@ -691,20 +720,28 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
     e->dossier_bytes += dw_dossier_bytes(d);
     created = 1;
   }
+  /* Work that an event cannot change is skipped (same result, see
+   * contrib_inputs/rule_inputs): per-dossier counters are re-derived only
+   * when the event can move one of their inputs, and the rules only when it
+   * can move one of theirs. */
+  const int need_contrib = created || contrib_inputs(ev) || !(d->flags & DW_DF_FROM_RECEIVED);
   contrib old[12], nw[12];
-  int no = contribs(e, d, old);
-  size_t before = dw_dossier_bytes(d);
+  int no = need_contrib ? contribs(e, d, old) : 0;
+  const uint32_t agency_before = d->agency;
+  size_t before = dw_dossier_var_bytes(d);
   if (dw_dossier_apply(d, ev, eh, &ids, base_due, (const char *const *)e->names)) {
     snprintf(errstr, errstr_size, "event '%s': dossier '%s' cannot hold more events", ev->event_id, ev->dossier_id);
     e->errors++;
-    e->dossier_bytes += dw_dossier_bytes(d) - before;
+    e->dossier_bytes += dw_dossier_var_bytes(d) - before;
     if (created) drop(e, d);
     return DW_APPLY_ERROR;
   }
-  e->dossier_bytes += dw_dossier_bytes(d) - before;
+  e->dossier_bytes += dw_dossier_var_bytes(d) - before;
   d->flags |= DW_DF_DIRTY;
-  int nn = contribs(e, d, nw);
-  contrib_diff(e, old, no, nw, nn);
+  if (need_contrib) {
+    int nn = contribs(e, d, nw);
+    contrib_diff(e, old, no, nw, nn);
+  }
 
   if (e->agg) {
     /* the interned copies: same text, stable addresses (aggregates cache on them) */
@@ -729,7 +766,14 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
     }
   }
   e->applied++;
-  eval(e, d, e->now);
+  /* The dossier was evaluated at its last event or timer, and no timer of
+   * it is pending at now (advance ran first): if the event changed none of
+   * the rules' inputs, evaluating again would find nothing new and the same
+   * next deadline. */
+  const int pending = d->heap_idx != DW_TIMER_NO_INDEX && e->heap.v[d->heap_idx].at <= e->now;
+  if (created || e->now == DW_TIME_NONE || pending || d->received_at == DW_TIME_NONE || d->agency != agency_before ||
+      rule_inputs(ev))
+    eval(e, d, e->now);
   return DW_APPLY_OK;
 }
 

@@ -126,13 +126,6 @@ static void set_err(char *errstr, size_t n, PGconn *pg, const PGresult *res, con
     if (*p == '\n') *p = ' ';
 }
 
-bool dw_pg_error_is_connection(PGconn *pg, const PGresult *res) {
-  if (!pg || PQstatus(pg) == CONNECTION_BAD) return true;
-  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-  if (!state) return true; /* no server answer at all */
-  return strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
-}
-
 int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
   PGresult *res = PQexec(pg, copy_sql);
   if (PQresultStatus(res) != PGRES_COPY_IN) {

@@ -44,9 +44,6 @@ void dw_pgbuf_array_elem(dw_pgbuf *b, const char *s);
 
 /* COPY ... FROM STDIN with the given text-format data. Returns 0 or -1. */
 int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t errstr_size);
-/* Fills errstr from a result/connection; true if the SQLSTATE class says the
- * connection or server went away (08xxx, 57Pxx) rather than a bad statement. */
-bool dw_pg_error_is_connection(PGconn *pg, const PGresult *res);
 
 /* ---- the batch transaction ---- */
 

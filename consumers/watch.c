@@ -12,8 +12,14 @@
  * them). Alerts and aggregates go to Kafka after the commit, at-least-once,
  * from the PostgreSQL outbox (dw_publish).
  * Clock: wall (default; the poll timeout is bounded by the engine's next
- * deadline so a dossier goes overdue with no event arriving) or watermark
- * (max occurred_at seen, stored with the offsets: deterministic). */
+ * deadline so a dossier goes overdue with no event arriving) or watermark:
+ * events wait in a reorder pool until the event-time watermark (min over
+ * partitions with messages pending) passes them, then apply in event-time
+ * order, so the output equals `audit` over the same events whatever the
+ * interleaving, batching, restarts or number of processes (the clock of
+ * each commit is stored with the offsets). Limitation: partitions moving
+ * between two live processes mid-stream may see the new owner's clock ahead
+ * of them (events then re-derive in the engine). */
 #include <errno.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
@@ -149,7 +155,7 @@ static void on_alert(void *opaque, const dw_alert *a, dw_alert_change change) {
     return;
   }
   if (w->nalerts == w->cap_alerts) {
-    size_t cap = w->cap_alerts ? w->cap_alerts * 2 : 256;
+    size_t cap = w->cap_alerts ? w->cap_alerts * 2 : 64;
     dw_alert *p = realloc(w->alerts, cap * sizeof *p);
     if (!p) abort(); /* cannot record an alert change: losing it silently is worse */
     w->alerts = p;
@@ -418,7 +424,7 @@ static void on_dirty(const char *dossier_id, const void *blob, size_t len, void 
     return;
   }
   if (w->nstates == w->cap_states) {
-    size_t cap = w->cap_states ? w->cap_states * 2 : 1024;
+    size_t cap = w->cap_states ? w->cap_states * 2 : 64;
     dw_pg_state_row *p = realloc(w->states, cap * sizeof *p);
     if (!p) abort();
     w->states = p;
@@ -438,7 +444,7 @@ static void on_delta(const dw_agg_row *row, const dw_agg_row *delta, void *opaqu
   watch *w = opaque;
   if (delta->period_kind == DW_PERIOD_ROLLING30) return;
   if (w->ndeltas == w->cap_deltas) {
-    size_t cap = w->cap_deltas ? w->cap_deltas * 2 : 1024;
+    size_t cap = w->cap_deltas ? w->cap_deltas * 2 : 64;
     delta_row *p = realloc(w->deltas, cap * sizeof *p);
     if (!p) abort();
     w->deltas = p;
@@ -447,7 +453,7 @@ static void on_delta(const dw_agg_row *row, const dw_agg_row *delta, void *opaqu
   delta_row *d = &w->deltas[w->ndeltas++];
   d->row = *delta;
   snprintf(d->unit, sizeof d->unit, "%s", delta->unit ? delta->unit : row->unit);
-  d->row.unit = d->unit;
+  d->row.unit = NULL; /* bound to d->unit when written: the array may move */
 }
 
 static void on_delta_ignore(const dw_agg_row *row, const dw_agg_row *delta, void *opaque) {
@@ -559,16 +565,12 @@ static int process_pool(watch *w, bool *more) {
 
   /* 3. the transaction: rejects, dedupe, archive */
   bool with_tx = n > 0;
-  size_t bad = 0;
   for (size_t k = 0; k < n; k++) {
     held *h = &w->pool[w->cand[k]];
     w->is_new[k] = 0;
     w->apply_failed[k] = 0;
     w->reasons[k][0] = '\0';
-    if (h->bad) {
-      bad++;
-      continue;
-    }
+    if (h->bad) continue;
     if (dw_avro_decode_event(w->av, h->m->payload, h->m->len, &w->events[k], w->reasons[k], sizeof w->reasons[k])) {
       /* decoded fine a moment ago: cannot happen; treat as a failure */
       snprintf(err, sizeof err, "event at %s [%d] @%lld no longer decodes", w->topic, (int)h->m->partition,
@@ -679,7 +681,10 @@ static int process_pool(watch *w, bool *more) {
       snprintf(err, sizeof err, "out of memory");
       goto pg_fail;
     }
-    for (size_t i = 0; i < w->ndeltas; i++) rows[i] = w->deltas[i].row;
+    for (size_t i = 0; i < w->ndeltas; i++) {
+      rows[i] = w->deltas[i].row;
+      rows[i].unit = w->deltas[i].unit;
+    }
     int rc = dw_pg_sink_aggregates(w->pg, rows, w->ndeltas, err, sizeof err);
     free(rows);
     if (rc) goto pg_fail;
@@ -747,7 +752,6 @@ static int process_pool(watch *w, bool *more) {
     }
   }
   w->npool = keep;
-  (void)bad;
   return 0;
 
 pg_fail:

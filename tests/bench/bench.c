@@ -4,6 +4,9 @@
  *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop
  *   engine FILE.avro            decode everything into memory (compact), then
  *                               time dw_engine_advance+apply over the array
+ *   digest FILE.avro [SEED]     fingerprint of every alert change, blob and
+ *                               aggregate over a disordered, duplicated delivery
+ *                               (compare builds: optimizations must not change it)
  *   memory N                    N open dossiers (one RECEIVED each): state_bytes
  *                               and RSS delta per dossier
  *   count BOOTSTRAP TOPIC       messages in the topic (sum of high watermarks)
@@ -237,8 +240,12 @@ static int cmd_engine(const char *path, int repeat) {
   for (int rep = 0; rep < repeat; rep++) {
     char err[512];
     counts cnt = {0};
-    dw_aggregates *agg = dw_aggregates_new(cfg, dw_calendar_utc_offset_min(cal));
-    dw_engine *eng = dw_engine_new(cfg, cal, agg, (dw_engine_sink){on_alert, &cnt}, err, sizeof err);
+    /* DW_BENCH_NO_AGG=1 / DW_BENCH_NO_SINK=1: without aggregates / alert sink (where the time goes) */
+    const char *na = getenv("DW_BENCH_NO_AGG"), *ns = getenv("DW_BENCH_NO_SINK");
+    dw_aggregates *agg = na && *na == '1' ? NULL : dw_aggregates_new(cfg, dw_calendar_utc_offset_min(cal));
+    dw_engine_sink sink = {on_alert, &cnt};
+    if (ns && *ns == '1') sink.alert = NULL;
+    dw_engine *eng = dw_engine_new(cfg, cal, agg, sink, err, sizeof err);
     if (!eng) die("engine", err);
     uint64_t errors = 0;
     long rss0 = rss_kb();
@@ -273,6 +280,113 @@ static int cmd_engine(const char *path, int repeat) {
   free(ev);
   free(s.v);
   free(s.arena);
+  return 0;
+}
+
+/* ---- digest: a fingerprint of everything the engine tells, over a
+ * disordered delivery (for checking that optimizations change nothing) ---- */
+
+typedef struct digest {
+  uint64_t h, n;
+} digest;
+
+static void dig(digest *g, const void *p, size_t n) {
+  const uint8_t *b = p;
+  for (size_t i = 0; i < n; i++) {
+    g->h ^= b[i];
+    g->h *= 1099511628211ULL;
+  }
+}
+
+static void on_alert_digest(void *opaque, const dw_alert *a, dw_alert_change ch) {
+  digest *g = opaque;
+  int k = (int)ch;
+  dig(g, &k, sizeof k);
+  dig(g, a->alert_id, strlen(a->alert_id));
+  dig(g, a->dossier_id, strlen(a->dossier_id));
+  dig(g, a->commune, strlen(a->commune));
+  dig(g, a->agency, strlen(a->agency));
+  dig(g, a->procedure, strlen(a->procedure));
+  dig(g, a->detail, strlen(a->detail));
+  int64_t t[3] = {a->raised_at, a->due_at, a->cleared_at};
+  dig(g, t, sizeof t);
+  int r[2] = {(int)a->rule, (int)a->severity};
+  dig(g, r, sizeof r);
+  g->n++;
+}
+
+static void agg_digest(const dw_agg_row *row, void *opaque) {
+  digest *g = opaque;
+  dig(g, row->unit, strlen(row->unit));
+  dig(g, row->period, strlen(row->period));
+  dig(g, row->counters, sizeof row->counters);
+  dig(g, &row->open_overdue, sizeof row->open_overdue);
+}
+
+static void change_digest(const dw_agg_row *row, const dw_agg_row *delta, void *opaque) {
+  agg_digest(row, opaque);
+  agg_digest(delta, opaque);
+}
+
+static void blob_digest(const char *id, const void *blob, size_t len, void *opaque) {
+  digest *g = opaque;
+  dig(g, id, strlen(id));
+  if (blob) dig(g, blob, len);
+}
+
+static int cmd_digest(const char *path, unsigned seed) {
+  evset s = {0};
+  load_avro(path, &s);
+  /* disorder: swap each event with one up to 50 later; every 97th event twice */
+  size_t *ord = malloc(s.n * sizeof *ord);
+  for (size_t i = 0; i < s.n; i++) ord[i] = i;
+  srand(seed);
+  for (size_t i = 0; i + 1 < s.n; i++) {
+    size_t j = i + 1 + (size_t)rand() % 50;
+    if (j < s.n && rand() % 3 == 0) {
+      size_t t = ord[i];
+      ord[i] = ord[j];
+      ord[j] = t;
+    }
+  }
+  dw_config *cfg = dw_config_new();
+  dw_config_apply_env(cfg);
+  dw_calendar *cal = calendar(cfg);
+  digest g = {1469598103934665603ULL, 0};
+  char err[512];
+  dw_aggregates *agg = dw_aggregates_new(cfg, dw_calendar_utc_offset_min(cal));
+  dw_engine *eng = dw_engine_new(cfg, cal, agg, (dw_engine_sink){on_alert_digest, &g}, err, sizeof err);
+  dw_event *ev = malloc(sizeof *ev);
+  dw_event_init(ev);
+  int64_t wm = DW_TIME_NONE;
+  for (size_t k = 0; k < s.n; k++) {
+    unpack(&s, ord[k], ev);
+    for (int rep = 0; rep < (k % 97 == 0 ? 2 : 1); rep++) {
+      int st = (int)dw_engine_apply(eng, ev, err, sizeof err);
+      dig(&g, &st, sizeof st);
+    }
+    if (wm == DW_TIME_NONE || ev->occurred_at > wm) wm = ev->occurred_at;
+    if (k % 10 == 0) dw_engine_advance(eng, wm - 3600000); /* a watermark an hour behind */
+    if (k % 100000 == 0) dw_engine_drain_dirty(eng, blob_digest, &g);
+    if (k % 20000 == 0) dw_aggregates_drain_changes(agg, 0, wm, change_digest, &g);
+    if (k % 50000 == 7) dw_aggregates_drain_changes(agg, 1, wm, change_digest, &g);
+  }
+  dw_engine_advance(eng, wm);
+  dw_engine_drain_dirty(eng, blob_digest, &g);
+  dw_aggregates_foreach(agg, wm, agg_digest, &g);
+  dw_aggregates_drain_changes(agg, 0, wm, change_digest, &g);
+  dw_aggregates_drain_changes(agg, 1, wm, change_digest, &g);
+  dw_engine_stats st;
+  dw_engine_stats_get(eng, &st);
+  printf("digest=%016llx changes=%llu applied=%llu dup=%llu in_memory=%llu open=%llu open_alerts=%llu evicted=%llu\n",
+         (unsigned long long)g.h, (unsigned long long)g.n, (unsigned long long)st.applied,
+         (unsigned long long)st.duplicates, (unsigned long long)st.dossiers_in_memory,
+         (unsigned long long)st.dossiers_open, (unsigned long long)st.open_alerts, (unsigned long long)st.evicted);
+  dw_engine_destroy(eng);
+  dw_aggregates_destroy(agg);
+  dw_calendar_destroy(cal);
+  dw_config_destroy(cfg);
+  free(ev), free(ord), free(s.v), free(s.arena);
   return 0;
 }
 
@@ -752,6 +866,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 3 && !strcmp(argv[1], "decode")) return cmd_decode(argv[2]);
   if (argc >= 3 && !strcmp(argv[1], "engine")) return cmd_engine(argv[2], argc >= 4 ? atoi(argv[3]) : 1);
+  if (argc >= 3 && !strcmp(argv[1], "digest")) return cmd_digest(argv[2], argc >= 4 ? (unsigned)atoi(argv[3]) : 1);
   if (argc >= 3 && !strcmp(argv[1], "memory")) return cmd_memory(atol(argv[2]));
   if (argc >= 4 && !strcmp(argv[1], "count")) return cmd_count(argv[2], argv[3]);
   if (argc >= 5 && !strcmp(argv[1], "consume")) return cmd_consume(argv[2], argv[3], atol(argv[4]));

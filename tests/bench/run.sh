@@ -53,7 +53,7 @@ if [ $quick = 1 ]; then
   ARCHIVE_ROWS=20000
   LAT_SAMPLES=20
 else
-  ENGINE_SIM=(--days 52 --communes 1000) # ~5.2 M events
+  ENGINE_SIM=(--days 55 --communes 1000) # ~5.4 M events
   OPEN_DOSSIERS=1000000
   KAFKA_SIM=(--days 10 --communes 300)   # ~0.2 M events
   ARCHIVE_ROWS=200000

@@ -89,7 +89,24 @@ grep -q '^UBND-26734$' "$DW_TMP/alerts.txt" || dw_fail "no alert on dossier.aler
 kcat -C -b "$DW_BOOTSTRAP" -t compliance.aggregates -o beginning -e -q -f '%k\n' >"$DW_TMP/aggs.txt" 2>>"$DW_TMP/kcat.log"
 grep -q '^province|all|20[0-9][0-9]$' "$DW_TMP/aggs.txt" || dw_fail "no province year row on compliance.aggregates"
 
+# a simulated load (thousands of events per batch, many aggregate rows and
+# alert changes per transaction) commits without a single rollback/rebuild
+"$DW_BIN" simulate --seed 3 --days 4 --communes 40 --output "$DW_TMP/sim.jsonl" >"$DW_TMP/simulate.log" 2>&1 ||
+  dw_fail "simulate failed"
+sim_events=$(wc -l <"$DW_TMP/sim.jsonl" | tr -d ' ')
+sim_received=$(grep -c '"type":"RECEIVED"' "$DW_TMP/sim.jsonl")
+"$DW_BIN" import "$DW_TMP/sim.jsonl" --bootstrap "$DW_BOOTSTRAP" >>"$DW_TMP/import.log" 2>&1 || dw_fail "import sim failed"
+dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = '"$((5 + sim_events))"' ]' 90 ||
+  dw_fail "simulated events not archived ($(dw_psql "SELECT count(*) FROM dossier_events") rows)"
+dw_assert_eq "$((2 + sim_received))" "$(dw_psql "SELECT sum(received) FROM aggregates WHERE unit_type = 'province' AND period_kind = 'day'")" \
+  "province received over day rows"
+
 dw_stop "$watch_pid" TERM
 dw_assert_eq 0 "$DW_STOP_RC" "watch exit status after SIGTERM"
 grep -q 'stats:' "$DW_TMP/watch.log" || dw_fail "no stats line"
+if grep -q 'rolled back' "$DW_TMP/watch.log"; then
+  grep 'rolled back' "$DW_TMP/watch.log" | head -3 >&2
+  dw_fail "a batch was rolled back with PostgreSQL up"
+fi
+grep 'stats:' "$DW_TMP/watch.log" | tail -1
 echo "watch_e2e: ok"
