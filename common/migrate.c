@@ -164,7 +164,7 @@ static int scan_migrations(const char *dir, migration **out, size_t *count, char
   }
   closedir(d);
   if (rc == 0) {
-    qsort(m, len, sizeof *m, by_version);
+    if (len) qsort(m, len, sizeof *m, by_version);
     for (size_t i = 1; i < len; i++)
       if (m[i].version == m[i - 1].version) {
         snprintf(err, n, "%s: %s and %s have the same version %ld", dir, m[i - 1].file, m[i].file, m[i].version);

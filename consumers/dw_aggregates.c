@@ -73,12 +73,13 @@ typedef struct agg_cell {
 } agg_cell;
 
 typedef struct agg_row {
+  /* what every update reads or writes first, together in the first cache line */
   row_key key;
-  agg_cell cells[DW_C__COUNT];
   unsigned has_pending;                       /* bit r: a delta since reader r's last drain (even if it sums to 0) */
+  unsigned stamp;                             /* dedup within one drain */
   struct agg_row *dirty_next[DW_AGG_READERS]; /* list of rows with has_pending bit r */
   int64_t oo_sent[DW_AGG_READERS];            /* open_overdue last reported to the reader */
-  unsigned stamp;                             /* dedup within one drain */
+  agg_cell cells[DW_C__COUNT];
   UT_hash_handle hh;
 } agg_row;
 
@@ -534,7 +535,7 @@ void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
       ns++;
     }
   }
-  qsort(items, n, sizeof *items, cmp_item);
+  if (n) qsort(items, n, sizeof *items, cmp_item);
   dw_agg_row row;
   for (size_t i = 0; i < n; i++) {
     fill_row(&row, items[i].unit, items[i].kind, items[i].id, items[i].counters, items[i].open_overdue);

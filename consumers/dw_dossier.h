@@ -8,6 +8,7 @@
 #ifndef DW_DOSSIER_H
 #define DW_DOSSIER_H
 
+#include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,7 +83,6 @@ void dw_dossier_free(dw_dossier *d);
 size_t dw_dossier_bytes(const dw_dossier *d);
 /* The part of it that can change after creation (the var buffer). */
 static inline size_t dw_dossier_var_bytes(const dw_dossier *d) {
-  extern size_t malloc_usable_size(void *);
   return !(d->flags & DW_DF_VAR_INLINE) && d->v.ptr ? malloc_usable_size(d->v.ptr) : 0;
 }
 

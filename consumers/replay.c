@@ -429,7 +429,7 @@ static int replay_topic(replay *r, int64_t since) {
     goto out;
   }
   /* partitions interleave and producers may send late: sort by event time */
-  qsort_r(t.msgs, t.n, sizeof *t.msgs, cmp_msg, t.arena);
+  if (t.n) qsort_r(t.msgs, t.n, sizeof *t.msgs, cmp_msg, t.arena);
   dw_progress_set_total(r->prog, t.n);
   dw_progress_phase(r->prog, "applying");
   for (size_t i = 0; i < t.n; i++) {

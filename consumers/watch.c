@@ -556,7 +556,7 @@ static int process_pool(watch *w, bool *more) {
     w->forced_logged = true;
   }
   g_sort_w = w;
-  qsort(w->cand, ncand, sizeof *w->cand, w->watermark_clock ? cmp_by_time : cmp_by_seq);
+  if (ncand) qsort(w->cand, ncand, sizeof *w->cand, w->watermark_clock ? cmp_by_time : cmp_by_seq);
   size_t n = ncand < (size_t)w->batch_max ? ncand : (size_t)w->batch_max;
   *more = ncand > n && !forced;
   for (size_t i = 0; i < w->npool; i++) w->pool[i].in_chunk = false;

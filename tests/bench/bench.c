@@ -9,7 +9,8 @@
  *                               (compare builds: optimizations must not change it)
  *   memory N                    N open dossiers (one RECEIVED each): state_bytes
  *                               and RSS delta per dossier
- *   count BOOTSTRAP TOPIC       messages in the topic (sum of high watermarks)
+ *   count BOOTSTRAP TOPIC       messages in the topic (sum of high - low
+ *                               watermarks) and end (sum of high watermarks)
  *   consume BOOTSTRAP TOPIC N   raw librdkafka consumer reading N messages (0: all)
  *   archive CONNINFO FILE N     dw_pg_sink_archive of N rows (in watch-sized
  *                               batches) against a plain COPY of the same rows
@@ -425,7 +426,8 @@ static int cmd_memory(long n) {
   for (long i = 0; i < n; i++) {
     dw_event_init(ev);
     snprintf(ev->event_id, sizeof ev->event_id, "E-%08ld-1", i);
-    snprintf(ev->dossier_id, sizeof ev->dossier_id, "%05ld-2026-%07ld", 10000 + i % 3321, i);
+    /* simulate-style ids: commune-date-sequence, 19 characters */
+    snprintf(ev->dossier_id, sizeof ev->dossier_id, "%05ld-20260528-%04ld", 10000 + i % 3321, i / 3321);
     ev->type = DW_EV_RECEIVED;
     ev->occurred_at = t0 + i % 3600000;
     snprintf(ev->commune, sizeof ev->commune, "%05ld", 10000 + i % 3321);
@@ -477,6 +479,7 @@ static void subscribe(rd_kafka_t *rk, const char *topic) {
 }
 
 /* Messages in the topic now: the sum of the partitions' high watermarks. */
+static long topic_end; /* sum of the high watermarks (the offsets a consumer ends at) */
 static long topic_size(rd_kafka_t *rk, const char *topic) {
   const struct rd_kafka_metadata *md;
   rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
@@ -485,8 +488,12 @@ static long topic_size(rd_kafka_t *rk, const char *topic) {
   for (int i = 0; i < md->topic_cnt; i++)
     for (int p = 0; p < md->topics[i].partition_cnt; p++) {
       int64_t lo, hi;
-      if (rd_kafka_query_watermark_offsets(rk, topic, md->topics[i].partitions[p].id, &lo, &hi, 10000) == 0)
+      if (rd_kafka_query_watermark_offsets(rk, topic, md->topics[i].partitions[p].id, &lo, &hi, 10000) == 0) {
         total += (long)(hi - lo);
+        topic_end += (long)hi;
+        if (lo > 0) fprintf(stderr, "bench: %s [%d]: low watermark %lld (older messages gone)\n", topic,
+                            (int)md->topics[i].partitions[p].id, (long long)lo);
+      }
     }
   rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(t);
@@ -495,7 +502,8 @@ static long topic_size(rd_kafka_t *rk, const char *topic) {
 
 static int cmd_count(const char *bootstrap, const char *topic) {
   rd_kafka_t *rk = consumer(bootstrap, "bench-count");
-  printf("messages=%ld\n", topic_size(rk, topic));
+  long n = topic_size(rk, topic);
+  printf("messages=%ld\nend=%ld\n", n, topic_end);
   rd_kafka_destroy(rk);
   return 0;
 }

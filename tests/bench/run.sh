@@ -55,7 +55,7 @@ if [ $quick = 1 ]; then
 else
   ENGINE_SIM=(--days 55 --communes 1000) # ~5.4 M events
   OPEN_DOSSIERS=1000000
-  KAFKA_SIM=(--days 10 --communes 300)   # ~0.2 M events
+  KAFKA_SIM=(--days 8 --communes 300)    # ~0.2 M events (the embedded broker keeps ~35 k per partition)
   ARCHIVE_ROWS=200000
   LAT_SAMPLES=100
 fi
@@ -102,11 +102,12 @@ dw_psql "$RESET"
 # ---- (b) watch vs raw consume --------------------------------------------------
 say "loading the topic: simulate ${KAFKA_SIM[*]} --kafka"
 "$DW_BIN" simulate "${KAFKA_SIM[@]}" --seed 2 --kafka >/dev/null 2>"$DW_TMP/sim-kafka.log"
-TOTAL=$("$BENCH" count "$DW_BOOTSTRAP" dossier.events | sed -n 's/^messages=//p')
+"$BENCH" count "$DW_BOOTSTRAP" dossier.events >"$DW_TMP/count.out"
+TOTAL=$(kv "$DW_TMP/count.out" messages) END=$(kv "$DW_TMP/count.out" end)
 say "topic holds $TOTAL messages; raw librdkafka consumer"
 L[b]=$(load)
 "$BENCH" consume "$DW_BOOTSTRAP" dossier.events "$TOTAL" >"$DW_TMP/consume.out"
-say "watch --clock watermark until kafka_offsets reaches $TOTAL"
+say "watch --clock watermark until kafka_offsets reaches the end ($END)"
 t0=${EPOCHREALTIME/./}
 dw_bg "$DW_BIN" watch --group bench-tp --clock watermark >"$DW_TMP/watch-tp.log" 2>&1
 WPID=$DW_LAST_PID
@@ -115,8 +116,8 @@ WATCH_OK=1 tf=0 nf=0
 while :; do
   n=$(done_now)
   # the first commit: from here on, steady-state rate (no group join/startup)
-  if [ "$tf" = 0 ] && [ "$n" -gt 0 ]; then tf=${EPOCHREALTIME/./} nf=$n; fi
-  [ "$n" -ge "$TOTAL" ] && break
+  if [ "$tf" = 0 ] && [ "$n" -gt 0 ]; then tf=${EPOCHREALTIME/./} nf=$((n - (END - TOTAL))); fi
+  [ "$n" -ge "$END" ] && break
   if ! kill -0 "$WPID" 2>/dev/null || [ $(( ${EPOCHREALTIME/./} - t0 )) -gt 600000000 ]; then WATCH_OK=0; break; fi
   sleep 0.1
 done
