@@ -462,7 +462,10 @@ static rd_kafka_t *consumer(const char *bootstrap, const char *group) {
   if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, err, sizeof err) ||
       rd_kafka_conf_set(c, "group.id", group, err, sizeof err) ||
       rd_kafka_conf_set(c, "auto.offset.reset", "earliest", err, sizeof err) ||
-      rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err))
+      rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof err) ||
+      /* a measuring consumer must not long-poll: 500 ms by default would
+       * be counted as our latency */
+      rd_kafka_conf_set(c, "fetch.wait.max.ms", "10", err, sizeof err))
     die("kafka conf", err);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
   if (!rk) die("kafka", err);
