@@ -143,7 +143,9 @@ dw_wait_for '[ "$(consumed faulted)" -gt '"$c1"' ] || ! kill -0 '"$wpid" 90 ||
 sleep 0.3
 kill_b "round 2"
 
-timeout 240 "$DW_BIN" watch --db "$B_DB" --group faulted --exit-when-idle 5 "${watch_args[@]}" \
+# idle limit > the session timeout: the SIGKILLed member must first leave the
+# group, or this one could sit unassigned and exit idle
+timeout 240 "$DW_BIN" watch --db "$B_DB" --group faulted --exit-when-idle 10 "${watch_args[@]}" \
   2>"$DW_TMP/watch-b-last.log" || dw_fail "final watch B exited $? (see watch-b-last.log)"
 echo "B: done in $(($(date +%s) - t0)) s, $(archived) archived, $round kills"
 dw_assert_eq "$unique" "$(archived)" "B archive rows"
