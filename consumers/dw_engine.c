@@ -48,6 +48,18 @@ struct dw_engine {
   char *gone; /* ids of dossiers that left memory since the last drain, NUL-separated */
   size_t gone_len, gone_cap;
 
+  /* Tombstones of evicted dossiers (64-bit id hash -> eviction instant), kept
+   * for another grace period: an event that arrives for a dossier already
+   * evicted must not rebuild it from nothing, or its per-dossier counters
+   * (received, intake_digitized, dossiers_with_reuse, results_digitized,
+   * on_time/late) would count twice. Open addressing, key 0 = empty. */
+  struct tomb {
+    uint64_t key;
+    int64_t at;
+  } *tombs;
+  size_t tomb_cap, tomb_n;
+  uint64_t late_after_eviction;
+
   uint64_t applied, duplicates, errors, evicted, open_alerts, dossier_bytes;
   uint8_t *blob;
   size_t blob_cap;
@@ -404,6 +416,50 @@ static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib
   }
 }
 
+/* ---- tombstones ---- */
+
+static uint64_t tomb_key(const char *dossier_id) {
+  uint64_t k = dw_hash64(dossier_id);
+  return k ? k : 1;
+}
+
+static int tomb_has(const dw_engine *e, uint64_t k) {
+  if (!e->tomb_cap) return 0;
+  for (size_t i = k & (e->tomb_cap - 1);; i = (i + 1) & (e->tomb_cap - 1)) {
+    if (e->tombs[i].key == k) return 1;
+    if (e->tombs[i].key == 0) return 0;
+  }
+}
+
+static void tomb_put(struct tomb *t, size_t cap, uint64_t k, int64_t at) {
+  size_t i = k & (cap - 1);
+  while (t[i].key && t[i].key != k) i = (i + 1) & (cap - 1);
+  t[i] = (struct tomb){k, at};
+}
+
+/* Records an evicted dossier; expired tombstones are dropped on rehash.
+ * Out of memory only costs the protection, never correctness of the rest. */
+static void tomb_add(dw_engine *e, uint64_t k, int64_t at) {
+  if ((e->tomb_n + 1) * 2 > e->tomb_cap) {
+    size_t live = 0;
+    for (size_t i = 0; i < e->tomb_cap; i++)
+      live += e->tombs[i].key && e->tombs[i].at + e->grace_ms >= at;
+    size_t cap = 1024;
+    while ((live + 1) * 2 > cap / 2) cap *= 2;
+    struct tomb *t = calloc(cap, sizeof *t);
+    if (!t) return;
+    for (size_t i = 0; i < e->tomb_cap; i++)
+      if (e->tombs[i].key && e->tombs[i].at + e->grace_ms >= at) tomb_put(t, cap, e->tombs[i].key, e->tombs[i].at);
+    free(e->tombs);
+    e->tombs = t;
+    e->tomb_cap = cap;
+    e->tomb_n = live;
+  }
+  size_t before = e->tomb_n;
+  tomb_put(e->tombs, e->tomb_cap, k, at);
+  e->tomb_n = before + 1; /* a re-put of the same key overcounts slightly: only rehashes earlier */
+}
+
 /* ---- removal ---- */
 
 /* Drops a dossier from memory without emitting anything; keeps the gauge and
@@ -440,6 +496,7 @@ static void evict(dw_engine *e, dw_dossier *d) {
     e->gone_len += n;
   }
   e->evicted++;
+  tomb_add(e, tomb_key(d->id), e->now);
   drop(e, d);
 }
 
@@ -647,6 +704,7 @@ void dw_engine_destroy(dw_engine *e) {
   free(e->names);
   free(e->nmap);
   free(e->gone);
+  free(e->tombs);
   free(e->blob);
   free(e);
 }
@@ -680,6 +738,33 @@ static int rule_inputs(const dw_event *ev) {
   }
 }
 
+/* Counters that count events, not dossiers (CONTRACT §5), at the event's
+ * own occurred_at. */
+static void count_event(dw_engine *e, const dw_event *ev, const dw_dossier_ids *ids) {
+  if (e->agg) {
+    /* the interned copies: same text, stable addresses (aggregates cache on them) */
+    dw_agg_source s = {ids->commune ? e->names[ids->commune] : ev->commune, ids->agency ? e->names[ids->agency] : ev->agency,
+                       ids->procedure ? e->names[ids->procedure] : ev->procedure};
+    const int64_t t = ev->occurred_at;
+    switch (ev->type) {
+    case DW_EV_DOC_REUSED: dw_aggregates_add(e->agg, &s, DW_C_REUSED_DOCS, t, 1); break;
+    case DW_EV_PAPER_REQUESTED:
+      if (ev->in_warehouse) dw_aggregates_add(e->agg, &s, DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, t, 1);
+      break;
+    case DW_EV_APOLOGY_ISSUED: dw_aggregates_add(e->agg, &s, DW_C_APOLOGIES, t, 1); break;
+    case DW_EV_PAYMENT:
+      dw_aggregates_add(e->agg, &s, DW_C_PAID, t, 1);
+      if (ev->online) dw_aggregates_add(e->agg, &s, DW_C_PAID_ONLINE, t, 1);
+      break;
+    case DW_EV_RATED:
+      dw_aggregates_add(e->agg, &s, DW_C_RATINGS, t, 1);
+      dw_aggregates_add(e->agg, &s, DW_C_RATING_SUM, t, ev->score);
+      break;
+    default: break;
+    }
+  }
+}
+
 dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, size_t errstr_size) {
   if (dw_event_validate(ev, errstr, errstr_size)) {
     e->errors++;
@@ -709,6 +794,14 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
   }
   dw_dossier_ids ids = {intern(e, ev->commune), intern(e, ev->agency), intern(e, ev->procedure),
                         intern(e, ev->to_agency)};
+  if (!d && tomb_has(e, tomb_key(ev->dossier_id))) {
+    /* The dossier already left memory (its per-dossier counters and alerts
+     * are settled): count what counts events, rebuild nothing. */
+    count_event(e, ev, &ids);
+    e->late_after_eviction++;
+    e->applied++;
+    return DW_APPLY_OK;
+  }
   if (!d) {
     d = dw_dossier_new(ev->dossier_id, h);
     if (!d || tab_insert(e, d)) {
@@ -743,28 +836,7 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
     contrib_diff(e, old, no, nw, nn);
   }
 
-  if (e->agg) {
-    /* the interned copies: same text, stable addresses (aggregates cache on them) */
-    dw_agg_source s = {ids.commune ? e->names[ids.commune] : ev->commune, ids.agency ? e->names[ids.agency] : ev->agency,
-                       ids.procedure ? e->names[ids.procedure] : ev->procedure};
-    const int64_t t = ev->occurred_at;
-    switch (ev->type) {
-    case DW_EV_DOC_REUSED: dw_aggregates_add(e->agg, &s, DW_C_REUSED_DOCS, t, 1); break;
-    case DW_EV_PAPER_REQUESTED:
-      if (ev->in_warehouse) dw_aggregates_add(e->agg, &s, DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, t, 1);
-      break;
-    case DW_EV_APOLOGY_ISSUED: dw_aggregates_add(e->agg, &s, DW_C_APOLOGIES, t, 1); break;
-    case DW_EV_PAYMENT:
-      dw_aggregates_add(e->agg, &s, DW_C_PAID, t, 1);
-      if (ev->online) dw_aggregates_add(e->agg, &s, DW_C_PAID_ONLINE, t, 1);
-      break;
-    case DW_EV_RATED:
-      dw_aggregates_add(e->agg, &s, DW_C_RATINGS, t, 1);
-      dw_aggregates_add(e->agg, &s, DW_C_RATING_SUM, t, ev->score);
-      break;
-    default: break;
-    }
-  }
+  count_event(e, ev, &ids);
   e->applied++;
   /* The dossier was evaluated at its last event or timer, and no timer of
    * it is pending at now (advance ran first): if the event changed none of
@@ -830,6 +902,7 @@ void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
   out->duplicates = e->duplicates;
   out->errors = e->errors;
   out->evicted = e->evicted;
+  out->late_after_eviction = e->late_after_eviction;
   out->open_alerts = e->open_alerts;
   out->dossiers_in_memory = e->tab_n;
   for (size_t i = 0; i < e->tab_cap; i++) {

@@ -466,6 +466,40 @@ static void test_result(void **state) {
   fx_free(f);
 }
 
+/* A late event for a dossier that already left memory (returned, result
+ * rules settled) must not rebuild it: its per-dossier counters would count
+ * twice (bug found by the fault suite with late events in watch). Event
+ * counters still count. */
+static void test_late_after_eviction(void **state) {
+  (void)state;
+  fx *f = fx_new(1);
+  apply_ok(f, received("t1", "D20", "2025-05-05T08:00:00+07:00", DW_CH_ONLINE_FULL, 5));
+  apply_ok(f, ev(DW_EV_DOC_REUSED, "t2", "D20", "2025-05-05T08:10:00+07:00"));
+  dw_event *e = ev(DW_EV_RESULT_ISSUED, "t3", "D20", "2025-05-05T09:00:00+07:00");
+  e->digitized = true;
+  apply_ok(f, e);
+  apply_ok(f, ev(DW_EV_RETURNED, "t4", "D20", "2025-05-05T10:00:00+07:00"));
+  dw_engine_advance(f->eng, T("2025-05-06T10:00:00+07:00"));
+  dw_engine_stats st;
+  dw_engine_stats_get(f->eng, &st);
+  assert_int_equal(st.evicted, 1);
+  assert_int_equal(st.dossiers_in_memory, 0);
+  /* late: an earlier DOC_REUSED and a DIGITIZED, after the eviction */
+  apply_ok(f, ev(DW_EV_DOC_REUSED, "t5", "D20", "2025-05-05T08:05:00+07:00"));
+  apply_ok(f, ev(DW_EV_DIGITIZED, "t6", "D20", "2025-05-05T08:20:00+07:00"));
+  dw_engine_stats_get(f->eng, &st);
+  assert_int_equal(st.dossiers_in_memory, 0);
+  assert_int_equal(st.late_after_eviction, 2);
+  aggsum s = totals(f, dw_engine_now(f->eng));
+  assert_int_equal(s.c[DW_C_RECEIVED], 1);
+  assert_int_equal(s.c[DW_C_DOSSIERS_WITH_REUSE], 1);
+  assert_int_equal(s.c[DW_C_REUSED_DOCS], 2);
+  assert_int_equal(s.c[DW_C_RESULTS_ISSUED], 1);
+  assert_int_equal(s.c[DW_C_RESULTS_DIGITIZED], 1);
+  assert_int_equal(s.c[DW_C_ON_TIME], 1);
+  fx_free(f);
+}
+
 static void test_paper_and_counters(void **state) {
   (void)state;
   fx *f = fx_new(1);
@@ -930,6 +964,7 @@ int main(void) {
     cmocka_unit_test(test_apology_before_due),
     cmocka_unit_test(test_intake),
     cmocka_unit_test(test_result),
+    cmocka_unit_test(test_late_after_eviction),
     cmocka_unit_test(test_paper_and_counters),
     cmocka_unit_test(test_late_event_rederives),
     cmocka_unit_test(test_out_of_order),
