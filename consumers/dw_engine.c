@@ -915,9 +915,33 @@ void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
   out->state_bytes = e->dossier_bytes + e->tab_cap * sizeof(dw_dossier *) + dw_timer_bytes(&e->heap);
 }
 
+/* A tombstone blob: 'T', version 1, the 64-bit id hash and the instant the
+ * dossier left memory (little-endian). Saved in place of the state, so that
+ * a restarted or rebalanced engine still knows the dossier is settled. */
+#define TOMB_BLOB_LEN 18
+
+static void put_le64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+int dw_engine_blob_is_tombstone(const void *blob, size_t len) {
+  return blob && len == TOMB_BLOB_LEN && ((const uint8_t *)blob)[0] == 'T';
+}
+
 void dw_engine_drain_dirty(dw_engine *e, void (*fn)(const char *dossier_id, const void *blob, size_t len, void *opaque),
                            void *opaque) {
-  for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) fn(e->gone + off, NULL, 0, opaque);
+  uint8_t tomb[TOMB_BLOB_LEN] = {'T', 1};
+  for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) {
+    put_le64(tomb + 2, tomb_key(e->gone + off));
+    put_le64(tomb + 10, (uint64_t)e->now);
+    fn(e->gone + off, tomb, sizeof tomb, opaque);
+  }
   e->gone_len = 0;
   for (size_t i = 0; i < e->tab_cap; i++) {
     dw_dossier *d = tab_at(e, i);
@@ -930,6 +954,14 @@ void dw_engine_drain_dirty(dw_engine *e, void (*fn)(const char *dossier_id, cons
 }
 
 int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, size_t errstr_size) {
+  if (blob && len >= 1 && ((const uint8_t *)blob)[0] == 'T') {
+    if (!dw_engine_blob_is_tombstone(blob, len) || ((const uint8_t *)blob)[1] != 1) {
+      snprintf(errstr, errstr_size, "tombstone blob: bad length %zu or version", len);
+      return -1;
+    }
+    tomb_add(e, get_le64((const uint8_t *)blob + 2), (int64_t)get_le64((const uint8_t *)blob + 10));
+    return 0;
+  }
   dw_dossier *d = dw_dossier_deserialize(blob, len, intern_cb, e, errstr, errstr_size);
   if (!d) return -1;
   d->hash = id_hash(d->id);

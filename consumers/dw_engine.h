@@ -65,16 +65,20 @@ void dw_engine_stats_get(const dw_engine *eng, dw_engine_stats *out);
 /* Persistence (watch): each dossier's state as an opaque, versioned byte
  * string, so that state of a Kafka partition can be saved with the offsets
  * and loaded on assignment.
- * - dw_engine_drain_dirty: fn for every dossier changed since the last drain
- *   (blob NULL when it left memory), then forgets the marks.
- * - dw_engine_restore: loads one dossier (no alerts or aggregates emitted;
- *   its open alerts are part of the blob).
+ * - dw_engine_drain_dirty: fn for every dossier changed since the last drain,
+ *   then forgets the marks. A dossier that left memory gets a small
+ *   tombstone blob (dw_engine_blob_is_tombstone) instead of its state: keep
+ *   it, so that a late event for that dossier is still recognised after a
+ *   restart and never rebuilds it (its per-dossier counters are settled).
+ * - dw_engine_restore: loads one dossier or tombstone (no alerts or
+ *   aggregates emitted; a dossier's open alerts are part of its blob).
  * - dw_engine_forget: drops dossiers for which keep(dossier_id) is 0 (a
  *   revoked partition). */
 void dw_engine_drain_dirty(dw_engine *eng,
                            void (*fn)(const char *dossier_id, const void *blob, size_t len, void *opaque),
                            void *opaque);
 int dw_engine_restore(dw_engine *eng, const void *blob, size_t len, char *errstr, size_t errstr_size);
+int dw_engine_blob_is_tombstone(const void *blob, size_t len);
 void dw_engine_forget(dw_engine *eng, int (*keep)(const char *dossier_id, void *opaque), void *opaque);
 
 #endif

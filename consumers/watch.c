@@ -177,7 +177,19 @@ static void clear_collected(watch *w) {
     free(s);
   }
   w->nalerts = 0;
-  for (size_t i = 0; i < w->nstates; i++) free((void *)w->states[i].blob);
+  for (size_t i = 0; i < w->nstates; i++) {
+    /* a dossier that left the engine leaves our partition map too, or the
+     * map would grow with every dossier ever seen */
+    if (dw_engine_blob_is_tombstone(w->states[i].blob, w->states[i].len)) {
+      dossier_ent *d;
+      HASH_FIND_STR(w->dossiers, w->states[i].dossier_id, d);
+      if (d) {
+        HASH_DEL(w->dossiers, d);
+        free(d);
+      }
+    }
+    free((void *)w->states[i].blob);
+  }
   w->nstates = 0;
   w->ndeltas = 0;
 }
@@ -261,6 +273,7 @@ static int restore_one(const char *dossier_id, int32_t partition, const void *bl
     LOG("dossier %s: stored state not loaded: %s", dossier_id, err);
     return -1;
   }
+  if (dw_engine_blob_is_tombstone(blob, len)) return 0; /* not in memory: no partition to remember */
   dossier_ent *d = dossier_note(w, dossier_id, partition);
   if (d) {
     d->received = open ? 1 : 0;
@@ -437,7 +450,8 @@ static void on_dirty(const char *dossier_id, const void *blob, size_t len, void 
     if (!copy) abort();
     memcpy(copy, blob, len);
   }
-  w->states[w->nstates++] = (dw_pg_state_row){d->id, d->partition, copy, len, d->received && !d->closed};
+  bool open = d->received && !d->closed && !dw_engine_blob_is_tombstone(blob, len);
+  w->states[w->nstates++] = (dw_pg_state_row){d->id, d->partition, copy, len, open};
 }
 
 static void on_delta(const dw_agg_row *row, const dw_agg_row *delta, void *opaque) {
