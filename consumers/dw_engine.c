@@ -500,26 +500,17 @@ static void evict(dw_engine *e, dw_dossier *d) {
   drop(e, d);
 }
 
-/* When the dossier may leave memory: RETURNED once the result rule is
- * settled, else closed_grace_days after close; a dossier whose RECEIVED
- * never came leaves closed_grace_days after its latest event. */
+/* When the dossier may leave memory: closed_grace_days after close (and a
+ * dossier whose RECEIVED never came, that long after its latest event).
+ * Not at RETURNED already, although the result rules are settled then: a
+ * late event (a DIGITIZED, a RESULT_DIGITIZED) arriving within the grace
+ * period must still find the dossier, or the outcome would depend on how
+ * late it came relative to the clock, i.e. on delivery order. */
 static int64_t evict_at(const dw_engine *e, const dw_dossier *d, const dw_timeline *tl, const dw_rule_out *o) {
+  (void)o;
   if (!tl->received) return d->last_at + e->grace_ms;
   if (tl->close_at == DW_TIME_NONE) return DW_TIME_NONE;
-  int64_t at = tl->close_at + e->grace_ms;
-  if (d->returned_at != DW_TIME_NONE) {
-    int64_t settled = d->returned_at;
-    int n = o->n[DW_RULE_RESULT_NOT_DIGITIZED];
-    if (n) {
-      const dw_ival *iv = &o->iv[DW_RULE_RESULT_NOT_DIGITIZED][n - 1];
-      settled = iv->c == DW_TIME_NONE ? INF : (iv->c > settled ? iv->c : settled);
-    }
-    if (settled != INF) {
-      if (tl->close_at > settled) settled = tl->close_at;
-      if (settled < at) at = settled;
-    }
-  }
-  return at;
+  return tl->close_at + e->grace_ms;
 }
 
 /* ---- evaluation ---- */

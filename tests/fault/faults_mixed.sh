@@ -33,8 +33,9 @@ received=$(grep -c '"type":"RECEIVED"' "$DW_TMP/sim.jsonl")
 head -n $((events * 2 / 3)) "$DW_TMP/sim.jsonl" >"$DW_TMP/part1.jsonl"
 # Out of order: by default the second, duplicate copy of the slice is
 # shuffled (late duplicates). DW_FAULTS_LATE_EVENTS=1 shuffles the last third
-# of the first copy instead (late *new* events): watch then differs between
-# runs - a known bug, see the note at the end of this file.
+# of the first copy instead (late *new* events, tests/fault/faults_late_events.sh):
+# the final state must still be equal; only the alert history may differ
+# (see the note at the end of this file).
 late_events=${DW_FAULTS_LATE_EVENTS:-0}
 tail -n +$((events * 2 / 3 + 1)) "$DW_TMP/sim.jsonl" >"$DW_TMP/part2.jsonl"
 cp "$DW_TMP/sim.jsonl" "$DW_TMP/copy2.jsonl"
@@ -209,7 +210,9 @@ dump "$A_DB" "$DW_TMP/a"
 dump "$B_DB" "$DW_TMP/b"
 echo "compare: $(wc -l <"$DW_TMP/a.alerts") alerts ($(wc -l <"$DW_TMP/a.open-alerts") open), $(wc -l <"$DW_TMP/a.aggregates") aggregate rows, $(wc -l <"$DW_TMP/a.state") dossier states"
 differ=""
-for part in archive aggregates state dlq open-alerts alerts; do
+parts="archive aggregates state dlq open-alerts alerts"
+[ "$late_events" = 1 ] && parts="archive aggregates state dlq open-alerts"
+for part in $parts; do
   if ! cmp -s "$DW_TMP/a.$part" "$DW_TMP/b.$part"; then
     echo "---- $part: A (<) and B (>) differ in $(diff "$DW_TMP/a.$part" "$DW_TMP/b.$part" | grep -c '^[<>]') lines" >&2
     diff "$DW_TMP/a.$part" "$DW_TMP/b.$part" | head -6 >&2 || true
@@ -225,10 +228,10 @@ if grep -l 'AddressSanitizer\|LeakSanitizer\|runtime error\|Segmentation\|Aborte
 fi
 echo "faults_mixed: ok (brokers down, one broker down, PostgreSQL killed, $round watch runs SIGKILLed, duplicates, out of order, $bad_total malformed)"
 
-# Known bug (DW_FAULTS_LATE_EVENTS=1 shows it): when *new* events arrive out
-# of event-time order within a partition (CONTRACT §2 allows it), watch
-# --clock watermark is not deterministic: two runs over the same topic
-# differ in alert history (withdrawn/cleared alerts), open alerts, dossier
-# states and even aggregates (dossiers_with_reuse), and neither equals
-# `audit` over the same events. watch.c's watermark assumes "producers write
-# each partition in event-time order". Assert equality here once it is fixed.
+# With late *new* events (DW_FAULTS_LATE_EVENTS=1) the final state (archive,
+# aggregates, dossier states, DLQ, open alerts) must equal the reference run;
+# the alert history may not: an alert raised at a deadline and withdrawn when
+# a late event proves it wrong exists only in a run whose clock had passed
+# the deadline when the late event came, which depends on timing. The fix
+# that made the final state deterministic: dossiers stay in memory for the
+# whole grace period after close and leave tombstones (saved in PostgreSQL).

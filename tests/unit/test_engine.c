@@ -449,12 +449,13 @@ static void test_result(void **state) {
   assert_time(a->cleared_at, "2025-05-08T08:00:00+07:00");
   assert_string_equal(a->alert_id, id);
   dw_engine_stats_get(f->eng, &st);
-  assert_int_equal(st.dossiers_in_memory, 1); /* D9 settled and returned: evicted */
-  assert_int_equal(st.evicted, 1);
-  /* D10 stays until closed_grace_days (30) after close, then leaves too */
+  /* returned and settled, D9 still stays for late events: both dossiers
+   * stay until closed_grace_days (30) after close, then leave */
+  assert_int_equal(st.dossiers_in_memory, 2);
+  assert_int_equal(st.evicted, 0);
   dw_engine_advance(f->eng, T("2025-06-04T08:59:59+07:00"));
   dw_engine_stats_get(f->eng, &st);
-  assert_int_equal(st.dossiers_in_memory, 1);
+  assert_int_equal(st.dossiers_in_memory, 2);
   dw_engine_advance(f->eng, T("2025-06-04T09:00:00+07:00"));
   dw_engine_stats_get(f->eng, &st);
   assert_int_equal(st.dossiers_in_memory, 0);
@@ -479,7 +480,7 @@ static void test_late_after_eviction(void **state) {
   e->digitized = true;
   apply_ok(f, e);
   apply_ok(f, ev(DW_EV_RETURNED, "t4", "D20", "2025-05-05T10:00:00+07:00"));
-  dw_engine_advance(f->eng, T("2025-05-06T10:00:00+07:00"));
+  dw_engine_advance(f->eng, T("2025-06-05T10:00:00+07:00")); /* closed_grace_days after close */
   dw_engine_stats st;
   dw_engine_stats_get(f->eng, &st);
   assert_int_equal(st.evicted, 1);
