@@ -45,6 +45,8 @@
 #include "dw_time.h"
 
 #define DRAIN_POLL_MS 2 /* poll timeout once a batch has begun */
+#define ALERT_PUBLISH_BACKLOG_MS 250
+#define ALERT_PUBLISH_BACKLOG_BATCH 256 /* a batch this large means a backlog */
 #define LOG(...) dw_cli_error("watch", __VA_ARGS__)
 #define MAX_PARTITIONS 4096
 #define STATS_INTERVAL_MS 10000
@@ -138,6 +140,7 @@ typedef struct watch {
 
   /* stats */
   uint64_t archived, duplicates, dlq_sent, apply_errors, batches, batch_msgs, commits, rebuilds;
+  int64_t ms_poll, ms_process, ms_publish; /* where the time went, this stats window */
   uint64_t win_archived, win_batches, win_msgs;
   int64_t win_start;
   bool alerts_to_publish;
@@ -955,11 +958,14 @@ static void log_stats(watch *w, int64_t now) {
   size_t assigned = 0;
   for (int p = 0; p < MAX_PARTITIONS; p++) assigned += w->parts[p].assigned;
   LOG("stats: %.1f events/s archived, %llu archived, %llu duplicates, %llu dlq, %llu refused, "
-      "%llu open alerts, %llu dossiers, avg batch %.1f, %llu commits, %llu rebuilds, %zu partitions",
+      "%llu open alerts, %llu dossiers, avg batch %.1f, %llu commits, %llu rebuilds, %zu partitions; "
+      "ms polling %lld, processing+PostgreSQL %lld, publishing %lld",
       (double)w->win_archived / secs, (unsigned long long)w->archived, (unsigned long long)w->duplicates,
       (unsigned long long)w->dlq_sent, (unsigned long long)w->apply_errors, (unsigned long long)st.open_alerts,
       (unsigned long long)st.dossiers_in_memory, w->win_batches ? (double)w->win_msgs / (double)w->win_batches : 0.0,
-      (unsigned long long)w->commits, (unsigned long long)w->rebuilds, assigned);
+      (unsigned long long)w->commits, (unsigned long long)w->rebuilds, assigned, (long long)w->ms_poll,
+      (long long)w->ms_process, (long long)w->ms_publish);
+  w->ms_poll = w->ms_process = w->ms_publish = 0;
   w->win_archived = w->win_batches = w->win_msgs = 0;
   w->win_start = now;
 }
@@ -1180,7 +1186,7 @@ int dw_cmd_watch(int argc, char **argv) {
   LOG("group %s, topic %s, clock %s, batch %d msgs / %d ms", w->group, w->topic, clk, w->batch_max, w->batch_ms);
 
   w->alerts_to_publish = true; /* a previous run may have left some unpublished */
-  int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms();
+  int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms(), last_alert_publish = 0;
   w->win_start = dw_now_ms();
   int fail_streak = 0;
   while (!g_stop) {
@@ -1192,7 +1198,7 @@ int dw_cmd_watch(int argc, char **argv) {
     }
     /* gather: up to batch_max new messages or batch_ms after the first,
      * without overfilling the reorder pool */
-    int64_t first_at = 0;
+    int64_t first_at = 0, t_gather = dw_now_ms();
     bool timers_due = false;
     w->nfresh = 0;
     while (w->nfresh < (size_t)w->batch_max && w->npool < w->pool_max && !g_stop && !w->need_rebuild) {
@@ -1237,8 +1243,12 @@ int dw_cmd_watch(int argc, char **argv) {
     if (w->need_rebuild) continue;
     /* with messages waiting for the watermark, look again even with
      * nothing new: a partition reaching its end moves the watermark */
+    int64_t t_process = dw_now_ms();
+    w->ms_poll += t_process - t_gather;
     if (w->nfresh > 0 || timers_due || w->npool > 0) {
-      if (process_ready(w)) {
+      int rc = process_ready(w);
+      w->ms_process += dw_now_ms() - t_process;
+      if (rc) {
         w->need_rebuild = true;
         backoff_sleep(fail_streak++);
         continue;
@@ -1248,7 +1258,16 @@ int dw_cmd_watch(int argc, char **argv) {
     flow_control(w);
     int64_t now = dw_now_ms();
     bool agg_due = now - last_publish >= w->publish_interval_ms;
-    if (w->alerts_to_publish || agg_due) publish_outputs(w, agg_due);
+    /* Alerts go out after every commit while quiet (low latency); under
+     * load (large batches) at most every ALERT_PUBLISH_BACKLOG_MS, since
+     * each publish waits for its delivery reports. */
+    bool backlog = w->nfresh >= ALERT_PUBLISH_BACKLOG_BATCH;
+    bool alerts_due = w->alerts_to_publish && (!backlog || now - last_alert_publish >= ALERT_PUBLISH_BACKLOG_MS);
+    if (alerts_due || agg_due) {
+      publish_outputs(w, agg_due);
+      w->ms_publish += dw_now_ms() - now;
+      last_alert_publish = now;
+    }
     if (agg_due) last_publish = now;
     if (now - w->win_start >= STATS_INTERVAL_MS) log_stats(w, now);
     if (w->exit_when_idle_ms > 0) {
