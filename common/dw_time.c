@@ -104,9 +104,16 @@ int dw_time_parse_rfc3339(const char *s, int64_t *ms, char *errstr, size_t n) {
   return 0;
 }
 
+/* floor(local / one day), without negating (which overflows near INT64_MIN,
+ * e.g. for DW_TIME_NONE). */
+static int64_t floor_days(int64_t local) {
+  int64_t days = local / DW_MS_PER_DAY;
+  return (local % DW_MS_PER_DAY < 0) ? days - 1 : days;
+}
+
 void dw_time_format(int64_t ms, int off, char *buf, size_t bufsize) {
   int64_t local = ms + (int64_t)off * DW_MS_PER_MIN;
-  int64_t days = local >= 0 ? local / DW_MS_PER_DAY : -((-local + DW_MS_PER_DAY - 1) / DW_MS_PER_DAY);
+  int64_t days = floor_days(local);
   int64_t rem = local - days * DW_MS_PER_DAY;
   int y, m, d;
   dw_civil_from_days(days, &y, &m, &d);
@@ -122,10 +129,7 @@ void dw_time_format(int64_t ms, int off, char *buf, size_t bufsize) {
              off < 0 ? '-' : '+', aoff / 60, aoff % 60);
 }
 
-int64_t dw_local_day(int64_t ms, int off) {
-  int64_t local = ms + (int64_t)off * DW_MS_PER_MIN;
-  return local >= 0 ? local / DW_MS_PER_DAY : -((-local + DW_MS_PER_DAY - 1) / DW_MS_PER_DAY);
-}
+int64_t dw_local_day(int64_t ms, int off) { return floor_days(ms + (int64_t)off * DW_MS_PER_MIN); }
 
 int64_t dw_now_ms(void) {
   struct timespec ts;

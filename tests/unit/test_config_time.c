@@ -61,6 +61,13 @@ static void test_rfc3339(void **state) {
   assert_int_equal(dw_time_parse_rfc3339("2025-02-29T08:00:00Z", &ms, err, sizeof err), -1);
   assert_int_equal(dw_time_parse_rfc3339("garbage", &ms, err, sizeof err), -1);
   assert_int_equal(dw_weekday(dw_days_from_civil(2025, 4, 26)), 5); /* Saturday */
+  /* local days before 1970 and at the extremes (DW_TIME_NONE) without overflow */
+  assert_int_equal(dw_local_day(-1, 0), -1);
+  assert_int_equal(dw_local_day(-DW_MS_PER_DAY, 0), -1);
+  assert_int_equal(dw_local_day(-DW_MS_PER_DAY - 1, 0), -2);
+  assert_true(dw_local_day(INT64_MIN, 420) < 0);
+  dw_time_format(-1, 0, buf, sizeof buf);
+  assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
 }
 
 int main(void) {
