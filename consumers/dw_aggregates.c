@@ -21,6 +21,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "dw_event.h"
 #include "dw_time.h"
 
 #define DW_AGG_READERS 2
@@ -499,7 +500,8 @@ static void row_values(const agg_row *r, int64_t *out) {
 void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
                            void (*fn)(const dw_agg_row *row, void *opaque), void *opaque) {
   if (!agg || !fn) return;
-  int64_t today = dw_local_day(now, agg->utc_offset_min);
+  /* no clock yet (no event seen): any valid day will do, nothing is current */
+  int64_t today = dw_local_day(now == DW_TIME_NONE ? 0 : now, agg->utc_offset_min);
   period_ids cur;
   periods_of_day(today, &cur);
   size_t nunits = HASH_COUNT(agg->units), nrows = HASH_COUNT(agg->rows);
@@ -563,7 +565,8 @@ void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
                                  void *opaque) {
   if (!agg || reader < 0 || reader >= DW_AGG_READERS || !fn) return;
   const int rd = reader;
-  int64_t today = dw_local_day(now, agg->utc_offset_min);
+  /* no clock yet (no event seen): any valid day will do, nothing is current */
+  int64_t today = dw_local_day(now == DW_TIME_NONE ? 0 : now, agg->utc_offset_min);
   period_ids cur;
   periods_of_day(today, &cur);
   unsigned stamp = ++agg->stamp;
