@@ -9,14 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Internal to the codec, defined in dw_codec_avro.c. */
-typedef struct dw_avro_wentry dw_avro_wentry;
-dw_avro_wentry *dw_avro__wentry_new(dw_avro *av, avro_schema_t ws, char *err, size_t n);
-void dw_avro__wentry_free(dw_avro_wentry *e);
-avro_value_t *dw_avro__wentry_value(dw_avro_wentry *e);
-int dw_avro__wentry_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n);
-int dw_avro__fill_event(dw_avro *av, const dw_event *ev, avro_value_t **out, char *err, size_t n);
-avro_schema_t dw_avro__event_schema(dw_avro *av);
+#include "dw_codec_internal.h"
 
 struct dw_avro_file {
   dw_avro *av;

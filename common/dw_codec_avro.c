@@ -26,14 +26,7 @@ typedef struct dw_embedded_schema {
 } dw_embedded_schema;
 extern const dw_embedded_schema dw_embedded_schemas[];
 
-/* Shared with dw_avro_file.c (no public header: internal to the codec). */
-typedef struct dw_avro_wentry dw_avro_wentry;
-dw_avro_wentry *dw_avro__wentry_new(dw_avro *av, avro_schema_t ws, char *err, size_t n);
-void dw_avro__wentry_free(dw_avro_wentry *e);
-avro_value_t *dw_avro__wentry_value(dw_avro_wentry *e);
-int dw_avro__wentry_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n);
-int dw_avro__fill_event(dw_avro *av, const dw_event *ev, avro_value_t **out, char *err, size_t n);
-avro_schema_t dw_avro__event_schema(dw_avro *av);
+#include "dw_codec_internal.h"
 
 /* ---- event fields ---- */
 typedef enum fid {
