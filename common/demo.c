@@ -5,6 +5,7 @@
  * and the commune ranking, tells how to look further, and shuts everything
  * down (or keeps it running with --keep-running until Ctrl-C). */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <signal.h>
@@ -46,6 +47,8 @@ static pid_t spawn_self(const demo *d, char *const args[], const char *log_path)
   if (pid < 0) return -1;
   if (pid == 0) {
     setpgid(0, 0);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     if (log_path) {
       FILE *log = freopen(log_path, "a", stderr);
       if (log) dup2(fileno(stderr), STDOUT_FILENO);
@@ -315,7 +318,7 @@ int dw_cmd_demo(int argc, char **argv) {
   printf("dossierwatch demo: working in %s\n", d.dir);
   snprintf(path, sizeof path, "%s/bootstrap", d.dir);
   snprintf(logpath, sizeof logpath, "%s/broker.log", d.dir);
-  char *broker_args[] = {"broker", "--bootstrap-file", path, NULL};
+  char *broker_args[] = {"broker", "--no-stdin", "--bootstrap-file", path, NULL};
   d.broker = spawn_self(&d, broker_args, logpath);
   for (int i = 0; i < 100 && read_file_line(path, d.bootstrap, sizeof d.bootstrap); i++) sleep_ms(100);
   if (!d.bootstrap[0]) {
@@ -383,7 +386,7 @@ int dw_cmd_demo(int argc, char **argv) {
   printf("%s  archived %lld events, all the simulator produced\n", isatty(STDOUT_FILENO) ? "\r" : "", last);
   report(conn, start_day);
 
-  printf("\nLook further:\n"
+  printf("\nLook further (while it runs: dossierwatch demo --keep-running):\n"
          "  psql '%s' -c 'SELECT * FROM v_commune_ranking'   # this quarter\n"
          "  psql '%s' -c 'SELECT * FROM v_open_alerts_by_agency'\n"
          "  kcat -b %s -C -t dossier.alerts -e -f '%%k %%T\\n'\n",
