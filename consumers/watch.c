@@ -46,6 +46,7 @@
 
 #define DRAIN_POLL_MS 2 /* poll timeout once a batch has begun */
 #define ALERT_PUBLISH_BACKLOG_MS 250
+#define TOMBSTONE_PURGE_INTERVAL_MS 3600000LL
 #define ALERT_PUBLISH_BACKLOG_BATCH 256 /* a batch this large means a backlog */
 #define LOG(...) dw_cli_error("watch", __VA_ARGS__)
 #define MAX_PARTITIONS 4096
@@ -950,6 +951,21 @@ static void publish_outputs(watch *w, bool aggregates) {
   }
 }
 
+/* Tombstones of dossiers that left memory (see dw_engine.h) guard against
+ * late events; once twice the grace period has passed in wall time they
+ * have done their job and their rows go, so dossier_state does not grow
+ * with every dossier ever closed. Its own short transaction; a failure is
+ * only logged (the next round retries). */
+static void purge_tombstones(watch *w) {
+  if (!w->pg || PQstatus(w->pg) != CONNECTION_OK) return;
+  char sql[512], err[512];
+  snprintf(sql, sizeof sql,
+           "DELETE FROM dossier_state WHERE NOT open AND octet_length(state) = 18 AND get_byte(state, 0) = 84"
+           " AND updated_at < now() - interval '%lld days'",
+           2 * (long long)dw_config_get_int(w->cfg, "rules.closed_grace_days"));
+  if (dw_pg_exec(w->pg, sql, err, sizeof err)) LOG("purging old tombstones (will retry): %s", err);
+}
+
 static void log_stats(watch *w, int64_t now) {
   double secs = (double)(now - w->win_start) / 1000.0;
   if (secs <= 0) secs = 1;
@@ -1186,7 +1202,7 @@ int dw_cmd_watch(int argc, char **argv) {
   LOG("group %s, topic %s, clock %s, batch %d msgs / %d ms", w->group, w->topic, clk, w->batch_max, w->batch_ms);
 
   w->alerts_to_publish = true; /* a previous run may have left some unpublished */
-  int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms(), last_alert_publish = 0;
+  int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms(), last_alert_publish = 0, last_purge = 0;
   w->win_start = dw_now_ms();
   int fail_streak = 0;
   while (!g_stop) {
@@ -1270,6 +1286,10 @@ int dw_cmd_watch(int argc, char **argv) {
     }
     if (agg_due) last_publish = now;
     if (now - w->win_start >= STATS_INTERVAL_MS) log_stats(w, now);
+    if (now - last_purge >= TOMBSTONE_PURGE_INTERVAL_MS) {
+      purge_tombstones(w);
+      last_purge = now;
+    }
     if (w->exit_when_idle_ms > 0) {
       /* Idle counts from the last message or rebalance; with nothing
        * assigned yet (a group still waiting for a dead member's session to

@@ -24,6 +24,11 @@ cat >"$DW_TMP/events.jsonl" <<EOF
 {"event_id":"e2e-3","dossier_id":"D-OK","type":"RESULT_ISSUED","occurred_at":"$(t -40)","commune":"26734","agency":"UBND-26734","procedure":"1.001612","digitized":true}
 EOF
 
+# tombstones of dossiers that left memory: an old one is purged (older than
+# twice the grace period), a recent one is kept
+dw_psql "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, updated_at) VALUES
+  ('OLD-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, now() - interval '61 days'),
+  ('NEW-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, now() - interval '59 days')" >/dev/null
 dw_bg "$DW_BIN" watch --db "$DW_DB" --bootstrap "$DW_BOOTSTRAP" --set aggregates.publish_interval_ms=500 \
   >"$DW_TMP/watch.out" 2>"$DW_TMP/watch.log"
 watch_pid=$DW_LAST_PID
@@ -40,7 +45,7 @@ dw_assert_eq "1|1|1|1" "$(dw_psql "SELECT count(*) FILTER (WHERE event_id = 'e2e
   FROM dossier_events")" "archive rows (duplicate once, payload and avro kept)"
 dw_assert_eq "2|1|1|1" "$(dw_psql "SELECT received, results_issued, paid, paid_online FROM aggregates
   WHERE unit_type = 'province' AND period_kind = 'year'")" "province aggregates"
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_state")" = 2 ]' 10 || dw_fail "dossier_state rows"
+dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_state WHERE dossier_id NOT LIKE '"'"'%-TOMB'"'"'")" = 2 ]' 10 || dw_fail "dossier_state rows"
 # one row per partition that had messages (2 dossiers: 1 or 2 partitions)
 dw_assert_eq t "$(dw_psql "SELECT count(*) BETWEEN 1 AND 2 FROM kafka_offsets WHERE consumer_group = 'dossierwatch'")" \
   "offset rows"
@@ -101,6 +106,8 @@ dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = '"$((5 + sim
 dw_assert_eq "$((2 + sim_received))" "$(dw_psql "SELECT sum(received) FROM aggregates WHERE unit_type = 'province' AND period_kind = 'day'")" \
   "province received over day rows"
 
+dw_assert_eq "NEW-TOMB" "$(dw_psql "SELECT string_agg(dossier_id, ',') FROM dossier_state WHERE dossier_id LIKE '%-TOMB'")" \
+  "old tombstone purged, recent one kept"
 dw_stop "$watch_pid" TERM
 dw_assert_eq 0 "$DW_STOP_RC" "watch exit status after SIGTERM"
 grep -q 'stats:' "$DW_TMP/watch.log" || dw_fail "no stats line"
