@@ -184,7 +184,6 @@ int dw_cmd_broker(int argc, char **argv) {
   optind = 1;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    int handled;
     /* Options that map onto configuration keys go through dw_config so the
      * range checks live in one table. */
     char kv[600];
@@ -207,26 +206,11 @@ int dw_cmd_broker(int argc, char **argv) {
     case OPT_NO_STDIN:
       use_stdin = 0;
       break;
-    case ':':
-      dw_cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
-      goto out;
-    case '?':
-      dw_cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-      goto out;
     default:
-      handled = dw_cli_option(cli, opt, optarg);
-      if (handled < 0) goto out;
-      if (handled == 0) {
-        dw_cli_error(CMD, "unexpected option (see --help)");
-        goto out;
-      }
+      if (dw_cli_default(cli, CMD, opt, optarg, argv) < 0) goto out;
     }
   }
-  if (optind < argc) {
-    dw_cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
-    goto out;
-  }
-  if (dw_cli_finish(cli) < 0) goto out;
+  if (dw_cli_end(cli, CMD, argc, argv) < 0) goto out;
   rc = DW_EXIT_FAIL;
 
   const dw_config *cfg = dw_cli_config(cli);

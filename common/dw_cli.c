@@ -93,3 +93,25 @@ void dw_cli_error(const char *cmd, const char *fmt, ...) {
   va_end(ap);
   fputc('\n', stderr);
 }
+
+int dw_cli_default(dw_cli *cli, const char *cmd, int opt, const char *arg, char *const argv[]) {
+  if (opt == ':') {
+    dw_cli_error(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
+    return -1;
+  }
+  if (opt == '?') {
+    dw_cli_error(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
+    return -1;
+  }
+  int handled = dw_cli_option(cli, opt, arg);
+  if (handled == 0) dw_cli_error(cmd, "unexpected option '%s' (see --help)", argv[optind - 1]);
+  return handled > 0 ? 1 : -1;
+}
+
+int dw_cli_end(dw_cli *cli, const char *cmd, int argc, char *const argv[]) {
+  if (optind < argc) {
+    dw_cli_error(cmd, "unexpected argument '%s' (see --help)", argv[optind]);
+    return -1;
+  }
+  return dw_cli_finish(cli);
+}

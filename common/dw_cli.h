@@ -46,6 +46,15 @@ int dw_cli_option(dw_cli *cli, int opt, const char *arg);
  * the message printed. */
 int dw_cli_finish(dw_cli *cli);
 
+/* The default case of a command's getopt_long loop (optstring starting
+ * with ':'): a missing value, an unknown option, or a common option.
+ * Returns 1 if handled, -1 after printing why (the caller exits 2). */
+int dw_cli_default(dw_cli *cli, const char *cmd, int opt, const char *arg, char *const argv[]);
+
+/* After the loop, for a command that takes no positional argument: refuses
+ * leftovers, then dw_cli_finish. Returns 0, or -1 after printing why. */
+int dw_cli_end(dw_cli *cli, const char *cmd, int argc, char *const argv[]);
+
 /* Prints "dossierwatch CMD: message" to stderr. */
 void dw_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

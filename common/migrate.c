@@ -295,7 +295,6 @@ int dw_cmd_migrate(int argc, char **argv) {
   optind = 1;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    int handled;
     char *end;
     switch (opt) {
     case 'h':
@@ -313,26 +312,11 @@ int dw_cmd_migrate(int argc, char **argv) {
         goto out;
       }
       break;
-    case ':':
-      dw_cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
-      goto out;
-    case '?':
-      dw_cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-      goto out;
     default:
-      handled = dw_cli_option(cli, opt, optarg);
-      if (handled < 0) goto out;
-      if (handled == 0) {
-        dw_cli_error(CMD, "unexpected option (see --help)");
-        goto out;
-      }
+      if (dw_cli_default(cli, CMD, opt, optarg, argv) < 0) goto out;
     }
   }
-  if (optind < argc) {
-    dw_cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
-    goto out;
-  }
-  if (dw_cli_finish(cli) < 0) goto out;
+  if (dw_cli_end(cli, CMD, argc, argv) < 0) goto out;
   const char *conninfo = dw_config_get(dw_cli_config(cli), "db.conninfo");
   if (!conninfo || !*conninfo) {
     dw_cli_error(CMD, "no database: give --db CONNINFO, db.conninfo or DW_DB");

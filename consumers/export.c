@@ -113,9 +113,9 @@ int dw_cmd_export(int argc, char **argv) {
   bool to_stdout = false, tmp_made = false;
   char err[1024];
   optind = 1;
-  opterr = 1;
+  opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     switch (c) {
     case 'h':
       fputs(usage_text, stdout);
@@ -126,19 +126,11 @@ int dw_cmd_export(int argc, char **argv) {
     case OPT_COMMUNE: communes[n_communes++] = optarg; break;
     case OPT_FORMAT: format = optarg; break;
     case OPT_OUTPUT: output = optarg; break;
-    default: {
-      int h = dw_cli_option(cli, c, optarg);
-      if (h == 1) break;
-      if (h == 0) fputs(usage_text, stderr);
-      goto done;
-    }
+    default:
+      if (dw_cli_default(cli, CMD, c, optarg, argv) < 0) goto done;
     }
   }
-  if (optind < argc) {
-    dw_cli_error(CMD, "unexpected argument '%s'", argv[optind]);
-    goto done;
-  }
-  if (dw_cli_finish(cli)) goto done;
+  if (dw_cli_end(cli, CMD, argc, argv)) goto done;
   dw_config *cfg = dw_cli_config(cli);
   int utc = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
   if (!output) {

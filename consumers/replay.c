@@ -734,9 +734,9 @@ int dw_cmd_replay(int argc, char **argv) {
   char err[1024];
   char schema_buf[64];
   optind = 1;
-  opterr = 1;
+  opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     switch (c) {
     case 'h':
       fputs(usage_text, stdout);
@@ -753,19 +753,11 @@ int dw_cmd_replay(int argc, char **argv) {
     case OPT_INTO_LIVE: o.into_live = true; break;
     case OPT_FORCE: o.force = true; break;
     case OPT_SWAP: o.swap = optarg; break;
-    default: {
-      int h = dw_cli_option(cli, c, optarg);
-      if (h == 1) break;
-      if (h == 0) fputs(usage_text, stderr);
-      goto done;
-    }
+    default:
+      if (dw_cli_default(cli, CMD, c, optarg, argv) < 0) goto done;
     }
   }
-  if (optind < argc) {
-    dw_cli_error(CMD, "unexpected argument '%s'", argv[optind]);
-    goto done;
-  }
-  if (dw_cli_finish(cli)) goto done;
+  if (dw_cli_end(cli, CMD, argc, argv)) goto done;
   r.cfg = dw_cli_config(cli);
   r.utc = (int)dw_config_get_int(r.cfg, "calendar.utc_offset_min");
 

@@ -168,8 +168,9 @@ int dw_cmd_simulate(int argc, char **argv) {
   if (!cli) return DW_EXIT_FAIL;
   int rc = DW_EXIT_USAGE;
   optind = 1;
+  opterr = 0;
   int opt;
-  while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     switch (opt) {
     case 'h':
       fputs(usage_text, stdout);
@@ -211,16 +212,12 @@ int dw_cmd_simulate(int argc, char **argv) {
     case OPT_OUTPUT: output = optarg; break;
     case OPT_KAFKA: kafka = 1; break;
     case OPT_VERBOSE: verbose = 1; break;
-    default: {
-      int r = dw_cli_option(cli, opt, optarg);
-      if (r == 1) break;
-      if (r == 0) fputs(usage_text, stderr);
-      goto out;
-    }
+    default:
+      if (dw_cli_default(cli, "simulate", opt, optarg, argv) < 0) goto out;
     }
   }
   if (optind < argc) {
-    dw_cli_error("simulate", "unexpected argument '%s'", argv[optind]);
+    dw_cli_error("simulate", "unexpected argument '%s' (see --help)", argv[optind]);
     goto out;
   }
   if (profile_path && preset) {
