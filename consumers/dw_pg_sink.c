@@ -258,30 +258,32 @@ out:
   return rc;
 }
 
+void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row) {
+  const dw_event *ev = row->ev;
+  dw_pgbuf_copy_text(b, ev->event_id);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_text(b, ev->dossier_id);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_text(b, dw_event_type_name(ev->type));
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_time(b, ev->occurred_at);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_text(b, ev->commune);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_text(b, ev->agency);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_text(b, ev->procedure);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_text(b, row->json);
+  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_bytea(b, row->avro, row->avro_len);
+  dw_pgbuf_printf(b, "\t%d\t%lld\n", (int)row->partition, (long long)row->offset);
+}
+
 int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
   if (n == 0) return 0;
   dw_pgbuf b = {0};
-  for (size_t i = 0; i < n; i++) {
-    const dw_event *ev = rows[i].ev;
-    dw_pgbuf_copy_text(&b, ev->event_id);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->dossier_id);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, dw_event_type_name(ev->type));
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_time(&b, ev->occurred_at);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->commune);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->agency);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->procedure);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, rows[i].json);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_bytea(&b, rows[i].avro, rows[i].avro_len);
-    dw_pgbuf_printf(&b, "\t%d\t%lld\n", (int)rows[i].partition, (long long)rows[i].offset);
-  }
+  for (size_t i = 0; i < n; i++) dw_pg_archive_copy_row(&b, &rows[i]);
   int rc;
   if (b.oom) {
     snprintf(errstr, en, "out of memory");

@@ -69,6 +69,9 @@ typedef struct dw_pg_archive_row {
   int64_t offset;
 } dw_pg_archive_row;
 int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t errstr_size);
+/* One archive row in COPY text format (columns of dossier_events, in the
+ * order dw_pg_sink_archive copies them); the benchmark's plain COPY uses it. */
+void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row);
 
 typedef struct dw_pg_state_row {
   const char *dossier_id;

@@ -594,26 +594,7 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
     double bw = WALL();
     dw_pgbuf_reset(&b);
     for (size_t j = 0; j < k; j++) {
-      const dw_pg_archive_row *r = &rows[i + (long)j];
-      const dw_event *ev = r->ev;
-      dw_pgbuf_copy_text(&b, ev->event_id);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_text(&b, ev->dossier_id);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_text(&b, dw_event_type_name(ev->type));
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_time(&b, ev->occurred_at);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_text(&b, ev->commune);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_text(&b, ev->agency);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_text(&b, ev->procedure);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_text(&b, r->json);
-      dw_pgbuf_put(&b, "\t", 1);
-      dw_pgbuf_copy_bytea(&b, r->avro, r->avro_len);
-      dw_pgbuf_printf(&b, "\t%d\t%lld\n", (int)r->partition, (long long)r->offset);
+      dw_pg_archive_copy_row(&b, &rows[i + (long)j]);
     }
     build_s += WALL() - bw;
     if (dw_pg_exec(pg, "BEGIN", err, sizeof err) ||
@@ -630,26 +611,7 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
   dw_pg_exec(pg, "TRUNCATE bench_copy", err, sizeof err);
   dw_pgbuf_reset(&b);
   for (long i = 0; i < n; i++) {
-    const dw_pg_archive_row *r = &rows[i];
-    const dw_event *ev = r->ev;
-    dw_pgbuf_copy_text(&b, ev->event_id);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->dossier_id);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, dw_event_type_name(ev->type));
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_time(&b, ev->occurred_at);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->commune);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->agency);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, ev->procedure);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, r->json);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_bytea(&b, r->avro, r->avro_len);
-    dw_pgbuf_printf(&b, "\t%d\t%lld\n", (int)r->partition, (long long)r->offset);
+    dw_pg_archive_copy_row(&b, &rows[i]);
   }
   w0 = WALL();
   if (dw_pg_sink_copy(pg,
