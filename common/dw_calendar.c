@@ -444,18 +444,25 @@ static void err_gap(const dw_calendar *cal, int32_t a, int32_t b, char *errstr, 
   seterr(errstr, n, "working-time walk leaves the loaded calendar years");
 }
 
-/* The earliest instant whose position is >= target, reached from day index
- * `from_idx` without crossing a year that has no file. */
-static int earliest_at(const dw_calendar *cal, int64_t target, int32_t from_idx, int64_t *out,
-                       char *errstr, size_t n) {
-  if (target < 1) {
+/* The instant at working-time position `target`, reached from day index
+ * `from_idx` without crossing a year that has no file. Where a position has
+ * two instants (an interval's end and the next interval's start):
+ * - latest: the START of the next interval. This is CONTRACT §3's "same time
+ *   of day N working days later" (07:30 + 1 day is 07:30 the next working
+ *   day, not 17:00 the same day; from outside working hours the count starts
+ *   at the next working start, so 18:00 Mon + 1 day is 07:30 Wed);
+ * - earliest: the END of the interval (for "the first instant with at most
+ *   w of working time left"). */
+static int instant_at(const dw_calendar *cal, int64_t target, int32_t from_idx, int latest, int64_t *out,
+                      char *errstr, size_t n) {
+  if (!latest && target < 1) {
     /* Position 0 is reached at the very start of the range, so "earliest"
      * would lie before it. */
     seterr(errstr, n, "working-time walk goes before the first loaded calendar year %d (%s)",
            cal->first_year, cal->dir);
     return -1;
   }
-  const int64_t k = (target - 1) / cal->day_ms;
+  const int64_t k = latest ? target / cal->day_ms : (target - 1) / cal->day_ms;
   if (k >= cal->nwork) {
     seterr(errstr, n, "working-time walk goes past the last loaded calendar year %d (no vn-%04d.txt in %s)",
            cal->last_year, cal->last_year + 1, cal->dir);
@@ -466,35 +473,9 @@ static int earliest_at(const dw_calendar *cal, int64_t target, int32_t from_idx,
     err_gap(cal, from_idx, idx, errstr, n);
     return -1;
   }
-  const int64_t r = target - k * cal->day_ms; /* 1 .. day_ms */
+  const int64_t r = target - k * cal->day_ms; /* latest: 0 .. day_ms-1; earliest: 1 .. day_ms */
   int i = 0;
-  while (i < cal->nint - 1 && cal->ibefore[i] + (cal->iend[i] - cal->istart[i]) < r) i++;
-  *out = instant_of(cal, idx, cal->istart[i] + (r - cal->ibefore[i]));
-  return 0;
-}
-
-/* The latest instant whose position is exactly target: inside an office
- * interval, or at the START of one when target falls on a boundary. This is
- * CONTRACT §3's "same time of day N working days later" (07:30 + 1 day is
- * 07:30 the next working day, not 17:00 the same day; from outside working
- * hours the count starts at the next working start, so 18:00 Mon + 1 day is
- * 07:30 Wed). */
-static int latest_at(const dw_calendar *cal, int64_t target, int32_t from_idx, int64_t *out,
-                     char *errstr, size_t n) {
-  const int64_t k = target / cal->day_ms;
-  if (k >= cal->nwork) {
-    seterr(errstr, n, "working-time walk goes past the last loaded calendar year %d (no vn-%04d.txt in %s)",
-           cal->last_year, cal->last_year + 1, cal->dir);
-    return -1;
-  }
-  const int32_t idx = cal->wdays[k];
-  if (cal->block[idx] != cal->block[from_idx]) {
-    err_gap(cal, from_idx, idx, errstr, n);
-    return -1;
-  }
-  const int64_t r = target - k * cal->day_ms; /* 0 .. day_ms-1 */
-  int i = 0;
-  while (i < cal->nint - 1 && cal->ibefore[i] + (cal->iend[i] - cal->istart[i]) <= r) i++;
+  while (i < cal->nint - 1 && cal->ibefore[i] + (cal->iend[i] - cal->istart[i]) + (latest ? 0 : 1) <= r) i++;
   *out = instant_of(cal, idx, cal->istart[i] + (r - cal->ibefore[i]));
   return 0;
 }
@@ -523,7 +504,7 @@ int dw_calendar_add_working(const dw_calendar *cal, int64_t from, int64_t workin
            (long long)working_ms, cal->last_year);
     return -1;
   }
-  return latest_at(cal, position(cal, idx, tod) + working_ms, idx, out, errstr, errstr_size);
+  return instant_at(cal, position(cal, idx, tod) + working_ms, idx, 1, out, errstr, errstr_size);
 }
 
 int dw_calendar_sub_working(const dw_calendar *cal, int64_t to, int64_t working_ms, int64_t *out,
@@ -535,7 +516,7 @@ int dw_calendar_sub_working(const dw_calendar *cal, int64_t to, int64_t working_
     return -1;
   }
   if (locate(cal, to, &idx, &tod, errstr, errstr_size)) return -1;
-  return earliest_at(cal, position(cal, idx, tod) - working_ms, idx, out, errstr, errstr_size);
+  return instant_at(cal, position(cal, idx, tod) - working_ms, idx, 0, out, errstr, errstr_size);
 }
 
 int dw_calendar_working_between(const dw_calendar *cal, int64_t a, int64_t b, int64_t *out_ms,
