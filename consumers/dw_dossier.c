@@ -43,8 +43,7 @@ void dw_dossier_free(dw_dossier *d) {
 }
 
 size_t dw_dossier_bytes(const dw_dossier *d) {
-  return malloc_usable_size((void *)d) +
-         (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr ? malloc_usable_size(d->v.ptr) : 0);
+  return malloc_usable_size((void *)d) + dw_dossier_var_bytes(d);
 }
 
 static size_t var_size(const dw_dossier *d) {

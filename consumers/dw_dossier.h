@@ -81,9 +81,17 @@ dw_dossier *dw_dossier_new(const char *id, uint32_t hash);
 void dw_dossier_free(dw_dossier *d);
 /* Bytes held (allocator's usable sizes). */
 size_t dw_dossier_bytes(const dw_dossier *d);
-/* The part of it that can change after creation (the var buffer). */
+/* The part of it that can change after creation (the var buffer): what
+ * glibc's malloc gives for its size (chunks of 16 bytes with an 8-byte
+ * header, 32 at least), computed rather than asked with
+ * malloc_usable_size(), which would read the block's header: a cache miss
+ * on every apply, for a statistic. */
 static inline size_t dw_dossier_var_bytes(const dw_dossier *d) {
-  return !(d->flags & DW_DF_VAR_INLINE) && d->v.ptr ? malloc_usable_size(d->v.ptr) : 0;
+  if ((d->flags & DW_DF_VAR_INLINE) || !d->v.ptr) return 0;
+  size_t req = 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
+               sizeof(dw_alert_rec) * d->n_rec;
+  size_t chunk = (req + 8 + 15) & ~(size_t)15;
+  return (chunk < 32 ? 32 : chunk) - 8;
 }
 
 static inline uint8_t *dw_dossier_var(const dw_dossier *d) {

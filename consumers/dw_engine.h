@@ -45,6 +45,17 @@ void dw_engine_destroy(dw_engine *eng);
 
 dw_apply_status dw_engine_apply(dw_engine *eng, const dw_event *ev, char *errstr, size_t errstr_size);
 
+/* A hint, nothing more: the event for dossier_id will be applied
+ * DW_ENGINE_PREFETCH_AHEAD applies from now. Dossiers are scattered over
+ * hundreds of megabytes, so an apply mostly waits for memory; callers that
+ * hold events in an array call this for event i + DW_ENGINE_PREFETCH_AHEAD
+ * before applying event i, and the engine starts loading that dossier's
+ * table slot, then (on later calls) the dossier and its buffers, so that
+ * they are in cache when the apply comes. Calling it wrongly or not at all
+ * changes no result. */
+#define DW_ENGINE_PREFETCH_AHEAD 8
+void dw_engine_prefetch(dw_engine *eng, const char *dossier_id);
+
 /* Moves the clock to now (never backwards) and fires due timers. */
 void dw_engine_advance(dw_engine *eng, int64_t now);
 int64_t dw_engine_now(const dw_engine *eng);

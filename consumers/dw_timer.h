@@ -1,4 +1,4 @@
-/* dw_timer: an indexed binary min-heap of (deadline, item) used by the engine
+/* dw_timer: an indexed 4-ary min-heap of (deadline, item) used by the engine
  * to find the next dossier whose rules can change, without scanning all
  * dossiers. Each item holds at most one entry; the item remembers its slot
  * (through set_index) so that a deadline can be moved or removed in
@@ -18,7 +18,8 @@ typedef struct dw_timer_entry {
 } dw_timer_entry;
 
 typedef struct dw_timer {
-  dw_timer_entry *v;
+  dw_timer_entry *v; /* the heap, inside base (placed for cache lines) */
+  dw_timer_entry *base;
   uint32_t n, cap;
   void (*set_index)(void *item, uint32_t idx); /* told every move; DW_TIMER_NO_INDEX on removal */
 } dw_timer;
