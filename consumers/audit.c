@@ -400,6 +400,7 @@ int dw_cmd_audit(int argc, char **argv) {
   uint64_t applied = 0, duplicates = 0;
   for (size_t i = 0; i < au.nevs; i++) {
     audit_event *e = &au.evs[i];
+    if (i + DW_ENGINE_PREFETCH_AHEAD < au.nevs) dw_engine_prefetch(eng, au.evs[i + DW_ENGINE_PREFETCH_AHEAD].ev.dossier_id);
     dw_engine_advance(eng, e->ev.occurred_at);
     err[0] = '\0';
     switch (dw_engine_apply(eng, &e->ev, err, sizeof err)) {

@@ -19,12 +19,15 @@ uint64_t dw_hash64(const char *s) {
   return h;
 }
 
-dw_dossier *dw_dossier_new(const char *id, uint32_t hash) {
+/* The block: the struct up to its id, then the id (offsetof, not sizeof:
+ * the struct's tail padding would cost bytes). */
+static size_t block_size(size_t id_len) { return offsetof(dw_dossier, id) + id_len + 1; }
+
+dw_dossier *dw_dossier_new(dw_slab *slab, const char *id, uint32_t hash) {
   size_t n = strlen(id);
   if (n >= DW_ID_MAX) return NULL;
-  /* offsetof, not sizeof: the struct's tail padding would cost a malloc bin */
-  size_t sz = offsetof(dw_dossier, id) + n + 1;
-  dw_dossier *d = calloc(1, sz < sizeof *d ? sizeof *d : sz);
+  size_t sz = block_size(n);
+  dw_dossier *d = slab ? dw_slab_alloc(slab, sz) : calloc(1, sz);
   if (!d) return NULL;
   d->received_at = d->base_due = d->digitized_at = d->reuse_at = d->issued_at = d->resdig_at = DW_TIME_NONE;
   d->returned_at = d->end_at = d->paper_at = d->last_at = DW_TIME_NONE;
@@ -36,15 +39,16 @@ dw_dossier *dw_dossier_new(const char *id, uint32_t hash) {
   return d;
 }
 
-void dw_dossier_free(dw_dossier *d) {
+void dw_dossier_free(dw_slab *slab, dw_dossier *d) {
   if (!d) return;
   if (!(d->flags & DW_DF_VAR_INLINE)) free(d->v.ptr);
-  free(d);
+  if (slab)
+    dw_slab_free(slab, d, block_size(d->id_len));
+  else
+    free(d);
 }
 
-size_t dw_dossier_bytes(const dw_dossier *d) {
-  return malloc_usable_size((void *)d) + dw_dossier_var_bytes(d);
-}
+size_t dw_dossier_bytes(const dw_dossier *d) { return dw_slab_block_size(block_size(d->id_len)) + dw_dossier_var_bytes(d); }
 
 static size_t var_size(const dw_dossier *d) {
   return 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
@@ -356,8 +360,9 @@ static void get_str(rbuf *r, char *out, size_t outsz) {
   out[n] = 0;
 }
 
-dw_dossier *dw_dossier_deserialize(const void *blob, size_t len, uint32_t (*intern)(void *opaque, const char *s),
-                                   void *opaque, char *errstr, size_t errstr_size) {
+dw_dossier *dw_dossier_deserialize(dw_slab *slab, const void *blob, size_t len,
+                                   uint32_t (*intern)(void *opaque, const char *s), void *opaque, char *errstr,
+                                   size_t errstr_size) {
   rbuf r = {blob, len, 0, 0};
   char s[DW_ID_MAX];
   if (get_u8(&r) != 'D') {
@@ -374,7 +379,7 @@ dw_dossier *dw_dossier_deserialize(const void *blob, size_t len, uint32_t (*inte
     snprintf(errstr, errstr_size, "dossier blob: bad dossier_id at offset 2");
     return NULL;
   }
-  dw_dossier *d = dw_dossier_new(s, 0);
+  dw_dossier *d = dw_dossier_new(slab, s, 0);
   if (!d) {
     snprintf(errstr, errstr_size, "dossier blob: out of memory");
     return NULL;
@@ -432,7 +437,7 @@ dw_dossier *dw_dossier_deserialize(const void *blob, size_t len, uint32_t (*inte
   if (r.err || r.off != r.len) {
     snprintf(errstr, errstr_size, "dossier blob for '%s': truncated or malformed near offset %zu of %zu", d->id,
              r.off, r.len);
-    dw_dossier_free(d);
+    dw_dossier_free(slab, d);
     return NULL;
   }
   d->hash = (uint32_t)dw_hash64(d->id);

@@ -14,6 +14,7 @@
 
 #include "dw_alert.h"
 #include "dw_event.h"
+#include "dw_slab.h"
 
 #define DW_PAUSE_REQ (INT64_MIN + 1) /* dw_pause_ev.due of a SUPPLEMENT_REQUESTED */
 #define DW_BLOB_VERSION 1
@@ -77,9 +78,11 @@ typedef struct dw_dossier_ids {
   uint32_t commune, agency, procedure, to_agency;
 } dw_dossier_ids;
 
-dw_dossier *dw_dossier_new(const char *id, uint32_t hash);
-void dw_dossier_free(dw_dossier *d);
-/* Bytes held (allocator's usable sizes). */
+/* Blocks come from slab (NULL: the C heap, for a few dossiers in tests);
+ * free with the same slab. */
+dw_dossier *dw_dossier_new(dw_slab *slab, const char *id, uint32_t hash);
+void dw_dossier_free(dw_slab *slab, dw_dossier *d);
+/* Bytes held (the block as the slab sizes it, the var buffer as malloc does). */
 size_t dw_dossier_bytes(const dw_dossier *d);
 /* The part of it that can change after creation (the var buffer): what
  * glibc's malloc gives for its size (chunks of 16 bytes with an 8-byte
@@ -128,7 +131,8 @@ dw_alert_rec *dw_dossier_rec_add(dw_dossier *d, const dw_alert_rec *r);
 /* Blob: appends the dossier to *buf (growing it). Returns 0 or -1. */
 int dw_dossier_serialize(const dw_dossier *d, const char *const *names, uint8_t **buf, size_t *len, size_t *cap);
 /* Parses a blob; intern(name) gives ids. NULL with a reason on error. */
-dw_dossier *dw_dossier_deserialize(const void *blob, size_t len, uint32_t (*intern)(void *opaque, const char *s),
-                                   void *opaque, char *errstr, size_t errstr_size);
+dw_dossier *dw_dossier_deserialize(dw_slab *slab, const void *blob, size_t len,
+                                   uint32_t (*intern)(void *opaque, const char *s), void *opaque, char *errstr,
+                                   size_t errstr_size);
 
 #endif

@@ -35,6 +35,7 @@ struct dw_engine {
   /* Linear probing, 0 = empty. A slot is the dossier pointer with, while
    * `tagged`, the top 16 bits of its 32-bit hash in bits 48-63, so that a
    * probe past other dossiers costs no cache miss on them. */
+  dw_slab *slab; /* the dossier blocks */
   uint64_t *tab;
   size_t tab_cap, tab_n;
   int tagged;
@@ -520,7 +521,7 @@ static void drop(dw_engine *e, dw_dossier *d) {
   if (d->heap_idx != DW_TIMER_NO_INDEX) dw_timer_remove(&e->heap, d->heap_idx);
   tab_delete(e, d);
   e->dossier_bytes -= dw_dossier_bytes(d);
-  dw_dossier_free(d);
+  dw_dossier_free(e->slab, d);
 }
 
 static void evict(dw_engine *e, dw_dossier *d) {
@@ -718,8 +719,10 @@ dw_engine *dw_engine_new(const dw_config *cfg, const dw_calendar *cal, dw_aggreg
   dw_timer_init(&e->heap, set_heap_index);
   e->cap_names = 64;
   e->names = malloc(e->cap_names * sizeof *e->names);
-  if (!e->names || !(e->names[0] = strdup(""))) {
+  e->slab = dw_slab_new();
+  if (!e->slab || !e->names || !(e->names[0] = strdup(""))) {
     free(e->names);
+    dw_slab_destroy(e->slab);
     free(e);
     snprintf(errstr, errstr_size, "engine: out of memory");
     return NULL;
@@ -731,7 +734,8 @@ dw_engine *dw_engine_new(const dw_config *cfg, const dw_calendar *cal, dw_aggreg
 
 void dw_engine_destroy(dw_engine *e) {
   if (!e) return;
-  for (size_t i = 0; i < e->tab_cap; i++) dw_dossier_free(tab_at(e, i));
+  for (size_t i = 0; i < e->tab_cap; i++) dw_dossier_free(e->slab, tab_at(e, i));
+  dw_slab_destroy(e->slab);
   free(e->tab);
   dw_timer_free(&e->heap);
   for (uint32_t i = 0; i < e->n_names; i++) free(e->names[i]);
@@ -838,9 +842,9 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
     return DW_APPLY_OK;
   }
   if (!d) {
-    d = dw_dossier_new(ev->dossier_id, h);
+    d = dw_dossier_new(e->slab, ev->dossier_id, h);
     if (!d || tab_insert(e, d)) {
-      dw_dossier_free(d);
+      dw_dossier_free(e->slab, d);
       snprintf(errstr, errstr_size, "event '%s': out of memory for dossier '%s'", ev->event_id, ev->dossier_id);
       e->errors++;
       return DW_APPLY_ERROR;
@@ -997,13 +1001,13 @@ int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, 
     tomb_add(e, get_le64((const uint8_t *)blob + 2), (int64_t)get_le64((const uint8_t *)blob + 10));
     return 0;
   }
-  dw_dossier *d = dw_dossier_deserialize(blob, len, intern_cb, e, errstr, errstr_size);
+  dw_dossier *d = dw_dossier_deserialize(e->slab, blob, len, intern_cb, e, errstr, errstr_size);
   if (!d) return -1;
   d->hash = id_hash(d->id);
   dw_dossier *old = lookup(e, d->id, d->hash);
   if (old) drop(e, old);
   if (tab_insert(e, d)) {
-    dw_dossier_free(d);
+    dw_dossier_free(e->slab, d);
     snprintf(errstr, errstr_size, "restore: out of memory");
     return -1;
   }

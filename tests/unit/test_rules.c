@@ -82,7 +82,7 @@ static void assert_t(int64_t got, const char *want) {
  * in force at any instant follow. */
 static void test_timeline(void **state) {
   (void)state;
-  dw_dossier *d = dw_dossier_new("R1", 0);
+  dw_dossier *d = dw_dossier_new(NULL, "R1", 0);
   put(d, DW_EV_RECEIVED, "2025-05-05T08:00:00+07:00", T("2025-05-08T08:00:00+07:00"), 0);
   put(d, DW_EV_SUPPLEMENT_RECEIVED, "2025-05-05T10:00:00+07:00", DW_TIME_NONE, 0); /* before any request: ignored */
   put(d, DW_EV_SUPPLEMENT_REQUESTED, "2025-05-05T09:00:00+07:00", DW_TIME_NONE, 0);
@@ -105,7 +105,7 @@ static void test_timeline(void **state) {
   assert_int_equal(o.n[DW_RULE_DUE_SOON], 1);
   assert_t(o.iv[DW_RULE_DUE_SOON][0].r, "2025-05-07T16:00:00+07:00");
   assert_t(o.iv[DW_RULE_DUE_SOON][0].c, "2025-05-08T16:00:00+07:00");
-  dw_dossier_free(d);
+  dw_dossier_free(NULL, d);
 }
 
 /* Apology between the due and a later resume: APOLOGY_MISSING would be
@@ -113,7 +113,7 @@ static void test_timeline(void **state) {
  * with a later promise supersedes the first one before it was missed. */
 static void test_apologies(void **state) {
   (void)state;
-  dw_dossier *d = dw_dossier_new("R2", 0);
+  dw_dossier *d = dw_dossier_new(NULL, "R2", 0);
   put(d, DW_EV_RECEIVED, "2025-05-05T08:00:00+07:00", T("2025-05-06T08:00:00+07:00"), 0);
   put(d, DW_EV_SUPPLEMENT_REQUESTED, "2025-05-05T09:00:00+07:00", DW_TIME_NONE, 0);
   put(d, DW_EV_SUPPLEMENT_RECEIVED, "2025-05-08T09:00:00+07:00", T("2025-05-07T08:00:00+07:00"), 0);
@@ -138,14 +138,14 @@ static void test_apologies(void **state) {
   assert_t(o.iv[DW_RULE_PROMISE_MISSED][0].c, "2025-05-13T09:00:00+07:00");
   assert_t(o.iv[DW_RULE_OVERDUE][0].c, "2025-05-13T09:00:00+07:00");
   assert_int_equal(tl.close_kind, DW_CLOSE_WITHDRAWN);
-  dw_dossier_free(d);
+  dw_dossier_free(NULL, d);
 }
 
 /* RESULT_NOT_DIGITIZED: one interval whose severity becomes critical at the
  * return; visibility convention at its edges. */
 static void test_result_interval(void **state) {
   (void)state;
-  dw_dossier *d = dw_dossier_new("R3", 0);
+  dw_dossier *d = dw_dossier_new(NULL, "R3", 0);
   put(d, DW_EV_RECEIVED, "2025-05-05T08:00:00+07:00", T("2025-05-09T08:00:00+07:00"), 0);
   put(d, DW_EV_RESULT_ISSUED, "2025-05-06T14:00:00+07:00", DW_TIME_NONE, 0);
   put(d, DW_EV_RETURNED, "2025-05-08T08:00:00+07:00", DW_TIME_NONE, 0);
@@ -167,13 +167,13 @@ static void test_result_interval(void **state) {
   iv = &o.iv[DW_RULE_RESULT_NOT_DIGITIZED][0];
   assert_t(iv->sev_at, NULL);
   assert_t(iv->c, "2025-05-08T08:00:00+07:00");
-  dw_dossier_free(d);
+  dw_dossier_free(NULL, d);
 }
 
 /* The same events in any order give the same facts. */
 static void test_merge_order_independent(void **state) {
   (void)state;
-  dw_dossier *a = dw_dossier_new("M", 0), *b = dw_dossier_new("M", 0);
+  dw_dossier *a = dw_dossier_new(NULL, "M", 0), *b = dw_dossier_new(NULL, "M", 0);
   seq = 100;
   put(a, DW_EV_RECEIVED, "2025-05-05T08:00:00+07:00", T("2025-05-09T08:00:00+07:00"), 0);
   put(a, DW_EV_DIGITIZED, "2025-05-05T09:00:00+07:00", DW_TIME_NONE, 0);
@@ -201,8 +201,8 @@ static void test_merge_order_independent(void **state) {
   dw_rules_timeline(&cfg, a, &tl);
   assert_int_equal(tl.close_kind, DW_CLOSE_REJECTED);
   assert_t(tl.close_at, "2025-05-06T08:00:00+07:00");
-  dw_dossier_free(a);
-  dw_dossier_free(b);
+  dw_dossier_free(NULL, a);
+  dw_dossier_free(NULL, b);
 }
 
 int main(void) {
