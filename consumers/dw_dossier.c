@@ -4,7 +4,6 @@
  * the same events gives the same state. */
 #include "dw_dossier.h"
 
-#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,58 @@ uint64_t dw_hash64(const char *s) {
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+static size_t var_size(const dw_dossier *d) {
+  return 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
+         sizeof(dw_alert_rec) * d->n_rec;
+}
+
+/* Var buffers grow in steps, not by one entry at a time: the capacity for
+ * n bytes is the next of a few classes (every entry added used to cost a
+ * realloc). The capacity is a function of the size, so it needs no field. */
+static size_t var_cap(size_t n) {
+  static const size_t classes[] = {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
+  for (size_t i = 0; i < sizeof classes / sizeof *classes; i++)
+    if (n <= classes[i]) return classes[i];
+  return (n + 255) & ~(size_t)255;
+}
+
+size_t dw_dossier_var_cap(size_t n) { return var_cap(n); }
+
+static void *var_alloc(dw_slab *slab, size_t n) { return slab ? dw_slab_alloc(slab, n) : malloc(n); }
+
+static void var_free(dw_slab *slab, void *p, size_t n) {
+  if (slab)
+    dw_slab_free(slab, p, n);
+  else
+    free(p);
+}
+
+/* Opens a gap of `size` bytes at byte offset `off` of the var buffer. */
+static uint8_t *var_insert(dw_slab *slab, dw_dossier *d, size_t off, size_t size) {
+  size_t old = var_size(d);
+  uint8_t *nv;
+  if (old + size <= sizeof d->v.inl && (old == 0 || (d->flags & DW_DF_VAR_INLINE))) {
+    d->flags |= DW_DF_VAR_INLINE; /* still fits in place */
+    nv = (uint8_t *)&d->v.inl;
+  } else if (d->flags & DW_DF_VAR_INLINE) {
+    nv = var_alloc(slab, var_cap(old + size)); /* leaves the inline bytes */
+    if (!nv) return NULL;
+    memcpy(nv, &d->v.inl, old);
+    d->flags &= (uint8_t)~DW_DF_VAR_INLINE;
+    d->v.ptr = nv;
+  } else if (old + size <= var_cap(old)) {
+    nv = d->v.ptr;
+  } else {
+    nv = var_alloc(slab, var_cap(old + size));
+    if (!nv) return NULL;
+    memcpy(nv, d->v.ptr, old);
+    var_free(slab, d->v.ptr, var_cap(old));
+    d->v.ptr = nv;
+  }
+  memmove(nv + off + size, nv + off, old - off);
+  return nv + off;
 }
 
 /* The block: the struct up to its id, then the id (offsetof, not sizeof:
@@ -41,7 +92,7 @@ dw_dossier *dw_dossier_new(dw_slab *slab, const char *id, uint32_t hash) {
 
 void dw_dossier_free(dw_slab *slab, dw_dossier *d) {
   if (!d) return;
-  if (!(d->flags & DW_DF_VAR_INLINE)) free(d->v.ptr);
+  if (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr) var_free(slab, d->v.ptr, var_cap(var_size(d)));
   if (slab)
     dw_slab_free(slab, d, block_size(d->id_len));
   else
@@ -49,33 +100,6 @@ void dw_dossier_free(dw_slab *slab, dw_dossier *d) {
 }
 
 size_t dw_dossier_bytes(const dw_dossier *d) { return dw_slab_block_size(block_size(d->id_len)) + dw_dossier_var_bytes(d); }
-
-static size_t var_size(const dw_dossier *d) {
-  return 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
-         sizeof(dw_alert_rec) * d->n_rec;
-}
-
-/* Opens a gap of `size` bytes at byte offset `off` of the var buffer. */
-static uint8_t *var_insert(dw_dossier *d, size_t off, size_t size) {
-  size_t old = var_size(d);
-  uint8_t *nv;
-  if (old + size <= sizeof d->v.inl && (old == 0 || (d->flags & DW_DF_VAR_INLINE))) {
-    d->flags |= DW_DF_VAR_INLINE; /* still fits in place */
-    nv = (uint8_t *)&d->v.inl;
-  } else if (d->flags & DW_DF_VAR_INLINE) {
-    nv = malloc(old + size); /* leaves the inline bytes */
-    if (!nv) return NULL;
-    memcpy(nv, &d->v.inl, old);
-    d->flags &= (uint8_t)~DW_DF_VAR_INLINE;
-    d->v.ptr = nv;
-  } else {
-    nv = realloc(d->v.ptr, old + size);
-    if (!nv) return NULL;
-    d->v.ptr = nv;
-  }
-  memmove(nv + off + size, nv + off, old - off);
-  return nv + off;
-}
 
 int dw_dossier_has_seen(const dw_dossier *d, uint64_t h) {
   const uint64_t *s = dw_dossier_seen(d);
@@ -91,12 +115,12 @@ int dw_dossier_has_seen(const dw_dossier *d, uint64_t h) {
   return 0;
 }
 
-static int add_seen(dw_dossier *d, uint64_t h) {
+static int add_seen(dw_slab *slab, dw_dossier *d, uint64_t h) {
   if (d->n_seen == UINT16_MAX) return -1;
   const uint64_t *s = dw_dossier_seen(d);
   size_t i = 0;
   while (i < d->n_seen && s[i] < h) i++;
-  uint8_t *p = var_insert(d, 8 * i, 8);
+  uint8_t *p = var_insert(slab, d, 8 * i, 8);
   if (!p) return -1;
   memcpy(p, &h, 8);
   d->n_seen++;
@@ -111,24 +135,24 @@ static int pause_cmp(const dw_pause_ev *a, const dw_pause_ev *b) {
   return a->due < b->due ? -1 : a->due > b->due;
 }
 
-static int add_pause(dw_dossier *d, dw_pause_ev e) {
+static int add_pause(dw_slab *slab, dw_dossier *d, dw_pause_ev e) {
   if (d->n_pause == UINT8_MAX) return -1;
   const dw_pause_ev *p = dw_dossier_pauses(d);
   size_t i = 0;
   while (i < d->n_pause && pause_cmp(&p[i], &e) <= 0) i++;
-  uint8_t *w = var_insert(d, 8 * (size_t)d->n_seen + sizeof e * i, sizeof e);
+  uint8_t *w = var_insert(slab, d, 8 * (size_t)d->n_seen + sizeof e * i, sizeof e);
   if (!w) return -1;
   memcpy(w, &e, sizeof e);
   d->n_pause++;
   return 0;
 }
 
-static int add_apology(dw_dossier *d, dw_apology e) {
+static int add_apology(dw_slab *slab, dw_dossier *d, dw_apology e) {
   if (d->n_apol == UINT8_MAX) return -1;
   const dw_apology *p = dw_dossier_apologies(d);
   size_t i = 0;
   while (i < d->n_apol && (p[i].at < e.at || (p[i].at == e.at && p[i].promised <= e.promised))) i++;
-  uint8_t *w = var_insert(d, 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof e * i, sizeof e);
+  uint8_t *w = var_insert(slab, d, 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof e * i, sizeof e);
   if (!w) return -1;
   memcpy(w, &e, sizeof e);
   d->n_apol++;
@@ -142,8 +166,8 @@ dw_alert_rec *dw_dossier_rec(dw_dossier *d, int rule) {
   return NULL;
 }
 
-dw_alert_rec *dw_dossier_rec_add(dw_dossier *d, const dw_alert_rec *r) {
-  uint8_t *w = var_insert(d, var_size(d), sizeof *r);
+dw_alert_rec *dw_dossier_rec_add(dw_slab *slab, dw_dossier *d, const dw_alert_rec *r) {
+  uint8_t *w = var_insert(slab, d, var_size(d), sizeof *r);
   if (!w) return NULL;
   memcpy(w, r, sizeof *r);
   d->n_rec++;
@@ -161,7 +185,7 @@ static int earliest(int64_t *at, uint32_t *ag, int64_t t, uint32_t a, const char
   return 0;
 }
 
-int dw_dossier_apply(dw_dossier *d, const dw_event *ev, uint64_t h, const dw_dossier_ids *ids,
+int dw_dossier_apply(dw_slab *slab, dw_dossier *d, const dw_event *ev, uint64_t h, const dw_dossier_ids *ids,
                      int64_t base_due, const char *const *names) {
   const int64_t t = ev->occurred_at;
   /* reserve what can fail first, so a failure leaves the facts untouched */
@@ -169,11 +193,11 @@ int dw_dossier_apply(dw_dossier *d, const dw_event *ev, uint64_t h, const dw_dos
     if (d->n_pause == UINT8_MAX) return -1;
     dw_pause_ev pe = {t, ev->type == DW_EV_SUPPLEMENT_REQUESTED ? DW_PAUSE_REQ : ev->due_at};
     if (ev->type == DW_EV_SUPPLEMENT_RECEIVED && pe.due == DW_PAUSE_REQ) pe.due = DW_TIME_NONE; /* reserved marker */
-    if (add_pause(d, pe)) return -1;
+    if (add_pause(slab, d, pe)) return -1;
   } else if (ev->type == DW_EV_APOLOGY_ISSUED) {
-    if (add_apology(d, (dw_apology){t, ev->new_due_at})) return -1;
+    if (add_apology(slab, d, (dw_apology){t, ev->new_due_at})) return -1;
   }
-  if (add_seen(d, h)) return -1;
+  if (add_seen(slab, d, h)) return -1;
 
   if (!(d->flags & DW_DF_FROM_RECEIVED)) {
     if (!d->commune) d->commune = ids->commune;
@@ -399,20 +423,20 @@ dw_dossier *dw_dossier_deserialize(dw_slab *slab, const void *blob, size_t len,
   if (!r.err && r.len - r.off >= 8 * (size_t)ns) {
     /* the var buffer is rebuilt section by section in its final order */
     for (unsigned i = 0; i < ns && !r.err; i++)
-      if (add_seen(d, get_u64(&r))) r.err = 1;
+      if (add_seen(slab, d, get_u64(&r))) r.err = 1;
     unsigned np = get_u8(&r);
     for (unsigned i = 0; i < np && !r.err; i++) {
       dw_pause_ev e;
       e.at = (int64_t)get_u64(&r);
       e.due = (int64_t)get_u64(&r);
-      if (!r.err && add_pause(d, e)) r.err = 1;
+      if (!r.err && add_pause(slab, d, e)) r.err = 1;
     }
     unsigned na = get_u8(&r);
     for (unsigned i = 0; i < na && !r.err; i++) {
       dw_apology e;
       e.at = (int64_t)get_u64(&r);
       e.promised = (int64_t)get_u64(&r);
-      if (!r.err && add_apology(d, e)) r.err = 1;
+      if (!r.err && add_apology(slab, d, e)) r.err = 1;
     }
     unsigned nr = get_u8(&r);
     for (unsigned i = 0; i < nr && !r.err; i++) {
@@ -429,7 +453,7 @@ dw_dossier *dw_dossier_deserialize(dw_slab *slab, const void *blob, size_t len,
         break;
       }
       e.agency = intern(opaque, s);
-      if (!dw_dossier_rec_add(d, &e)) r.err = 1;
+      if (!dw_dossier_rec_add(slab, d, &e)) r.err = 1;
     }
   } else {
     r.err = 1;

@@ -8,7 +8,6 @@
 #ifndef DW_DOSSIER_H
 #define DW_DOSSIER_H
 
-#include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,19 +81,15 @@ typedef struct dw_dossier_ids {
  * free with the same slab. */
 dw_dossier *dw_dossier_new(dw_slab *slab, const char *id, uint32_t hash);
 void dw_dossier_free(dw_slab *slab, dw_dossier *d);
-/* Bytes held (the block as the slab sizes it, the var buffer as malloc does). */
+/* Bytes held (the block and the var buffer's capacity, as the slab sizes them). */
 size_t dw_dossier_bytes(const dw_dossier *d);
-/* The part of it that can change after creation (the var buffer): what
- * glibc's malloc gives for its size (chunks of 16 bytes with an 8-byte
- * header, 32 at least), computed rather than asked with
- * malloc_usable_size(), which would read the block's header: a cache miss
- * on every apply, for a statistic. */
+/* The capacity of a var buffer holding n bytes (it grows in steps). */
+size_t dw_dossier_var_cap(size_t n);
+/* The part of it that can change after creation (the var buffer). */
 static inline size_t dw_dossier_var_bytes(const dw_dossier *d) {
   if ((d->flags & DW_DF_VAR_INLINE) || !d->v.ptr) return 0;
-  size_t req = 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
-               sizeof(dw_alert_rec) * d->n_rec;
-  size_t chunk = (req + 8 + 15) & ~(size_t)15;
-  return (chunk < 32 ? 32 : chunk) - 8;
+  return dw_dossier_var_cap(8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause +
+                            sizeof(dw_apology) * d->n_apol + sizeof(dw_alert_rec) * d->n_rec);
 }
 
 static inline uint8_t *dw_dossier_var(const dw_dossier *d) {
@@ -120,13 +115,13 @@ int dw_dossier_has_seen(const dw_dossier *d, uint64_t h);
  * string (for deterministic tie-breaks). Returns 0, or -1 when the dossier
  * cannot hold more (memory, or 65535 events / 255 pause events / 255
  * apologies). */
-int dw_dossier_apply(dw_dossier *d, const dw_event *ev, uint64_t h, const dw_dossier_ids *ids,
+int dw_dossier_apply(dw_slab *slab, dw_dossier *d, const dw_event *ev, uint64_t h, const dw_dossier_ids *ids,
                      int64_t base_due, const char *const *names);
 
 /* The emitted-alert record for a rule, or NULL. */
 dw_alert_rec *dw_dossier_rec(dw_dossier *d, int rule);
 /* Adds a record (rule not present). Returns the stored record or NULL. */
-dw_alert_rec *dw_dossier_rec_add(dw_dossier *d, const dw_alert_rec *r);
+dw_alert_rec *dw_dossier_rec_add(dw_slab *slab, dw_dossier *d, const dw_alert_rec *r);
 
 /* Blob: appends the dossier to *buf (growing it). Returns 0 or -1. */
 int dw_dossier_serialize(const dw_dossier *d, const char *const *names, uint8_t **buf, size_t *len, size_t *cap);

@@ -628,7 +628,7 @@ static int eval(dw_engine *e, dw_dossier *d, int64_t t) {
       if (rec) {
         *rec = nr;
       } else {
-        rec = dw_dossier_rec_add(d, &nr);
+        rec = dw_dossier_rec_add(e->slab, d, &nr);
         if (!rec) break;
       }
       add_change(ch, &nch, (change){iv[i].r, 0, DW_ALERT_RAISED, (uint8_t)rule, rsev, iv[i].r, iv[i].due,
@@ -861,7 +861,7 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
   int no = need_contrib ? contribs(e, d, old) : 0;
   const uint32_t agency_before = d->agency;
   size_t before = dw_dossier_var_bytes(d);
-  if (dw_dossier_apply(d, ev, eh, &ids, base_due, (const char *const *)e->names)) {
+  if (dw_dossier_apply(e->slab, d, ev, eh, &ids, base_due, (const char *const *)e->names)) {
     snprintf(errstr, errstr_size, "event '%s': dossier '%s' cannot hold more events", ev->event_id, ev->dossier_id);
     e->errors++;
     e->dossier_bytes += dw_dossier_var_bytes(d) - before;

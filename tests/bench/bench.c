@@ -75,6 +75,7 @@ typedef struct cev {
   int32_t processing_days, score;
   uint8_t type, in_warehouse, digitized, online;
   int8_t channel;
+  uint8_t dossier_off; /* where the dossier id starts, after the event id */
 } cev;
 
 typedef struct evset {
@@ -111,6 +112,7 @@ static void evset_add(evset *s, const dw_event *ev) {
   c->digitized = ev->digitized;
   c->online = ev->online;
   c->channel = (int8_t)ev->channel;
+  c->dossier_off = (uint8_t)(len[S_EVENT_ID] + 1);
   for (int i = 0; i < S__N; i++) {
     memcpy(s->arena + s->alen, strs[i], len[i] + 1);
     s->alen += len[i] + 1;
@@ -139,11 +141,8 @@ static inline void unpack(const evset *s, size_t i, dw_event *ev) {
   ev->channel = (dw_channel)c->channel;
 }
 
-/* The dossier id of event i, in the arena (S_DOSSIER is the second string). */
-static const char *dossier_id_of(const evset *s, size_t i) {
-  const char *p = s->arena + s->v[i].str;
-  return p + strlen(p) + 1;
-}
+/* The dossier id of event i, in the arena. */
+static const char *dossier_id_of(const evset *s, size_t i) { return s->arena + s->v[i].str + s->v[i].dossier_off; }
 
 static void load_avro(const char *path, evset *s) {
   char err[512];
