@@ -51,8 +51,8 @@ static uint8_t *var_insert(dw_slab *slab, dw_dossier *d, size_t off, size_t size
   if (old + size <= sizeof d->v.inl && (old == 0 || (d->flags & DW_DF_VAR_INLINE))) {
     d->flags |= DW_DF_VAR_INLINE; /* still fits in place */
     nv = (uint8_t *)&d->v.inl;
-  } else if (d->flags & DW_DF_VAR_INLINE) {
-    nv = var_alloc(slab, var_cap(old + size)); /* leaves the inline bytes */
+  } else if ((d->flags & DW_DF_VAR_INLINE) || !d->v.ptr) {
+    nv = var_alloc(slab, var_cap(old + size)); /* leaves the inline bytes (or nothing) */
     if (!nv) return NULL;
     memcpy(nv, &d->v.inl, old);
     d->flags &= (uint8_t)~DW_DF_VAR_INLINE;
