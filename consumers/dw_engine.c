@@ -21,6 +21,9 @@
 #include "dw_time.h"
 #include "dw_timer.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #define INF INT64_MAX
 
 struct dw_engine {
@@ -62,7 +65,7 @@ struct dw_engine {
   uint64_t late_after_eviction;
 
   /* dw_engine_prefetch's pipeline: id hashes of the dossiers announced */
-  uint64_t pf_hash[DW_ENGINE_PREFETCH_AHEAD];
+  uint32_t pf_hash[DW_ENGINE_PREFETCH_AHEAD];
   unsigned pf_n;
 
   uint64_t applied, duplicates, errors, evicted, open_alerts, dossier_bytes;
@@ -81,8 +84,11 @@ static inline uint64_t slot_of(const dw_engine *e, const dw_dossier *d) {
 /* The dossier in slot i of the table, or NULL. */
 static inline dw_dossier *tab_at(const dw_engine *e, size_t i) { return slot_ptr(e->tab[i]); }
 
+/* Hashes for the in-memory tables (dossiers, names): XXH3, several times
+ * faster than the byte-at-a-time FNV-1a of dw_hash64 on these ids. FNV
+ * stays where a hash is persisted (event ids seen, tombstone keys). */
 static inline uint32_t fold_hash(uint64_t h) { return (uint32_t)(h ^ (h >> 32)); }
-static uint32_t id_hash(const char *s) { return fold_hash(dw_hash64(s)); }
+static inline uint32_t id_hash(const char *s) { return fold_hash(XXH3_64bits(s, strlen(s))); }
 
 /* ---- interned strings ---- */
 
@@ -123,6 +129,12 @@ static uint32_t intern(dw_engine *e, const char *s) {
 
 static uint32_t intern_cb(void *opaque, const char *s) { return intern(opaque, s); }
 
+/* intern, trying first the id the dossier already has for that field (an
+ * event mostly repeats its dossier's commune, agency and procedure). */
+static inline uint32_t intern_hinted(dw_engine *e, const char *s, uint32_t hint) {
+  return hint && strcmp(e->names[hint], s) == 0 ? hint : intern(e, s);
+}
+
 /* ---- dossier table ---- */
 
 static dw_dossier *lookup(const dw_engine *e, const char *id, uint32_t h) {
@@ -148,32 +160,26 @@ static dw_dossier *likely_slot(const dw_engine *e, uint32_t h) {
   return NULL;
 }
 
-static uint64_t tomb_key_of_hash(uint64_t h) { return h ? h : 1; }
-
 /* Three stages, each a few calls after the previous one so that what it
- * reads has arrived: the table slot; then the dossier's cache lines (or,
- * for a dossier not in memory, its tombstone slot); then its var buffer and
- * timer heap entry. */
+ * reads has arrived: the table slot; then the dossier's cache lines; then
+ * its var buffer and timer heap entry. */
 void dw_engine_prefetch(dw_engine *e, const char *dossier_id) {
   enum { RING = DW_ENGINE_PREFETCH_AHEAD, STAGE2 = 3, STAGE3 = 6 };
-  const uint64_t h64 = dw_hash64(dossier_id);
+  const uint32_t h = id_hash(dossier_id);
   const unsigned k = e->pf_n++;
-  e->pf_hash[k % RING] = h64;
-  if (e->tab_cap) __builtin_prefetch(&e->tab[fold_hash(h64) & (e->tab_cap - 1)]);
+  e->pf_hash[k % RING] = h;
+  if (e->tab_cap) __builtin_prefetch(&e->tab[h & (e->tab_cap - 1)]);
   if (k >= STAGE2) {
-    const uint64_t h = e->pf_hash[(k - STAGE2) % RING];
-    const dw_dossier *d = likely_slot(e, fold_hash(h));
+    const dw_dossier *d = likely_slot(e, e->pf_hash[(k - STAGE2) % RING]);
     if (d) {
       __builtin_prefetch(d);
       __builtin_prefetch((const char *)d + 64);
       __builtin_prefetch((const char *)d + 128);
       __builtin_prefetch((const char *)d + sizeof *d + 24); /* the id's end, in a fourth line at worst */
-    } else if (e->tomb_cap) {
-      __builtin_prefetch(&e->tombs[tomb_key_of_hash(h) & (e->tomb_cap - 1)]);
     }
   }
   if (k >= STAGE3) {
-    const dw_dossier *d = likely_slot(e, fold_hash(e->pf_hash[(k - STAGE3) % RING]));
+    const dw_dossier *d = likely_slot(e, e->pf_hash[(k - STAGE3) % RING]);
     if (d) {
       if (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr) __builtin_prefetch(d->v.ptr);
       if (d->heap_idx != DW_TIMER_NO_INDEX && d->heap_idx < e->heap.n) __builtin_prefetch(&e->heap.v[d->heap_idx]);
@@ -465,7 +471,10 @@ static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib
 
 /* ---- tombstones ---- */
 
-static uint64_t tomb_key(const char *dossier_id) { return tomb_key_of_hash(dw_hash64(dossier_id)); }
+static uint64_t tomb_key(const char *dossier_id) {
+  uint64_t k = dw_hash64(dossier_id);
+  return k ? k : 1;
+}
 
 static int tomb_has(const dw_engine *e, uint64_t k) {
   if (!e->tomb_cap) return 0;
@@ -822,8 +831,7 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
       }
     }
   }
-  const uint64_t h64 = dw_hash64(ev->dossier_id);
-  const uint32_t h = fold_hash(h64);
+  const uint32_t h = id_hash(ev->dossier_id);
   const uint64_t eh = dw_hash64(ev->event_id);
   dw_dossier *d = lookup(e, ev->dossier_id, h);
   int created = 0;
@@ -831,9 +839,10 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
     e->duplicates++;
     return DW_APPLY_DUPLICATE;
   }
-  dw_dossier_ids ids = {intern(e, ev->commune), intern(e, ev->agency), intern(e, ev->procedure),
-                        intern(e, ev->to_agency)};
-  if (!d && tomb_has(e, tomb_key_of_hash(h64))) {
+  dw_dossier_ids ids = {intern_hinted(e, ev->commune, d ? d->commune : 0),
+                        intern_hinted(e, ev->agency, d ? d->agency : 0),
+                        intern_hinted(e, ev->procedure, d ? d->procedure : 0), intern(e, ev->to_agency)};
+  if (!d && tomb_has(e, tomb_key(ev->dossier_id))) {
     /* The dossier already left memory (its per-dossier counters and alerts
      * are settled): count what counts events, rebuild nothing. */
     count_event(e, ev, &ids);

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev
+  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev
   postgresql postgresql-client
   kcat valgrind procps jq iproute2 xxd bc coreutils gawk
   python3 python3-avro python3-confluent-kafka
