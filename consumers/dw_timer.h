@@ -1,4 +1,4 @@
-/* dw_timer: an indexed 4-ary min-heap of (deadline, item) used by the engine
+/* dw_timer: an indexed 8-ary min-heap of (deadline, item) used by the engine
  * to find the next dossier whose rules can change, without scanning all
  * dossiers. Each item holds at most one entry; the item remembers its slot
  * (through set_index) so that a deadline can be moved or removed in
