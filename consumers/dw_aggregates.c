@@ -341,7 +341,12 @@ static int source_units(dw_aggregates *agg, const dw_agg_source *src, agg_unit *
 
 /* ---- updates ---- */
 
-void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta) {
+dw_agg_unit *dw_aggregates_unit(dw_aggregates *agg, dw_unit_type type, const char *code) {
+  if (!agg || (unsigned)type >= DW_UNIT__COUNT || !code || !code[0]) return NULL;
+  return unit_get(agg, type, code, true);
+}
+
+void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_counter c, int64_t at, int64_t delta) {
   if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
   const int64_t day = dw_local_day(at, agg->utc_offset_min);
   if (!agg->pday_set || agg->pday != day) {
@@ -352,11 +357,11 @@ void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter 
     agg->pday_set = 1;
   }
   const int32_t *pid = agg->pids;
-  agg_unit *units[DW_UNIT__COUNT];
-  int n = source_units(agg, src, units);
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < DW_UNIT__COUNT; i++) {
+    agg_unit *u = units->u[i];
+    if (!u) continue;
     for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
-      agg_row *r = row_get(agg, units[i], kind, pid[kind]);
+      agg_row *r = row_get(agg, u, kind, pid[kind]);
       if (!r) continue;
       agg_cell *cell = &r->cells[c];
       cell->value += delta;
@@ -369,8 +374,17 @@ void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter 
         cell->pending[rd] += delta;
       }
     }
-    for (int rd = 0; rd < DW_AGG_READERS; rd++) units[i]->roll_dirty[rd] = true;
+    for (int rd = 0; rd < DW_AGG_READERS; rd++) u->roll_dirty[rd] = true;
   }
+}
+
+void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta) {
+  if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
+  agg_unit *found[DW_UNIT__COUNT];
+  int n = source_units(agg, src, found);
+  dw_agg_units units = {{NULL}};
+  for (int i = 0; i < n; i++) units.u[found[i]->type] = found[i];
+  dw_aggregates_add_units(agg, &units, c, at, delta);
 }
 
 void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta) {

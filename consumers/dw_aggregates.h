@@ -77,6 +77,18 @@ void dw_aggregates_destroy(dw_aggregates *agg);
  * year periods containing instant `at`. Marks those rows changed. */
 void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta);
 
+/* The same with the units resolved beforehand, for a caller that counts
+ * into the same units again and again (the engine keeps one per interned
+ * name): no lookup by code per call. u[unit type] (NULL entries skipped). */
+typedef struct agg_unit dw_agg_unit;
+typedef struct dw_agg_units {
+  dw_agg_unit *u[DW_UNIT__COUNT];
+} dw_agg_units;
+/* The unit of that type and code, created when new; valid as long as the
+ * aggregates. NULL for an empty code (or out of memory). */
+dw_agg_unit *dw_aggregates_unit(dw_aggregates *agg, dw_unit_type type, const char *code);
+void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_counter c, int64_t at, int64_t delta);
+
 /* Open OVERDUE alerts gauge: +1 when one is raised, -1 when cleared. */
 void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta);
 

@@ -46,6 +46,11 @@ struct dw_engine {
 
   char **names; /* interned strings; names[0] = "" */
   uint32_t n_names, cap_names;
+  /* The aggregates' unit of each name as a commune, an agency, a procedure
+   * (indexed by name id, NULL until first used), and the province. */
+  dw_agg_unit **unit_of[DW_UNIT_PROVINCE];
+  uint32_t unit_cap;
+  dw_agg_unit *province;
   uint32_t *nmap; /* open addressing of name ids + 1; 0 = empty */
   size_t nmap_cap;
 
@@ -237,6 +242,34 @@ static void tab_delete(dw_engine *e, dw_dossier *d) {
 
 static dw_agg_source src_of(const dw_engine *e, const dw_dossier *d, uint32_t agency) {
   return (dw_agg_source){e->names[d->commune], e->names[agency], e->names[d->procedure]};
+}
+
+/* The unit of name id as a unit of that type, resolved once. */
+static dw_agg_unit *unit_for(dw_engine *e, dw_unit_type type, uint32_t id) {
+  if (!id) return NULL; /* "": counted in no unit of that type */
+  if (id >= e->unit_cap) {
+    uint32_t nc = e->unit_cap ? e->unit_cap : 256;
+    while (nc <= id) nc *= 2;
+    for (int t = 0; t < DW_UNIT_PROVINCE; t++) {
+      dw_agg_unit **nu = realloc(e->unit_of[t], nc * sizeof *nu);
+      if (!nu) return dw_aggregates_unit(e->agg, type, e->names[id]);
+      memset(nu + e->unit_cap, 0, (nc - e->unit_cap) * sizeof *nu);
+      e->unit_of[t] = nu;
+    }
+    e->unit_cap = nc;
+  }
+  dw_agg_unit **slot = &e->unit_of[type][id];
+  if (!*slot) *slot = dw_aggregates_unit(e->agg, type, e->names[id]);
+  return *slot;
+}
+
+/* Counts into the units of (commune, agency, procedure) name ids and the province. */
+static void count_units(dw_engine *e, uint32_t commune, uint32_t agency, uint32_t procedure, dw_counter c, int64_t at,
+                        int64_t delta) {
+  if (!e->province) e->province = dw_aggregates_unit(e->agg, DW_UNIT_PROVINCE, "all");
+  dw_agg_units u = {{unit_for(e, DW_UNIT_COMMUNE, commune), unit_for(e, DW_UNIT_AGENCY, agency),
+                     unit_for(e, DW_UNIT_PROCEDURE, procedure), e->province}};
+  dw_aggregates_add_units(e->agg, &u, c, at, delta);
 }
 
 typedef struct change {
@@ -457,15 +490,13 @@ static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib
     int j = 0;
     while (j < nn && !contrib_eq(&old[i], &nw[j])) j++;
     if (j < nn) continue;
-    dw_agg_source s = {e->names[old[i].commune], e->names[old[i].agency], e->names[old[i].procedure]};
-    dw_aggregates_add(e->agg, &s, (dw_counter)old[i].counter, old[i].at, -1);
+    count_units(e, old[i].commune, old[i].agency, old[i].procedure, (dw_counter)old[i].counter, old[i].at, -1);
   }
   for (int j = 0; j < nn; j++) {
     int i = 0;
     while (i < no && !contrib_eq(&old[i], &nw[j])) i++;
     if (i < no) continue;
-    dw_agg_source s = {e->names[nw[j].commune], e->names[nw[j].agency], e->names[nw[j].procedure]};
-    dw_aggregates_add(e->agg, &s, (dw_counter)nw[j].counter, nw[j].at, +1);
+    count_units(e, nw[j].commune, nw[j].agency, nw[j].procedure, (dw_counter)nw[j].counter, nw[j].at, +1);
   }
 }
 
@@ -750,6 +781,7 @@ void dw_engine_destroy(dw_engine *e) {
   for (uint32_t i = 0; i < e->n_names; i++) free(e->names[i]);
   free(e->names);
   free(e->nmap);
+  for (int t = 0; t < DW_UNIT_PROVINCE; t++) free(e->unit_of[t]);
   free(e->gone);
   free(e->tombs);
   free(e->blob);
@@ -787,28 +819,34 @@ static int rule_inputs(const dw_event *ev) {
 
 /* Counters that count events, not dossiers (CONTRACT §5), at the event's
  * own occurred_at. */
+/* The unit of a field: by its interned id, or by its text when interning
+ * failed (out of memory). */
+static dw_agg_unit *field_unit(dw_engine *e, dw_unit_type type, uint32_t id, const char *text) {
+  return id ? unit_for(e, type, id) : dw_aggregates_unit(e->agg, type, text);
+}
+
 static void count_event(dw_engine *e, const dw_event *ev, const dw_dossier_ids *ids) {
-  if (e->agg) {
-    /* the interned copies: same text, stable addresses (aggregates cache on them) */
-    dw_agg_source s = {ids->commune ? e->names[ids->commune] : ev->commune, ids->agency ? e->names[ids->agency] : ev->agency,
-                       ids->procedure ? e->names[ids->procedure] : ev->procedure};
-    const int64_t t = ev->occurred_at;
-    switch (ev->type) {
-    case DW_EV_DOC_REUSED: dw_aggregates_add(e->agg, &s, DW_C_REUSED_DOCS, t, 1); break;
-    case DW_EV_PAPER_REQUESTED:
-      if (ev->in_warehouse) dw_aggregates_add(e->agg, &s, DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, t, 1);
-      break;
-    case DW_EV_APOLOGY_ISSUED: dw_aggregates_add(e->agg, &s, DW_C_APOLOGIES, t, 1); break;
-    case DW_EV_PAYMENT:
-      dw_aggregates_add(e->agg, &s, DW_C_PAID, t, 1);
-      if (ev->online) dw_aggregates_add(e->agg, &s, DW_C_PAID_ONLINE, t, 1);
-      break;
-    case DW_EV_RATED:
-      dw_aggregates_add(e->agg, &s, DW_C_RATINGS, t, 1);
-      dw_aggregates_add(e->agg, &s, DW_C_RATING_SUM, t, ev->score);
-      break;
-    default: break;
-    }
+  if (!e->agg) return;
+  if (!e->province) e->province = dw_aggregates_unit(e->agg, DW_UNIT_PROVINCE, "all");
+  const dw_agg_units u = {{field_unit(e, DW_UNIT_COMMUNE, ids->commune, ev->commune),
+                           field_unit(e, DW_UNIT_AGENCY, ids->agency, ev->agency),
+                           field_unit(e, DW_UNIT_PROCEDURE, ids->procedure, ev->procedure), e->province}};
+  const int64_t t = ev->occurred_at;
+  switch (ev->type) {
+  case DW_EV_DOC_REUSED: dw_aggregates_add_units(e->agg, &u, DW_C_REUSED_DOCS, t, 1); break;
+  case DW_EV_PAPER_REQUESTED:
+    if (ev->in_warehouse) dw_aggregates_add_units(e->agg, &u, DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, t, 1);
+    break;
+  case DW_EV_APOLOGY_ISSUED: dw_aggregates_add_units(e->agg, &u, DW_C_APOLOGIES, t, 1); break;
+  case DW_EV_PAYMENT:
+    dw_aggregates_add_units(e->agg, &u, DW_C_PAID, t, 1);
+    if (ev->online) dw_aggregates_add_units(e->agg, &u, DW_C_PAID_ONLINE, t, 1);
+    break;
+  case DW_EV_RATED:
+    dw_aggregates_add_units(e->agg, &u, DW_C_RATINGS, t, 1);
+    dw_aggregates_add_units(e->agg, &u, DW_C_RATING_SUM, t, ev->score);
+    break;
+  default: break;
   }
 }
 
