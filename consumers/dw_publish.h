@@ -9,12 +9,15 @@
  * state (alert with cleared_at; aggregate totals from PostgreSQL, so several
  * watch processes or a restart still publish totals, not partial sums).
  * Also the shared producer (idempotent, acks=all) with per-caller delivery
- * tracking, used by dw_dlq too. */
+ * tracking, used by dw_dlq too, and dw_publisher: the two background
+ * threads through which watch publishes, so that neither its batch
+ * transactions nor alerts ever wait behind the other outputs. */
 #ifndef DW_PUBLISH_H
 #define DW_PUBLISH_H
 
 #include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +34,9 @@ typedef struct dw_delivery {
   char error[256]; /* the last failure */
 } dw_delivery;
 
-/* The producer: kafka.* keys plus enable.idempotence=true, acks=all. */
-rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, char *errstr, size_t errstr_size);
+/* The producer: kafka.* keys plus enable.idempotence=true, acks=all and
+ * linger.ms (how long a message may wait for others to share its request). */
+rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, int linger_ms, char *errstr, size_t errstr_size);
 
 /* Produces one message (key/value copied; headers owned by librdkafka on
  * success, destroyed here on failure). Returns 0 or -1. */
@@ -58,5 +62,37 @@ long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t errstr_si
  * many, or -1. */
 long dw_publish_aggregates(dw_publish *p, PGconn *pg, const dw_aggregates *agg, int64_t now, char *errstr,
                            size_t errstr_size);
+
+/* ---- dw_publisher: the outbox published in the background ----
+ * Two threads, each with its own PostgreSQL connection, producer and Avro
+ * encoder (nothing shared with the caller, so no locking around libpq or
+ * librdkafka): the ALERTS thread publishes as soon as it is kicked after a
+ * commit (and sweeps the outbox every second for leftovers of a failed
+ * round or a previous run); the AGGREGATES thread publishes every
+ * aggregates.publish_interval_ms. Alerts therefore never wait behind an
+ * aggregate publish, and the caller's next batch runs while the outbox is
+ * published. Delivery stays at-least-once: a row is marked published only
+ * after its delivery report, by dw_publish_alerts/dw_publish_aggregates.
+ * Marks are bookkeeping (a lost mark re-publishes, never loses), so these
+ * sessions commit with synchronous_commit = off. */
+typedef struct dw_publisher dw_publisher;
+
+/* Creates the producers and starts the threads (they connect to
+ * PostgreSQL themselves, retrying with backoff). NULL on failure. */
+dw_publisher *dw_publisher_start(const dw_config *cfg, const char *conninfo, char *errstr, size_t errstr_size);
+
+/* A commit wrote alert rows: publish them now. Cheap; never blocks on I/O. */
+void dw_publisher_kick_alerts(dw_publisher *p);
+
+/* The instant that decides which aggregate periods are current (watch's
+ * clock); until set, the wall clock. */
+void dw_publisher_set_now(dw_publisher *p, int64_t now_ms);
+
+/* Milliseconds the threads spent publishing since the last call. */
+int64_t dw_publisher_take_busy_ms(dw_publisher *p);
+
+/* One last round of each thread (everything committed so far), then stops
+ * them and frees everything. NULL is fine. */
+void dw_publisher_stop(dw_publisher *p);
 
 #endif

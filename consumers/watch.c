@@ -25,6 +25,7 @@
 #include <librdkafka/rdkafka.h>
 #include <libpq-fe.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,7 @@
 #include "dw_time.h"
 
 #define DRAIN_POLL_MS 2 /* poll timeout once a batch has begun */
-#define ALERT_PUBLISH_BACKLOG_MS 250
 #define TOMBSTONE_PURGE_INTERVAL_MS 3600000LL
-#define ALERT_PUBLISH_BACKLOG_BATCH 256 /* a batch this large means a backlog */
 #define LOG(...) dw_cli_error("watch", __VA_ARGS__)
 #define MAX_PARTITIONS 4096
 #define STATS_INTERVAL_MS 10000
@@ -112,7 +111,7 @@ typedef struct watch {
   dw_engine *eng;
   dw_aggregates *agg;
   dw_dlq *dlq;
-  dw_publish *pub;
+  dw_publisher *pub; /* alerts and aggregates from the outbox, in the background */
 
   dossier_ent *dossiers;
   part_info parts[MAX_PARTITIONS];
@@ -141,10 +140,9 @@ typedef struct watch {
 
   /* stats */
   uint64_t archived, duplicates, dlq_sent, apply_errors, batches, batch_msgs, commits, rebuilds;
-  int64_t ms_poll, ms_process, ms_publish; /* where the time went, this stats window */
+  int64_t ms_poll, ms_process; /* where the time went, this stats window (publishing: dw_publisher) */
   uint64_t win_archived, win_batches, win_msgs;
   int64_t win_start;
-  bool alerts_to_publish;
   int64_t last_rebalance; /* for --exit-when-idle */
 } watch;
 
@@ -743,7 +741,7 @@ static int process_pool(watch *w, bool *more) {
     w->win_batches++;
     w->win_msgs += n;
   }
-  if (w->nalerts) w->alerts_to_publish = true;
+  if (w->nalerts) dw_publisher_kick_alerts(w->pub); /* committed: out they go, at once */
   /* events the engine refused: recorded in dlq_messages above; now to the
    * DLQ topic too (after the commit: at-least-once, like the other outputs) */
   size_t refused = 0;
@@ -931,24 +929,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 /* ------------------------------------------------------------------ main -- */
 
-static void publish_outputs(watch *w, bool aggregates) {
-  char err[1024];
-  if (!w->pg || PQstatus(w->pg) != CONNECTION_OK) return;
-  if (w->alerts_to_publish) {
-    if (dw_publish_alerts(w->pub, w->pg, err, sizeof err) < 0)
-      LOG("publish alerts (will retry): %s", err);
-    else
-      w->alerts_to_publish = false;
-  }
-  if (aggregates && w->agg) {
-    int64_t now = w->watermark_clock && w->watermark != DW_TIME_NONE ? w->watermark : dw_now_ms();
-    /* Reader 0 only tells which rows changed; the outbox in PostgreSQL
-     * knows that too and survives restarts, so its marks are just dropped
-     * here to keep them from accumulating. */
-    dw_aggregates_drain_changes(w->agg, 0, now, on_delta_ignore, NULL);
-    if (dw_publish_aggregates(w->pub, w->pg, w->agg, now, err, sizeof err) < 0)
-      LOG("publish aggregates (will retry): %s", err);
-  }
+/* The publisher threads read the outbox in PostgreSQL; what they need
+ * from here is the clock that decides the current periods. Reader 0 of
+ * the aggregates only tells which rows changed, which the outbox knows too
+ * (and across restarts), so its marks are just dropped to keep them from
+ * accumulating. */
+static void publish_clock(watch *w) {
+  if (w->watermark_clock && w->watermark != DW_TIME_NONE) dw_publisher_set_now(w->pub, w->watermark);
+}
+
+static void publish_housekeeping(watch *w) {
+  int64_t now = w->watermark_clock && w->watermark != DW_TIME_NONE ? w->watermark : dw_now_ms();
+  if (w->agg) dw_aggregates_drain_changes(w->agg, 0, now, on_delta_ignore, NULL);
 }
 
 /* Tombstones of dossiers that left memory (see dw_engine.h) guard against
@@ -980,8 +972,8 @@ static void log_stats(watch *w, int64_t now) {
       (unsigned long long)w->dlq_sent, (unsigned long long)w->apply_errors, (unsigned long long)st.open_alerts,
       (unsigned long long)st.dossiers_in_memory, w->win_batches ? (double)w->win_msgs / (double)w->win_batches : 0.0,
       (unsigned long long)w->commits, (unsigned long long)w->rebuilds, assigned, (long long)w->ms_poll,
-      (long long)w->ms_process, (long long)w->ms_publish);
-  w->ms_poll = w->ms_process = w->ms_publish = 0;
+      (long long)w->ms_process, (long long)(w->pub ? dw_publisher_take_busy_ms(w->pub) : 0));
+  w->ms_poll = w->ms_process = 0;
   w->win_archived = w->win_batches = w->win_msgs = 0;
   w->win_start = now;
 }
@@ -1013,7 +1005,7 @@ static void watch_free(watch *w) {
   free(w->alerts);
   free(w->states);
   free(w->deltas);
-  if (w->pub) dw_publish_destroy(w->pub);
+  dw_publisher_stop(w->pub);
   if (w->dlq) dw_dlq_destroy(w->dlq);
   if (w->producer) {
     rd_kafka_flush(w->producer, 10000);
@@ -1135,13 +1127,16 @@ int dw_cmd_watch(int argc, char **argv) {
     goto out;
   }
   if (pg_ensure(w, err, sizeof err)) LOG("%s (will retry)", err);
-  if (!(w->producer = dw_publish_producer_new(cfg, err, sizeof err))) {
+  if (!(w->producer = dw_publish_producer_new(cfg, 5, err, sizeof err))) {
     LOG("producer: %s", err);
     goto out;
   }
   w->dlq = dw_dlq_new(w->producer, dw_config_get(cfg, "topic.dlq"));
-  w->pub = dw_publish_new(w->producer, w->av, cfg);
-  if (!w->dlq || !w->pub) goto out;
+  if (!w->dlq) goto out;
+  if (!(w->pub = dw_publisher_start(cfg, w->conninfo, err, sizeof err))) {
+    LOG("publisher: %s", err);
+    goto out;
+  }
 
   rd_kafka_conf_t *conf = dw_kafka_conf_new(cfg, err, sizeof err);
   if (!conf) {
@@ -1201,8 +1196,7 @@ int dw_cmd_watch(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   LOG("group %s, topic %s, clock %s, batch %d msgs / %d ms", w->group, w->topic, clk, w->batch_max, w->batch_ms);
 
-  w->alerts_to_publish = true; /* a previous run may have left some unpublished */
-  int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms(), last_alert_publish = 0, last_purge = 0;
+  int64_t last_activity = dw_now_ms(), last_publish = dw_now_ms(), last_purge = 0;
   w->win_start = dw_now_ms();
   int fail_streak = 0;
   while (!g_stop) {
@@ -1272,19 +1266,12 @@ int dw_cmd_watch(int argc, char **argv) {
       fail_streak = 0;
     }
     flow_control(w);
+    publish_clock(w);
     int64_t now = dw_now_ms();
-    bool agg_due = now - last_publish >= w->publish_interval_ms;
-    /* Alerts go out after every commit while quiet (low latency); under
-     * load (large batches) at most every ALERT_PUBLISH_BACKLOG_MS, since
-     * each publish waits for its delivery reports. */
-    bool backlog = w->nfresh >= ALERT_PUBLISH_BACKLOG_BATCH;
-    bool alerts_due = w->alerts_to_publish && (!backlog || now - last_alert_publish >= ALERT_PUBLISH_BACKLOG_MS);
-    if (alerts_due || agg_due) {
-      publish_outputs(w, agg_due);
-      w->ms_publish += dw_now_ms() - now;
-      last_alert_publish = now;
+    if (now - last_publish >= w->publish_interval_ms) {
+      publish_housekeeping(w);
+      last_publish = now;
     }
-    if (agg_due) last_publish = now;
     if (now - w->win_start >= STATS_INTERVAL_MS) log_stats(w, now);
     if (now - last_purge >= TOMBSTONE_PURGE_INTERVAL_MS) {
       purge_tombstones(w);
@@ -1308,7 +1295,9 @@ int dw_cmd_watch(int argc, char **argv) {
   }
   /* clean shutdown: commit what we hold, publish, leave the group */
   if (w->npool > 0 && !w->need_rebuild && process_ready(w)) LOG("last batch not committed; it will be re-consumed");
-  publish_outputs(w, true);
+  publish_clock(w);
+  dw_publisher_stop(w->pub); /* a last round of both: everything committed goes out */
+  w->pub = NULL;
   rd_kafka_consumer_close(w->consumer);
   log_stats(w, dw_now_ms());
   rc = DW_EXIT_OK;
