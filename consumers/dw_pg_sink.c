@@ -65,15 +65,20 @@ void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s) {
     dw_pgbuf_put(b, "\\N", 2);
     return;
   }
-  /* COPY text format: backslash, tab, newline and CR must be escaped. */
-  for (const char *p = s; *p; p++) {
-    switch (*p) {
+  /* COPY text format: backslash, tab, newline and CR must be escaped.
+   * Plain runs are copied whole (this is most of the archive's bytes). */
+  for (;;) {
+    size_t run = strcspn(s, "\\\t\n\r");
+    dw_pgbuf_put(b, s, run);
+    s += run;
+    switch (*s) {
+    case '\0': return;
     case '\\': dw_pgbuf_put(b, "\\\\", 2); break;
     case '\t': dw_pgbuf_put(b, "\\t", 2); break;
     case '\n': dw_pgbuf_put(b, "\\n", 2); break;
-    case '\r': dw_pgbuf_put(b, "\\r", 2); break;
-    default: dw_pgbuf_put(b, p, 1);
+    default: dw_pgbuf_put(b, "\\r", 2); break;
     }
+    s++;
   }
 }
 
@@ -126,7 +131,9 @@ static void set_err(char *errstr, size_t n, PGconn *pg, const PGresult *res, con
     if (*p == '\n') *p = ' ';
 }
 
-int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
+/* Starts COPY FROM STDIN and streams data; the command's result is left
+ * for copy_end. */
+static int copy_send(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
   PGresult *res = PQexec(pg, copy_sql);
   if (PQresultStatus(res) != PGRES_COPY_IN) {
     set_err(errstr, n, pg, res, copy_sql);
@@ -146,11 +153,18 @@ int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t l
     }
     off += chunk;
   }
+  /* Blocking mode: this returns once everything is on its way. */
   if (PQputCopyEnd(pg, NULL) != 1) {
     set_err(errstr, n, pg, NULL, "COPY end");
     while ((res = PQgetResult(pg))) PQclear(res);
     return -1;
   }
+  return 0;
+}
+
+/* Waits for the result of the COPY copy_send started. */
+static int copy_end(PGconn *pg, const char *copy_sql, char *errstr, size_t n) {
+  PGresult *res;
   int rc = 0;
   while ((res = PQgetResult(pg))) {
     if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
@@ -160,6 +174,11 @@ int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t l
     PQclear(res);
   }
   return rc;
+}
+
+int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
+  if (copy_send(pg, copy_sql, data, len, errstr, n)) return -1;
+  return copy_end(pg, copy_sql, errstr, n);
 }
 
 /* ---- batch ---- */
@@ -187,7 +206,14 @@ int dw_pg_sink_commit(PGconn *pg, char *errstr, size_t n) { return dw_pg_exec(pg
 
 void dw_pg_sink_rollback(PGconn *pg) {
   if (!pg || PQstatus(pg) != CONNECTION_OK) return;
-  PGresult *res = PQexec(pg, "ROLLBACK");
+  /* A statement sent but not collected (the halves of dedupe, archive)
+   * would make ROLLBACK "another command in progress": collect it first. */
+  PGresult *res;
+  for (int i = 0; i < 100 && (res = PQgetResult(pg)); i++) {
+    if (PQresultStatus(res) == PGRES_COPY_IN) PQputCopyEnd(pg, "rolled back");
+    PQclear(res);
+  }
+  res = PQexec(pg, "ROLLBACK");
   PQclear(res);
 }
 
@@ -203,59 +229,78 @@ static uint64_t hash_str(const char *s) {
   return h;
 }
 
-int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr, size_t en) {
+static const char DEDUPE_SQL[] = "INSERT INTO dossier_event_ids (event_id) SELECT unnest($1::text[])"
+                                 " ON CONFLICT DO NOTHING RETURNING event_id";
+
+int dw_pg_sink_dedupe_send(PGconn *pg, const char *const *ids, size_t n, char *errstr, size_t en) {
+  if (n == 0) return 0;
+  /* Duplicates inside ids are harmless here: ON CONFLICT skips them and
+   * _recv maps every returned id to its first occurrence. */
+  dw_pgbuf arr = {0};
+  dw_pgbuf_puts(&arr, "{");
+  for (size_t i = 0; i < n; i++) {
+    if (i) dw_pgbuf_puts(&arr, ",");
+    dw_pgbuf_array_elem(&arr, ids[i]);
+  }
+  dw_pgbuf_puts(&arr, "}");
+  int rc = 0;
+  if (arr.oom) {
+    snprintf(errstr, en, "out of memory");
+    rc = -1;
+  } else {
+    const char *params[1] = {arr.data};
+    if (!PQsendQueryParams(pg, DEDUPE_SQL, 1, NULL, params, NULL, NULL, 0)) {
+      set_err(errstr, en, pg, NULL, "insert dossier_event_ids");
+      rc = -1;
+    }
+  }
+  dw_pgbuf_free(&arr);
+  return rc;
+}
+
+int dw_pg_sink_dedupe_recv(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr,
+                           size_t en) {
   memset(is_new, 0, n);
   if (n == 0) return 0;
   /* open-addressing table id -> first index, to map RETURNING rows back */
   size_t cap = 16;
   while (cap < n * 2) cap *= 2;
   id_slot *tab = calloc(cap, sizeof *tab);
-  dw_pgbuf arr = {0};
-  if (!tab) {
-    snprintf(errstr, en, "out of memory");
-    return -1;
-  }
-  dw_pgbuf_puts(&arr, "{");
-  bool first = true;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; tab && i < n; i++) {
     size_t h = hash_str(ids[i]) & (cap - 1);
     while (tab[h].id && strcmp(tab[h].id, ids[i]) != 0) h = (h + 1) & (cap - 1);
     if (!tab[h].id) {
       tab[h].id = ids[i];
       tab[h].index = i;
-      if (!first) dw_pgbuf_puts(&arr, ",");
-      first = false;
-      dw_pgbuf_array_elem(&arr, ids[i]);
     }
   }
-  dw_pgbuf_puts(&arr, "}");
-  int rc = -1;
-  if (arr.oom) {
-    snprintf(errstr, en, "out of memory");
-    goto out;
-  }
-  const char *params[1] = {arr.data};
-  PGresult *res = PQexecParams(pg,
-                               "INSERT INTO dossier_event_ids (event_id) SELECT unnest($1::text[])"
-                               " ON CONFLICT DO NOTHING RETURNING event_id",
-                               1, NULL, params, NULL, NULL, 0);
-  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-    set_err(errstr, en, pg, res, "insert dossier_event_ids");
+  int rc = 0;
+  PGresult *res;
+  while ((res = PQgetResult(pg))) { /* always drained: the connection stays usable */
+    if (rc == 0 && PQresultStatus(res) != PGRES_TUPLES_OK) {
+      set_err(errstr, en, pg, res, "insert dossier_event_ids");
+      rc = -1;
+    }
+    for (int r = 0; rc == 0 && tab && r < PQntuples(res); r++) {
+      const char *id = PQgetvalue(res, r, 0);
+      size_t h = hash_str(id) & (cap - 1);
+      while (tab[h].id && strcmp(tab[h].id, id) != 0) h = (h + 1) & (cap - 1);
+      if (tab[h].id) is_new[tab[h].index] = 1;
+    }
     PQclear(res);
-    goto out;
   }
-  for (int r = 0; r < PQntuples(res); r++) {
-    const char *id = PQgetvalue(res, r, 0);
-    size_t h = hash_str(id) & (cap - 1);
-    while (tab[h].id && strcmp(tab[h].id, id) != 0) h = (h + 1) & (cap - 1);
-    if (tab[h].id) is_new[tab[h].index] = 1;
+  if (!tab && rc == 0) {
+    snprintf(errstr, en, "out of memory");
+    rc = -1;
   }
-  PQclear(res);
-  rc = 0;
-out:
   free(tab);
-  dw_pgbuf_free(&arr);
   return rc;
+}
+
+int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr, size_t en) {
+  memset(is_new, 0, n);
+  if (dw_pg_sink_dedupe_send(pg, ids, n, errstr, en)) return -1;
+  return dw_pg_sink_dedupe_recv(pg, ids, n, is_new, errstr, en);
 }
 
 void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row) {
@@ -280,7 +325,11 @@ void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row) {
   dw_pgbuf_printf(b, "\t%d\t%lld\n", (int)row->partition, (long long)row->offset);
 }
 
-int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
+static const char ARCHIVE_COPY_SQL[] =
+  "COPY dossier_events (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
+  " payload, avro, kafka_partition, kafka_offset) FROM STDIN";
+
+int dw_pg_sink_archive_send(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
   if (n == 0) return 0;
   dw_pgbuf b = {0};
   for (size_t i = 0; i < n; i++) dw_pg_archive_copy_row(&b, &rows[i]);
@@ -289,13 +338,19 @@ int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char
     snprintf(errstr, en, "out of memory");
     rc = -1;
   } else {
-    rc = dw_pg_sink_copy(pg,
-                    "COPY dossier_events (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
-                    " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
-                    b.data, b.len, errstr, en);
+    rc = copy_send(pg, ARCHIVE_COPY_SQL, b.data, b.len, errstr, en);
   }
   dw_pgbuf_free(&b);
   return rc;
+}
+
+int dw_pg_sink_archive_finish(PGconn *pg, size_t n, char *errstr, size_t en) {
+  return n == 0 ? 0 : copy_end(pg, ARCHIVE_COPY_SQL, errstr, en);
+}
+
+int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
+  if (dw_pg_sink_archive_send(pg, rows, n, errstr, en)) return -1;
+  return dw_pg_sink_archive_finish(pg, n, errstr, en);
 }
 
 int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t en) {

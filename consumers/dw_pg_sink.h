@@ -59,6 +59,13 @@ void dw_pg_sink_rollback(PGconn *pg);
  * of each id that was not there before (duplicates inside ids count once). */
 int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new,
                       char *errstr, size_t errstr_size);
+/* The same in two halves, so that the caller can work while PostgreSQL
+ * does: _send queues the statement (ids must stay valid until _recv), and
+ * _recv (same ids, n) waits for its answer. After a failed _send, do not
+ * call _recv. Nothing else may be sent on pg in between. */
+int dw_pg_sink_dedupe_send(PGconn *pg, const char *const *ids, size_t n, char *errstr, size_t errstr_size);
+int dw_pg_sink_dedupe_recv(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr,
+                           size_t errstr_size);
 
 typedef struct dw_pg_archive_row {
   const dw_event *ev;
@@ -69,6 +76,12 @@ typedef struct dw_pg_archive_row {
   int64_t offset;
 } dw_pg_archive_row;
 int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t errstr_size);
+/* The same in two halves: _send streams every row to the server (the rows
+ * may go once it returns) and _finish waits for the COPY to complete, so
+ * the caller can run the engine meanwhile. _finish must follow a
+ * successful _send before anything else is sent on pg (n = 0: no-ops). */
+int dw_pg_sink_archive_send(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t errstr_size);
+int dw_pg_sink_archive_finish(PGconn *pg, size_t n, char *errstr, size_t errstr_size);
 /* One archive row in COPY text format (columns of dossier_events, in the
  * order dw_pg_sink_archive copies them); the benchmark's plain COPY uses it. */
 void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row);

@@ -595,6 +595,10 @@ static int process_pool(watch *w, bool *more) {
       goto pg_fail_notx;
     }
   }
+  /* While PostgreSQL dedupes, the JSON forms are built (for every event:
+   * duplicates are rare); while it copies the archive rows, the engine
+   * runs: the round trips overlap with our own work. */
+  size_t narchived = 0; /* archive rows streamed, COPY result still pending */
   if (with_tx) {
     if (pg_ensure(w, err, sizeof err)) goto pg_fail_notx;
     if (dw_pg_sink_begin(w->pg, err, sizeof err)) goto pg_fail;
@@ -620,16 +624,18 @@ static int process_pool(watch *w, bool *more) {
       idx[k2++] = k;
     }
     /* only ids PostgreSQL has never seen go on */
-    if (rc == 0) rc = dw_pg_sink_dedupe(w->pg, ids, k2, fresh, err, sizeof err);
+    if (rc == 0) rc = dw_pg_sink_dedupe_send(w->pg, ids, k2, err, sizeof err);
+    for (size_t j = 0; j < k2 && rc == 0; j++) jsons[idx[j]] = dw_event_to_json(&w->events[idx[j]], w->utc_offset);
+    if (rc == 0) rc = dw_pg_sink_dedupe_recv(w->pg, ids, k2, fresh, err, sizeof err);
     for (size_t j = 0; j < k2 && rc == 0; j++) w->is_new[idx[j]] = fresh[j];
     for (size_t k = 0; k < n && rc == 0; k++) {
       if (!w->is_new[k]) continue;
       held *h = &w->pool[w->cand[k]];
-      jsons[k] = dw_event_to_json(&w->events[k], w->utc_offset);
       rows[nr++] = (dw_pg_archive_row){&w->events[k], jsons[k] ? jsons[k] : "{}", h->m->payload, h->m->len,
                                        h->m->partition, h->m->offset};
     }
-    if (rc == 0) rc = dw_pg_sink_archive(w->pg, rows, nr, err, sizeof err);
+    if (rc == 0) rc = dw_pg_sink_archive_send(w->pg, rows, nr, err, sizeof err);
+    if (rc == 0) narchived = nr;
     for (size_t k = 0; jsons && k < n; k++) free(jsons[k]);
     free(jsons);
     free(rows);
@@ -678,6 +684,7 @@ static int process_pool(watch *w, bool *more) {
     int64_t now = dw_engine_now(w->eng);
     dw_aggregates_drain_changes(w->agg, 1, now == DW_TIME_NONE ? dw_now_ms() : now, on_delta, w);
   }
+  if (dw_pg_sink_archive_finish(w->pg, narchived, err, sizeof err)) goto pg_fail;
   if (!with_tx && w->nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 0; /* nothing to commit */
   if (!with_tx) {
     if (pg_ensure(w, err, sizeof err)) goto pg_fail_notx;
