@@ -56,6 +56,12 @@ typedef struct agg_unit {
   int64_t roll_sent[DW_AGG_READERS][DW_C__COUNT];
   int64_t roll_oo_sent[DW_AGG_READERS];
   struct agg_row *last[DW_PERIOD_YEAR + 1]; /* the row last used per kind (events come roughly in time order) */
+  /* The rolling30 sums for the window ending on roll_sum_day, kept up to
+   * date by every count (drains ask for them per batch; summing 30 day rows
+   * per unit each time was most of a drain's cost). */
+  int64_t roll_sum[DW_C__COUNT];
+  int64_t roll_sum_day;
+  bool roll_sum_valid;
   uint32_t hash;                            /* of (type, code), for the lookup index */
   UT_hash_handle hh;
 } agg_unit;
@@ -66,21 +72,19 @@ typedef struct row_key {
   int32_t id;
 } row_key;
 
-/* One counter of a row with what changed since each reader's last drain,
- * side by side so that an update touches one cache line, not three. */
-typedef struct agg_cell {
-  int64_t value;
-  int64_t pending[DW_AGG_READERS];
-} agg_cell;
-
 typedef struct agg_row {
   /* what every update reads or writes first, together in the first cache line */
   row_key key;
   unsigned has_pending;                       /* bit r: a delta since reader r's last drain (even if it sums to 0) */
   unsigned stamp;                             /* dedup within one drain */
-  struct agg_row *dirty_next[DW_AGG_READERS]; /* list of rows with has_pending bit r */
+  bool has_unprop; /* listed in unprop */
   int64_t oo_sent[DW_AGG_READERS];            /* open_overdue last reported to the reader */
-  agg_cell cells[DW_C__COUNT];
+  /* Counters, each array in two cache lines: an update touches one line of
+   * each, a drain reads the values and one reader's pending deltas whole
+   * (cells of value+pending side by side made a drain read eight lines). */
+  int64_t value[DW_C__COUNT];
+  int64_t pending[DW_AGG_READERS][DW_C__COUNT]; /* what changed since each reader's last drain */
+  int64_t unpropagated[DW_C__COUNT];            /* day rows: added here, not yet to the month, quarter and year rows */
   UT_hash_handle hh;
 } agg_row;
 
@@ -90,14 +94,38 @@ typedef struct score_item {
 
 enum { S_TIMELINESS, S_RESULT_DIG, S_INTAKE_DIG, S_REUSE, S_ONLINE, S_PAID_ONLINE, S_SATISFACTION, S__COUNT };
 
+typedef struct row_vec {
+  struct agg_row **v;
+  size_t n, cap;
+} row_vec;
+
+static int vec_push(row_vec *x, struct agg_row *r) {
+  if (x->n == x->cap) {
+    size_t cap = x->cap ? x->cap * 2 : 64;
+    struct agg_row **v = realloc(x->v, cap * sizeof *v);
+    if (!v) return -1;
+    x->v = v;
+    x->cap = cap;
+  }
+  x->v[x->n++] = r;
+  return 0;
+}
+
 struct dw_aggregates {
   int utc_offset_min;
   score_item score[S__COUNT];
   agg_unit *units;
   agg_row *rows;
-  agg_row *dirty[DW_AGG_READERS];
-  agg_row **oo_rows[DW_AGG_READERS]; /* rows whose oo_sent[r] != 0 */
-  size_t oo_len[DW_AGG_READERS], oo_cap[DW_AGG_READERS];
+  /* Row lists as arrays, not linked through the rows: a drain walks
+   * thousands of rows, and an array lets it load them ahead. */
+  row_vec dirty[DW_AGG_READERS]; /* rows with has_pending bit r */
+  row_vec unprop;                /* day rows whose counts the coarser rows lack (see propagate) */
+  /* Names of recent periods: a drain names thousands of rows of a few periods */
+  struct {
+    int32_t kind, id;
+    char name[16];
+  } pname[64];
+  row_vec oo_rows[DW_AGG_READERS]; /* rows whose oo_sent[r] != 0 */
   unsigned stamp;
   /* Lookup indexes beside the uthash lists (which keep insertion order for
    * iteration): open addressing, no key formatting or allocation per call. */
@@ -111,10 +139,6 @@ struct dw_aggregates {
     const char *code;
     agg_unit *u;
   } ucache[DW_UNIT__COUNT][256];
-    /* the periods of the day last asked for (events come in time order) */
-  int64_t pday;
-  int pday_set;
-  int32_t pids[DW_PERIOD__COUNT];
 };
 
 /* ---- periods ---- */
@@ -206,7 +230,11 @@ void dw_aggregates_destroy(dw_aggregates *agg) {
     free(u->key);
     free(u);
   }
-  for (int i = 0; i < DW_AGG_READERS; i++) free(agg->oo_rows[i]);
+  for (int i = 0; i < DW_AGG_READERS; i++) {
+    free(agg->oo_rows[i].v);
+    free(agg->dirty[i].v);
+  }
+  free(agg->unprop.v);
   free(agg->uidx);
   free(agg->ridx);
   free(agg);
@@ -346,36 +374,66 @@ dw_agg_unit *dw_aggregates_unit(dw_aggregates *agg, dw_unit_type type, const cha
   return unit_get(agg, type, code, true);
 }
 
+/* A delta to one cell, told to every reader. */
+static void cell_add(dw_aggregates *agg, agg_row *r, dw_counter c, int64_t delta) {
+  r->value[c] += delta;
+  for (int rd = 0; rd < DW_AGG_READERS; rd++) {
+    if (!(r->has_pending & (1u << rd))) {
+      /* out of memory: left unlisted, listed again by its next change */
+      if (vec_push(&agg->dirty[rd], r) == 0) r->has_pending |= 1u << rd;
+    }
+    r->pending[rd][c] += delta;
+  }
+}
+
+/* Counts go to the day row only; the month, quarter and year rows receive
+ * them when someone reads (propagate): an update per event touches one row
+ * per unit instead of four, and the many events of one day and unit reach
+ * the coarser rows as one sum per read (watch reads once per batch). */
 void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_counter c, int64_t at, int64_t delta) {
   if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
-  const int64_t day = dw_local_day(at, agg->utc_offset_min);
-  if (!agg->pday_set || agg->pday != day) {
-    period_ids p;
-    periods_of_day(day, &p);
-    memcpy(agg->pids, p.id, sizeof agg->pids);
-    agg->pday = day;
-    agg->pday_set = 1;
-  }
-  const int32_t *pid = agg->pids;
+  const int32_t day = (int32_t)dw_local_day(at, agg->utc_offset_min);
   for (int i = 0; i < DW_UNIT__COUNT; i++) {
     agg_unit *u = units->u[i];
     if (!u) continue;
-    for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
-      agg_row *r = row_get(agg, u, kind, pid[kind]);
-      if (!r) continue;
-      agg_cell *cell = &r->cells[c];
-      cell->value += delta;
-      for (int rd = 0; rd < DW_AGG_READERS; rd++) {
-        if (!(r->has_pending & (1u << rd))) {
-          r->has_pending |= 1u << rd;
-          r->dirty_next[rd] = agg->dirty[rd];
-          agg->dirty[rd] = r;
-        }
-        cell->pending[rd] += delta;
-      }
-    }
+    agg_row *r = row_get(agg, u, DW_PERIOD_DAY, day);
+    if (!r) continue;
+    cell_add(agg, r, c, delta);
+    r->unpropagated[c] += delta;
+    if (u->roll_sum_valid && day <= u->roll_sum_day && day > u->roll_sum_day - DW_ROLLING_DAYS)
+      u->roll_sum[c] += delta;
+    if (!r->has_unprop && vec_push(&agg->unprop, r) == 0) r->has_unprop = true;
     for (int rd = 0; rd < DW_AGG_READERS; rd++) u->roll_dirty[rd] = true;
   }
+}
+
+/* Adds what day rows counted since the last read to the month, quarter and
+ * year rows containing them. Every reader calls it first. A row that cannot
+ * be created (out of memory) keeps its counts for the next read. */
+static void propagate(dw_aggregates *agg) {
+  size_t kept = 0;
+  for (size_t i = 0; i < agg->unprop.n; i++) {
+    agg_row *r = agg->unprop.v[i];
+    if (i + 8 < agg->unprop.n) __builtin_prefetch(agg->unprop.v[i + 8]);
+    period_ids p;
+    periods_of_day(r->key.id, &p);
+    agg_row *coarser[3];
+    bool ok = true;
+    for (int kind = DW_PERIOD_MONTH; kind <= DW_PERIOD_YEAR; kind++)
+      ok &= (coarser[kind - DW_PERIOD_MONTH] = row_get(agg, (agg_unit *)r->key.unit, kind, p.id[kind])) != NULL;
+    if (!ok) {
+      agg->unprop.v[kept++] = r;
+      continue;
+    }
+    for (int c = 0; c < DW_C__COUNT; c++) {
+      int64_t d = r->unpropagated[c];
+      if (!d) continue;
+      for (int k = 0; k < 3; k++) cell_add(agg, coarser[k], (dw_counter)c, d);
+      r->unpropagated[c] = 0;
+    }
+    r->has_unprop = false;
+  }
+  agg->unprop.n = kept;
 }
 
 void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta) {
@@ -459,15 +517,19 @@ static bool all_zero(const int64_t *c) {
   return true;
 }
 
-static void rolling_sum(const dw_aggregates *agg, const agg_unit *u, int64_t day, int64_t *sum, bool *any_row) {
-  memset(sum, 0, sizeof(int64_t) * DW_C__COUNT);
-  *any_row = false;
+/* The rolling30 sums of u for the window ending on day. */
+static const int64_t *rolling_sum(const dw_aggregates *agg, agg_unit *u, int64_t day) {
+  if (u->roll_sum_valid && u->roll_sum_day == day) return u->roll_sum;
+  memset(u->roll_sum, 0, sizeof u->roll_sum);
   for (int i = 0; i < DW_ROLLING_DAYS; i++) {
     const agg_row *r = row_find(agg, u, DW_PERIOD_DAY, (int32_t)(day - i));
-    if (!r) continue;
-    *any_row = true;
-    for (int c = 0; c < DW_C__COUNT; c++) sum[c] += r->cells[c].value;
+    if (!r)
+      continue;
+    for (int c = 0; c < DW_C__COUNT; c++) u->roll_sum[c] += r->value[c];
   }
+  u->roll_sum_day = day;
+  u->roll_sum_valid = true;
+  return u->roll_sum;
 }
 
 typedef struct out_item {
@@ -488,12 +550,18 @@ static int cmp_item(const void *a, const void *b) {
   return 0;
 }
 
-static void fill_row(dw_agg_row *row, const agg_unit *u, int kind, int32_t id, const int64_t *counters,
-                     int64_t oo) {
+static void fill_row(dw_aggregates *agg, dw_agg_row *row, const agg_unit *u, int kind, int32_t id,
+                     const int64_t *counters, int64_t oo) {
   row->unit_type = u->type;
   row->unit = u->code;
   row->period_kind = (dw_period_kind)kind;
-  period_name((dw_period_kind)kind, id, row->period, sizeof row->period);
+  size_t slot = ((uint32_t)id * 8u + (uint32_t)kind) & 63;
+  if (agg->pname[slot].kind != kind || agg->pname[slot].id != id || !agg->pname[slot].name[0]) {
+    agg->pname[slot].kind = kind;
+    agg->pname[slot].id = id;
+    period_name((dw_period_kind)kind, id, agg->pname[slot].name, sizeof agg->pname[slot].name);
+  }
+  memcpy(row->period, agg->pname[slot].name, sizeof row->period);
   if (counters)
     memcpy(row->counters, counters, sizeof row->counters);
   else
@@ -504,16 +572,17 @@ static void fill_row(dw_agg_row *row, const agg_unit *u, int kind, int32_t id, c
 static const int64_t zero_counters[DW_C__COUNT];
 
 static void row_values(const agg_row *r, int64_t *out) {
-  for (int c = 0; c < DW_C__COUNT; c++) out[c] = r->cells[c].value;
+  memcpy(out, r->value, sizeof r->value);
 }
 
 /* Rows whose counters are all zero (a count moved away by a late event) and
  * that carry no gauge are left out, so the output equals in-order delivery.
  * A unit with open OVERDUE alerts gets rows for the current periods even if
  * nothing was counted in them. */
-void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
-                           void (*fn)(const dw_agg_row *row, void *opaque), void *opaque) {
+void dw_aggregates_foreach(dw_aggregates *agg, int64_t now, void (*fn)(const dw_agg_row *row, void *opaque),
+                           void *opaque) {
   if (!agg || !fn) return;
+  propagate(agg);
   /* no clock yet (no event seen): any valid day will do, nothing is current */
   int64_t today = dw_local_day(now == DW_TIME_NONE ? 0 : now, agg->utc_offset_min);
   period_ids cur;
@@ -521,15 +590,13 @@ void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
   size_t nunits = HASH_COUNT(agg->units), nrows = HASH_COUNT(agg->rows);
   size_t cap = nrows + nunits * DW_PERIOD__COUNT + 1;
   out_item *items = malloc(cap * sizeof *items);
-  int64_t *sums = malloc((nunits + 1) * DW_C__COUNT * sizeof(int64_t));
   int64_t *vals = malloc((nrows + 1) * DW_C__COUNT * sizeof(int64_t)); /* the rows' counters, gathered */
-  if (!items || !sums || !vals) {
+  if (!items || !vals) {
     free(items);
-    free(sums);
     free(vals);
     return;
   }
-  size_t n = 0, ns = 0;
+  size_t n = 0;
   for (const agg_row *r = agg->rows; r; r = r->hh.next) {
     int64_t oo = is_current(&r->key, &cur) ? r->key.unit->gauge : 0;
     int64_t *v = vals + n * DW_C__COUNT;
@@ -537,47 +604,31 @@ void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
     if (all_zero(v) && oo == 0) continue;
     items[n++] = (out_item){r->key.unit, r->key.kind, r->key.id, v, oo};
   }
-  for (const agg_unit *u = agg->units; u; u = u->hh.next) {
+  for (agg_unit *u = agg->units; u; u = u->hh.next) {
     if (u->gauge != 0)
       for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) {
         if (!row_find(agg, u, kind, cur.id[kind])) /* an existing row was listed above */
           items[n++] = (out_item){u, kind, cur.id[kind], zero_counters, u->gauge};
       }
-    int64_t *sum = sums + ns * DW_C__COUNT;
-    bool any;
-    rolling_sum(agg, u, today, sum, &any);
-    if (!all_zero(sum) || u->gauge != 0) {
-      items[n++] = (out_item){u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge};
-      ns++;
-    }
+    const int64_t *sum = rolling_sum(agg, u, today);
+    if (!all_zero(sum) || u->gauge != 0) items[n++] = (out_item){u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge};
   }
   if (n) qsort(items, n, sizeof *items, cmp_item);
   dw_agg_row row;
   for (size_t i = 0; i < n; i++) {
-    fill_row(&row, items[i].unit, items[i].kind, items[i].id, items[i].counters, items[i].open_overdue);
+    fill_row(agg, &row, items[i].unit, items[i].kind, items[i].id, items[i].counters, items[i].open_overdue);
     fn(&row, opaque);
   }
   free(items);
-  free(sums);
   free(vals);
 }
 
-static int push_oo(dw_aggregates *agg, int rd, agg_row *r) {
-  if (agg->oo_len[rd] == agg->oo_cap[rd]) {
-    size_t cap = agg->oo_cap[rd] ? agg->oo_cap[rd] * 2 : 16;
-    agg_row **p = realloc(agg->oo_rows[rd], cap * sizeof *p);
-    if (!p) return -1;
-    agg->oo_rows[rd] = p;
-    agg->oo_cap[rd] = cap;
-  }
-  agg->oo_rows[rd][agg->oo_len[rd]++] = r;
-  return 0;
-}
 
 void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
                                  void (*fn)(const dw_agg_row *row, const dw_agg_row *delta, void *opaque),
                                  void *opaque) {
   if (!agg || reader < 0 || reader >= DW_AGG_READERS || !fn) return;
+  propagate(agg);
   const int rd = reader;
   /* no clock yet (no event seen): any valid day will do, nothing is current */
   int64_t today = dw_local_day(now == DW_TIME_NONE ? 0 : now, agg->utc_offset_min);
@@ -607,14 +658,17 @@ void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
     r_->stamp = stamp;                                         \
     cand[n++] = r_;                                            \
   } while (0)
-  for (agg_row *r = agg->dirty[rd]; r; r = r->dirty_next[rd]) ADD_CAND(r);
-  for (size_t i = 0; i < agg->oo_len[rd]; i++) ADD_CAND(agg->oo_rows[rd][i]);
+  for (size_t i = 0; i < agg->dirty[rd].n; i++) {
+    if (i + 8 < agg->dirty[rd].n) __builtin_prefetch(agg->dirty[rd].v[i + 8]);
+    ADD_CAND(agg->dirty[rd].v[i]);
+  }
+  for (size_t i = 0; i < agg->oo_rows[rd].n; i++) ADD_CAND(agg->oo_rows[rd].v[i]);
   for (agg_unit *u = agg->units; u; u = u->hh.next)
     if (u->gauge != 0)
       for (int kind = DW_PERIOD_DAY; kind <= DW_PERIOD_YEAR; kind++) ADD_CAND(row_get(agg, u, kind, cur.id[kind]));
 #undef ADD_CAND
-  agg->dirty[rd] = NULL;
-  agg->oo_len[rd] = 0;
+  agg->dirty[rd].n = 0;
+  agg->oo_rows[rd].n = 0;
 
   dw_agg_row row, delta;
   for (size_t i = 0; i < n; i++) {
@@ -625,17 +679,16 @@ void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
     if (pending || d_oo != 0) {
       int64_t v[DW_C__COUNT], p[DW_C__COUNT];
       row_values(r, v);
-      for (int c = 0; c < DW_C__COUNT; c++) p[c] = r->cells[c].pending[rd];
-      fill_row(&row, r->key.unit, r->key.kind, r->key.id, v, oo);
-      fill_row(&delta, r->key.unit, r->key.kind, r->key.id, pending ? p : NULL, d_oo);
+      memcpy(p, r->pending[rd], sizeof p);
+      fill_row(agg, &row, r->key.unit, r->key.kind, r->key.id, v, oo);
+      fill_row(agg, &delta, r->key.unit, r->key.kind, r->key.id, pending ? p : NULL, d_oo);
       fn(&row, &delta, opaque);
     }
     if (pending)
-      for (int c = 0; c < DW_C__COUNT; c++) r->cells[c].pending[rd] = 0;
+      memset(r->pending[rd], 0, sizeof r->pending[rd]);
     r->has_pending &= ~(1u << rd);
-    r->dirty_next[rd] = NULL;
     r->oo_sent[rd] = oo;
-    if (oo != 0) push_oo(agg, rd, r);
+    if (oo != 0) vec_push(&agg->oo_rows[rd], r);
   }
   free(cand);
 
@@ -644,10 +697,9 @@ void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
   for (agg_unit *u = agg->units; u; u = u->hh.next) {
     bool same_day = u->roll_day[rd] == today;
     if (same_day && !u->roll_dirty[rd]) continue;
-    bool any;
-    rolling_sum(agg, u, today, sum, &any);
-    fill_row(&row, u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge);
-    fill_row(&delta, u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge);
+    memcpy(sum, rolling_sum(agg, u, today), sizeof sum);
+    fill_row(agg, &row, u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge);
+    fill_row(agg, &delta, u, DW_PERIOD_ROLLING30, cur.id[DW_PERIOD_ROLLING30], sum, u->gauge);
     bool emit;
     if (same_day) {
       for (int c = 0; c < DW_C__COUNT; c++) delta.counters[c] -= u->roll_sent[rd][c];

@@ -74,7 +74,9 @@ dw_aggregates *dw_aggregates_new(const dw_config *cfg, int utc_offset_min);
 void dw_aggregates_destroy(dw_aggregates *agg);
 
 /* Adds delta to counter c for every unit of src, in the day/month/quarter/
- * year periods containing instant `at`. Marks those rows changed. */
+ * year periods containing instant `at`. Marks those rows changed. (The
+ * month/quarter/year rows are brought up to date when read: foreach and
+ * drain_changes see every count added before them.) */
 void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta);
 
 /* The same with the units resolved beforehand, for a caller that counts
@@ -98,8 +100,8 @@ void dw_aggregates_rates(const dw_aggregates *agg, const dw_agg_row *row, dw_agg
 /* Calls fn for every row, sorted by unit_type, unit, period_kind, period;
  * `now` decides which rows are current (for open_overdue) and the day whose
  * rolling30 rows are produced. */
-void dw_aggregates_foreach(const dw_aggregates *agg, int64_t now,
-                           void (*fn)(const dw_agg_row *row, void *opaque), void *opaque);
+void dw_aggregates_foreach(dw_aggregates *agg, int64_t now, void (*fn)(const dw_agg_row *row, void *opaque),
+                           void *opaque);
 
 /* Calls fn for each row changed since the last call with the same `reader`
  * (0: the Kafka publisher, 1: the PostgreSQL writer), with `delta` holding

@@ -4,6 +4,8 @@
  *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop
  *   engine FILE.avro            decode everything into memory (compact), then
  *                               time dw_engine_advance+apply over the array
+ *                               (with aggregate changes drained every 5000
+ *                               events for both readers, as watch does)
  *   digest FILE.avro [SEED]     fingerprint of every alert change, blob and
  *                               aggregate over a disordered, duplicated delivery
  *                               (compare builds: optimizations must not change it)
@@ -212,6 +214,14 @@ static void on_alert(void *opaque, const dw_alert *a, dw_alert_change ch) {
   else c->cleared++;
 }
 
+/* watch.batch_max: the engine benchmark drains aggregate changes as often */
+#define BENCH_BATCH 5000
+
+static void on_row_change(const dw_agg_row *row, const dw_agg_row *delta, void *opaque) {
+  (void)row, (void)delta;
+  ++*(uint64_t *)opaque;
+}
+
 static dw_calendar *calendar(const dw_config *cfg) {
   char err[512];
   const char *dir = dw_config_get(cfg, "calendar.dir");
@@ -242,7 +252,7 @@ static int cmd_engine(const char *path, int repeat) {
   dw_config *cfg = dw_config_new();
   dw_config_apply_env(cfg);
   dw_calendar *cal = calendar(cfg);
-  double best = 0;
+  double best = 0, best_drained = 0;
   for (int rep = 0; rep < repeat; rep++) {
     char err[512];
     counts cnt = {0};
@@ -253,7 +263,8 @@ static int cmd_engine(const char *path, int repeat) {
     if (ns && *ns == '1') sink.alert = NULL;
     dw_engine *eng = dw_engine_new(cfg, cal, agg, sink, err, sizeof err);
     if (!eng) die("engine", err);
-    uint64_t errors = 0;
+    uint64_t errors = 0, row_changes = 0;
+    double drain_cpu = 0;
     long rss0 = rss_kb();
     double wa = WALL(), ca = CPU();
     for (size_t i = 0; i < s.n; i++) {
@@ -263,27 +274,37 @@ static int cmd_engine(const char *path, int repeat) {
       unpack(&s, i, ev);
       dw_engine_advance(eng, ev->occurred_at);
       if (dw_engine_apply(eng, ev, err, sizeof err) == DW_APPLY_ERROR) errors++;
+      /* as watch does after each batch: the changed aggregate rows, for both readers */
+      if (agg && (i + 1) % BENCH_BATCH == 0) {
+        double d0 = CPU();
+        dw_aggregates_drain_changes(agg, 0, ev->occurred_at, on_row_change, &row_changes);
+        dw_aggregates_drain_changes(agg, 1, ev->occurred_at, on_row_change, &row_changes);
+        drain_cpu += CPU() - d0;
+      }
     }
     if (s.n) dw_engine_advance(eng, s.v[s.n - 1].occurred_at);
     double wb = WALL(), cb = CPU();
     dw_engine_stats st;
     dw_engine_stats_get(eng, &st);
-    double eng_cpu = (cb - ca) - unpack_cpu;
+    /* the engine alone; the drains (watch's per-batch output step) apart */
+    double eng_cpu = (cb - ca) - unpack_cpu - drain_cpu;
     double eps = (double)s.n / eng_cpu;
     if (eps > best) best = eps;
-    printf("run%d_wall_s=%.3f\nrun%d_cpu_s=%.3f\nrun%d_engine_cpu_s=%.3f\nrun%d_eps=%.0f\n", rep, wb - wa, rep,
-           cb - ca, rep, eng_cpu, rep, eps);
+    double with_drains = (double)s.n / (eng_cpu + drain_cpu);
+    if (with_drains > best_drained) best_drained = with_drains;
+    printf("run%d_wall_s=%.3f\nrun%d_cpu_s=%.3f\nrun%d_engine_cpu_s=%.3f\nrun%d_drain_cpu_s=%.3f\nrun%d_eps=%.0f\n",
+           rep, wb - wa, rep, cb - ca, rep, eng_cpu, rep, drain_cpu, rep, eps);
     printf("applied=%" PRIu64 "\nduplicates=%" PRIu64 "\nerrors=%" PRIu64 "\nraised=%" PRIu64 "\nupdated=%" PRIu64
            "\ncleared=%" PRIu64 "\nin_memory=%" PRIu64 "\nopen=%" PRIu64 "\nopen_alerts=%" PRIu64
-           "\nstate_bytes=%" PRIu64 "\nbytes_per_dossier_in_memory=%.1f\nrss_delta_mb=%.1f\n",
+           "\nstate_bytes=%" PRIu64 "\nbytes_per_dossier_in_memory=%.1f\nrss_delta_mb=%.1f\nagg_row_changes=%" PRIu64 "\n",
            st.applied, st.duplicates, errors, cnt.raised, cnt.updated, cnt.cleared, st.dossiers_in_memory,
            st.dossiers_open, st.open_alerts, st.state_bytes,
            st.dossiers_in_memory ? (double)st.state_bytes / (double)st.dossiers_in_memory : 0.0,
-           (double)(rss_kb() - rss0) / 1024.0);
+           (double)(rss_kb() - rss0) / 1024.0, row_changes);
     dw_engine_destroy(eng);
     dw_aggregates_destroy(agg);
   }
-  printf("engine_eps=%.0f\n", best);
+  printf("engine_eps=%.0f\nengine_with_drains_eps=%.0f\n", best, best_drained);
   dw_calendar_destroy(cal);
   dw_config_destroy(cfg);
   free(ev);
