@@ -520,6 +520,17 @@ static bool all_zero(const int64_t *c) {
 /* The rolling30 sums of u for the window ending on day. */
 static const int64_t *rolling_sum(const dw_aggregates *agg, agg_unit *u, int64_t day) {
   if (u->roll_sum_valid && u->roll_sum_day == day) return u->roll_sum;
+  if (u->roll_sum_valid && day > u->roll_sum_day && day - u->roll_sum_day < DW_ROLLING_DAYS) {
+    /* the window slid forward by a few days: add the days entering it,
+     * subtract those leaving it */
+    for (int64_t d = u->roll_sum_day + 1; d <= day; d++) {
+      const agg_row *in = row_find(agg, u, DW_PERIOD_DAY, (int32_t)d);
+      const agg_row *out = row_find(agg, u, DW_PERIOD_DAY, (int32_t)(d - DW_ROLLING_DAYS));
+      for (int c = 0; c < DW_C__COUNT; c++) u->roll_sum[c] += (in ? in->value[c] : 0) - (out ? out->value[c] : 0);
+    }
+    u->roll_sum_day = day;
+    return u->roll_sum;
+  }
   memset(u->roll_sum, 0, sizeof u->roll_sum);
   for (int i = 0; i < DW_ROLLING_DAYS; i++) {
     const agg_row *r = row_find(agg, u, DW_PERIOD_DAY, (int32_t)(day - i));
