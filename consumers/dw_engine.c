@@ -616,8 +616,17 @@ static int eval(dw_engine *e, dw_dossier *d, int64_t t) {
   int nch = 0;
   size_t before = dw_dossier_var_bytes(d); /* (the dossier block itself never changes size) */
 
+  /* each rule's record, found in one pass (records are only ever appended,
+   * so the positions hold while the loop adds some) */
+  int8_t rec_at[DW_RULE__COUNT];
+  memset(rec_at, -1, sizeof rec_at);
+  {
+    const dw_alert_rec *r = dw_dossier_recs(d);
+    for (unsigned i = 0; i < d->n_rec; i++)
+      if (r[i].rule < DW_RULE__COUNT) rec_at[r[i].rule] = (int8_t)i;
+  }
   for (int rule = 0; rule < DW_RULE__COUNT; rule++) {
-    dw_alert_rec *rec = dw_dossier_rec(d, rule);
+    dw_alert_rec *rec = rec_at[rule] >= 0 ? dw_dossier_recs(d) + rec_at[rule] : NULL;
     const dw_ival *iv = out.iv[rule];
     const int n = out.n[rule];
     int matched = -1;
