@@ -22,7 +22,7 @@ const dw_config_key dw_config_keys[] = {
   {"rules.result_digitize_days", DW_CONF_DOUBLE, "1", 0, 30, "RESULT_NOT_DIGITIZED after this many working days"},
   {"rules.closed_grace_days", DW_CONF_INT, "30", 0, 3650, "calendar days a closed, unreturned dossier stays in memory"},
 
-  {"watch.batch_max", DW_CONF_INT, "5000", 1, 1000000, "events per PostgreSQL transaction at most"},
+  {"watch.batch_max", DW_CONF_INT, "20000", 1, 1000000, "events per PostgreSQL transaction at most"},
   {"watch.batch_ms", DW_CONF_INT, "200", 1, 60000, "longest wait before a batch commits"},
   {"watch.clock", DW_CONF_STRING, "wall", 0, 0, "clock for time rules in watch: wall or watermark"},
   {"aggregates.publish_interval_ms", DW_CONF_INT, "5000", 100, 3600000, "how often changed aggregates go to Kafka"},

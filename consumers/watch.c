@@ -649,6 +649,8 @@ static int process_pool(watch *w, bool *more) {
   if (!w->watermark_clock) dw_engine_advance(w->eng, dw_now_ms());
   size_t applied = 0, dups = 0;
   for (size_t k = 0; k < n; k++) {
+    const size_t ahead = k + DW_ENGINE_PREFETCH_AHEAD;
+    if (ahead < n && !w->pool[w->cand[ahead]].bad) dw_engine_prefetch(w->eng, w->events[ahead].dossier_id);
     held *h = &w->pool[w->cand[k]];
     if (h->bad) continue;
     if (!w->is_new[k]) {
