@@ -263,12 +263,23 @@ static dw_agg_unit *unit_for(dw_engine *e, dw_unit_type type, uint32_t id) {
   return *slot;
 }
 
-/* Counts into the units of (commune, agency, procedure) name ids and the province. */
+/* The units a count lands in: commune, agency and procedure by interned
+ * name id (by the event's text when interning ran out of memory: id 0 with
+ * a non-empty text; ev may be NULL), and the province. */
+static void units_of(dw_engine *e, uint32_t commune, uint32_t agency, uint32_t procedure, const dw_event *ev,
+                     dw_agg_units *u) {
+  if (!e->province) e->province = dw_aggregates_unit(e->agg, DW_UNIT_PROVINCE, "all");
+  const uint32_t id[DW_UNIT_PROVINCE] = {commune, agency, procedure};
+  const char *const text[DW_UNIT_PROVINCE] = {ev ? ev->commune : "", ev ? ev->agency : "", ev ? ev->procedure : ""};
+  for (int t = 0; t < DW_UNIT_PROVINCE; t++)
+    u->u[t] = id[t] ? unit_for(e, (dw_unit_type)t, id[t]) : dw_aggregates_unit(e->agg, (dw_unit_type)t, text[t]);
+  u->u[DW_UNIT_PROVINCE] = e->province;
+}
+
 static void count_units(dw_engine *e, uint32_t commune, uint32_t agency, uint32_t procedure, dw_counter c, int64_t at,
                         int64_t delta) {
-  if (!e->province) e->province = dw_aggregates_unit(e->agg, DW_UNIT_PROVINCE, "all");
-  dw_agg_units u = {{unit_for(e, DW_UNIT_COMMUNE, commune), unit_for(e, DW_UNIT_AGENCY, agency),
-                     unit_for(e, DW_UNIT_PROCEDURE, procedure), e->province}};
+  dw_agg_units u;
+  units_of(e, commune, agency, procedure, NULL, &u);
   dw_aggregates_add_units(e->agg, &u, c, at, delta);
 }
 
@@ -828,35 +839,34 @@ static int rule_inputs(const dw_event *ev) {
 
 /* Counters that count events, not dossiers (CONTRACT §5), at the event's
  * own occurred_at. */
-/* The unit of a field: by its interned id, or by its text when interning
- * failed (out of memory). */
-static dw_agg_unit *field_unit(dw_engine *e, dw_unit_type type, uint32_t id, const char *text) {
-  return id ? unit_for(e, type, id) : dw_aggregates_unit(e->agg, type, text);
-}
-
 static void count_event(dw_engine *e, const dw_event *ev, const dw_dossier_ids *ids) {
   if (!e->agg) return;
-  if (!e->province) e->province = dw_aggregates_unit(e->agg, DW_UNIT_PROVINCE, "all");
-  const dw_agg_units u = {{field_unit(e, DW_UNIT_COMMUNE, ids->commune, ev->commune),
-                           field_unit(e, DW_UNIT_AGENCY, ids->agency, ev->agency),
-                           field_unit(e, DW_UNIT_PROCEDURE, ids->procedure, ev->procedure), e->province}};
-  const int64_t t = ev->occurred_at;
+  /* what this event counts (most types: nothing here) */
+  dw_counter c[2];
+  int64_t delta[2];
+  int n = 0;
+#define COUNT(C, D) (c[n] = (C), delta[n++] = (D))
   switch (ev->type) {
-  case DW_EV_DOC_REUSED: dw_aggregates_add_units(e->agg, &u, DW_C_REUSED_DOCS, t, 1); break;
+  case DW_EV_DOC_REUSED: COUNT(DW_C_REUSED_DOCS, 1); break;
   case DW_EV_PAPER_REQUESTED:
-    if (ev->in_warehouse) dw_aggregates_add_units(e->agg, &u, DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, t, 1);
+    if (ev->in_warehouse) COUNT(DW_C_PAPER_REQUESTS_FROM_WAREHOUSE, 1);
     break;
-  case DW_EV_APOLOGY_ISSUED: dw_aggregates_add_units(e->agg, &u, DW_C_APOLOGIES, t, 1); break;
+  case DW_EV_APOLOGY_ISSUED: COUNT(DW_C_APOLOGIES, 1); break;
   case DW_EV_PAYMENT:
-    dw_aggregates_add_units(e->agg, &u, DW_C_PAID, t, 1);
-    if (ev->online) dw_aggregates_add_units(e->agg, &u, DW_C_PAID_ONLINE, t, 1);
+    COUNT(DW_C_PAID, 1);
+    if (ev->online) COUNT(DW_C_PAID_ONLINE, 1);
     break;
   case DW_EV_RATED:
-    dw_aggregates_add_units(e->agg, &u, DW_C_RATINGS, t, 1);
-    dw_aggregates_add_units(e->agg, &u, DW_C_RATING_SUM, t, ev->score);
+    COUNT(DW_C_RATINGS, 1);
+    COUNT(DW_C_RATING_SUM, ev->score);
     break;
   default: break;
   }
+#undef COUNT
+  if (!n) return;
+  dw_agg_units u;
+  units_of(e, ids->commune, ids->agency, ids->procedure, ev, &u);
+  for (int i = 0; i < n; i++) dw_aggregates_add_units(e->agg, &u, c[i], ev->occurred_at, delta[i]);
 }
 
 dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, size_t errstr_size) {
