@@ -82,6 +82,13 @@ void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s) {
   }
 }
 
+void dw_pgbuf_copy_texts(dw_pgbuf *b, const char *const *v, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    dw_pgbuf_copy_text(b, v[k]);
+    dw_pgbuf_put(b, "\t", 1);
+  }
+}
+
 void dw_pgbuf_copy_bytea(dw_pgbuf *b, const void *p, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (!p) {
@@ -305,22 +312,12 @@ int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_
 
 void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row) {
   const dw_event *ev = row->ev;
-  dw_pgbuf_copy_text(b, ev->event_id);
-  dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_text(b, ev->dossier_id);
-  dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_text(b, dw_event_type_name(ev->type));
-  dw_pgbuf_put(b, "\t", 1);
+  const char *const head[] = {ev->event_id, ev->dossier_id, dw_event_type_name(ev->type)};
+  const char *const tail[] = {ev->commune, ev->agency, ev->procedure, row->json};
+  dw_pgbuf_copy_texts(b, head, 3);
   dw_pgbuf_copy_time(b, ev->occurred_at);
   dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_text(b, ev->commune);
-  dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_text(b, ev->agency);
-  dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_text(b, ev->procedure);
-  dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_text(b, row->json);
-  dw_pgbuf_put(b, "\t", 1);
+  dw_pgbuf_copy_texts(b, tail, 4);
   dw_pgbuf_copy_bytea(b, row->avro, row->avro_len);
   dw_pgbuf_printf(b, "\t%d\t%lld\n", (int)row->partition, (long long)row->offset);
 }
@@ -396,26 +393,15 @@ int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr
   dw_pgbuf b = {0};
   for (size_t i = 0; i < n; i++) {
     const dw_alert *a = &alerts[i];
-    dw_pgbuf_copy_text(&b, a->alert_id);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, dw_rule_name(a->rule));
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, a->dossier_id);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, a->commune);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, a->agency);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, a->procedure);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, dw_severity_name(a->severity));
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_time(&b, a->raised_at);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_time(&b, a->due_at);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_time(&b, a->cleared_at);
-    dw_pgbuf_put(&b, "\t", 1);
+    /* columns in the order of the COPY below: texts, times, then detail */
+    const char *const texts[] = {a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune,
+                                 a->agency,   a->procedure,          dw_severity_name(a->severity)};
+    const int64_t times[] = {a->raised_at, a->due_at, a->cleared_at};
+    dw_pgbuf_copy_texts(&b, texts, sizeof texts / sizeof *texts);
+    for (size_t k = 0; k < sizeof times / sizeof *times; k++) {
+      dw_pgbuf_copy_time(&b, times[k]);
+      dw_pgbuf_put(&b, "\t", 1);
+    }
     dw_pgbuf_copy_text(&b, a->detail);
     dw_pgbuf_put(&b, "\n", 1);
   }
@@ -456,12 +442,8 @@ int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *
     bool any = false;
     for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
     if (!any) continue;
-    dw_pgbuf_copy_text(&b, dw_unit_type_name(d->unit_type));
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, d->unit);
-    dw_pgbuf_put(&b, "\t", 1);
-    dw_pgbuf_copy_text(&b, dw_period_kind_name(d->period_kind));
-    dw_pgbuf_put(&b, "\t", 1);
+    const char *const key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind)};
+    dw_pgbuf_copy_texts(&b, key, 3);
     dw_pgbuf_copy_text(&b, d->period);
     for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&b, "\t%lld", (long long)d->counters[c]);
     dw_pgbuf_put(&b, "\n", 1);

@@ -36,6 +36,8 @@ void dw_pgbuf_puts(dw_pgbuf *b, const char *s);
 void dw_pgbuf_printf(dw_pgbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One COPY text-format field (escaped) or \N when s is NULL. */
 void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s);
+/* n such fields, each followed by the column separator (a tab). */
+void dw_pgbuf_copy_texts(dw_pgbuf *b, const char *const *v, size_t n);
 void dw_pgbuf_copy_bytea(dw_pgbuf *b, const void *p, size_t n);
 /* A timestamptz field from ms since epoch, or \N for DW_TIME_NONE. */
 void dw_pgbuf_copy_time(dw_pgbuf *b, int64_t ms);
