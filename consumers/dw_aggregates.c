@@ -179,6 +179,12 @@ static void period_name(dw_period_kind kind, int32_t id, char *buf, size_t n) {
 
 /* ---- lifecycle ---- */
 
+void dw_aggregates_period_names(int64_t at, int utc_offset_min, char names[DW_PERIOD__COUNT][16]) {
+  period_ids p;
+  periods_of_day(dw_local_day(at, utc_offset_min), &p);
+  for (int k = 0; k < DW_PERIOD__COUNT; k++) period_name((dw_period_kind)k, p.id[k], names[k], 16);
+}
+
 static double cfg_double(const dw_config *cfg, const char *key) {
   const char *v = dw_config_get(cfg, key);
   return v ? strtod(v, NULL) : 0.0;

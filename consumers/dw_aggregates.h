@@ -49,6 +49,11 @@ typedef struct dw_agg_source {
   const char *procedure;
 } dw_agg_source;
 
+/* The names of the periods containing instant `at` in local time
+ * (utc_offset_min): names[DW_PERIOD_DAY] "2025-04-29", [MONTH] "2025-04",
+ * [QUARTER] "2025-Q2", [YEAR] "2025", [ROLLING30] the day's. */
+void dw_aggregates_period_names(int64_t at, int utc_offset_min, char names[DW_PERIOD__COUNT][16]);
+
 /* One aggregate row, as read out. */
 typedef struct dw_agg_row {
   dw_unit_type unit_type;

@@ -229,20 +229,29 @@ static void alert_from_row(const PGresult *res, int r, dw_alert *a) {
   snprintf(a->detail, sizeof a->detail, "%s", PQgetvalue(res, r, 10));
 }
 
-long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t n) {
+/* One kind of outbox row: how to turn row r of the read into a Kafka
+ * message (produce returns -1 only when producing failed; a row that
+ * cannot be encoded is reported on stderr and counted as done, or it would
+ * block the outbox for ever) and which columns identify it for the mark. */
+typedef struct outbox {
+  const char *what; /* "alerts", "aggregates": for errors */
+  const char *mark_sql;
+  int nkeys, tid_col, ver_col; /* key columns are 0 .. nkeys - 1 */
+  int (*produce)(dw_publish *p, const PGresult *res, int r, void *ctx, char *errstr, size_t n);
+  void *ctx;
+} outbox;
+
+/* Reads the outbox page by page (select_sql ends with LIMIT PAGE_ROWS),
+ * produces every row, waits for the delivery reports, then marks the page
+ * published. Returns the rows published, or -1 with errstr. */
+static long publish_pages(dw_publish *p, PGconn *pg, const char *select_sql, const outbox *o, char *errstr,
+                          size_t n) {
   long total = 0;
   marks m = {0};
-  char sql[768];
-  snprintf(sql, sizeof sql,
-           "SELECT alert_id, rule, dossier_id, commune, agency, procedure, severity,"
-           " (extract(epoch FROM raised_at) * 1000)::bigint, (extract(epoch FROM due_at) * 1000)::bigint,"
-           " (extract(epoch FROM cleared_at) * 1000)::bigint, detail, version, ctid"
-           " FROM alerts WHERE version > published_version ORDER BY alert_id LIMIT %d",
-           PAGE_ROWS);
   for (;;) {
-    PGresult *res = PQexec(pg, sql);
+    PGresult *res = PQexec(pg, select_sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      snprintf(errstr, n, "read alerts to publish: %s", PQresultErrorMessage(res));
+      snprintf(errstr, n, "read %s to publish: %s", o->what, PQresultErrorMessage(res));
       one_line(errstr);
       PQclear(res);
       total = -1;
@@ -253,22 +262,13 @@ long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t n) {
     memset(&p->d, 0, sizeof p->d);
     int bad = 0;
     for (int r = 0; r < rows && !bad; r++) {
-      dw_alert a;
-      alert_from_row(res, r, &a);
-      const void *out;
-      size_t len;
-      char why[256];
-      if (dw_avro_encode_alert(p->av, &a, &out, &len, why, sizeof why)) {
-        /* Cannot happen for rows we wrote; skip it rather than block the
-         * outbox forever, and say so. */
-        fprintf(stderr, "dossierwatch watch: alert %s not publishable: %s\n", a.alert_id, why);
-      } else if (dw_publish_produce(p->rk, p->alerts_topic, a.agency, strlen(a.agency), out, len, NULL, &p->d,
-                                    errstr, n)) {
+      if (o->produce(p, res, r, o->ctx, errstr, n)) {
         bad = 1;
         break;
       }
-      const char *key[1] = {a.alert_id};
-      marks_add(&m, PQgetvalue(res, r, 12), PQgetvalue(res, r, 11), key, 1);
+      const char *keys[4];
+      for (int k = 0; k < o->nkeys; k++) keys[k] = PQgetvalue(res, r, k);
+      marks_add(&m, PQgetvalue(res, r, o->tid_col), PQgetvalue(res, r, o->ver_col), keys, o->nkeys);
     }
     PQclear(res);
     if (bad || dw_publish_wait(p->rk, &p->d, DELIVERY_TIMEOUT_MS, errstr, n)) {
@@ -276,7 +276,7 @@ long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t n) {
       break;
     }
     if (rows == 0) break;
-    if (marks_apply(pg, MARK_ALERTS, &m, 1, errstr, n)) {
+    if (marks_apply(pg, o->mark_sql, &m, o->nkeys, errstr, n)) {
       total = -1;
       break;
     }
@@ -285,6 +285,32 @@ long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t n) {
   }
   marks_free(&m);
   return total;
+}
+
+static int produce_alert(dw_publish *p, const PGresult *res, int r, void *ctx, char *errstr, size_t n) {
+  (void)ctx;
+  dw_alert a;
+  alert_from_row(res, r, &a);
+  const void *out;
+  size_t len;
+  char why[256];
+  if (dw_avro_encode_alert(p->av, &a, &out, &len, why, sizeof why)) {
+    fprintf(stderr, "dossierwatch watch: alert %s not publishable: %s\n", a.alert_id, why);
+    return 0;
+  }
+  return dw_publish_produce(p->rk, p->alerts_topic, a.agency, strlen(a.agency), out, len, NULL, &p->d, errstr, n);
+}
+
+long dw_publish_alerts(dw_publish *p, PGconn *pg, char *errstr, size_t n) {
+  char sql[768];
+  snprintf(sql, sizeof sql,
+           "SELECT alert_id, rule, dossier_id, commune, agency, procedure, severity,"
+           " (extract(epoch FROM raised_at) * 1000)::bigint, (extract(epoch FROM due_at) * 1000)::bigint,"
+           " (extract(epoch FROM cleared_at) * 1000)::bigint, detail, version, ctid"
+           " FROM alerts WHERE version > published_version ORDER BY alert_id LIMIT %d",
+           PAGE_ROWS);
+  const outbox o = {"alerts", MARK_ALERTS, 1, 12, 11, produce_alert, NULL};
+  return publish_pages(p, pg, sql, &o, errstr, n);
 }
 
 typedef struct gauge {
@@ -311,22 +337,51 @@ static int parse_period_kind(const char *s, dw_period_kind *out) {
   return -1;
 }
 
+typedef struct agg_ctx {
+  const dw_aggregates *agg;                 /* rates and score */
+  char cur[DW_PERIOD__COUNT][16];           /* the current periods: they carry the gauge */
+  gauge *gauges;                            /* open OVERDUE alerts by "unit_type|unit" */
+} agg_ctx;
+
+/* Columns: unit_type, unit, period_kind, period, version, counters..., ctid. */
+static int produce_aggregate(dw_publish *p, const PGresult *res, int r, void *ctx, char *errstr, size_t n) {
+  const agg_ctx *c = ctx;
+  char key[DW_ID_MAX + 48];
+  int klen = snprintf(key, sizeof key, "%s|%s|%s", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+                      PQgetvalue(res, r, 3));
+  dw_agg_row row;
+  memset(&row, 0, sizeof row);
+  if (parse_unit_type(PQgetvalue(res, r, 0), &row.unit_type) ||
+      parse_period_kind(PQgetvalue(res, r, 2), &row.period_kind)) {
+    fprintf(stderr, "dossierwatch watch: aggregate %s not publishable: unknown unit type or period kind\n", key);
+    return 0;
+  }
+  row.unit = PQgetvalue(res, r, 1);
+  snprintf(row.period, sizeof row.period, "%s", PQgetvalue(res, r, 3));
+  for (int k = 0; k < DW_C__COUNT; k++) row.counters[k] = atoll(PQgetvalue(res, r, 5 + k));
+  if (row.period_kind <= DW_PERIOD_YEAR && strcmp(row.period, c->cur[row.period_kind]) == 0) {
+    char gkey[DW_ID_MAX + 16];
+    snprintf(gkey, sizeof gkey, "%s|%s", PQgetvalue(res, r, 0), row.unit);
+    gauge *g;
+    HASH_FIND_STR(c->gauges, gkey, g);
+    row.open_overdue = g ? g->open_overdue : 0;
+  }
+  dw_agg_rates rates;
+  dw_aggregates_rates(c->agg, &row, &rates);
+  const void *out;
+  size_t len;
+  char why[256];
+  if (dw_avro_encode_aggregate(p->av, &row, &rates, &out, &len, why, sizeof why)) {
+    fprintf(stderr, "dossierwatch watch: aggregate %s not publishable: %s\n", key, why);
+    return 0;
+  }
+  return dw_publish_produce(p->rk, p->agg_topic, key, (size_t)klen, out, len, NULL, &p->d, errstr, n);
+}
+
 long dw_publish_aggregates(dw_publish *p, PGconn *pg, const dw_aggregates *agg, int64_t now, char *errstr,
                            size_t n) {
-  /* The current periods at `now` (local time) carry the open_overdue gauge. */
-  char cur[DW_PERIOD_YEAR + 1][40];
-  {
-    int y, m, d;
-    dw_civil_from_days(dw_local_day(now, p->utc_offset_min), &y, &m, &d);
-    snprintf(cur[DW_PERIOD_DAY], sizeof cur[0], "%04d-%02d-%02d", y, m, d);
-    snprintf(cur[DW_PERIOD_MONTH], sizeof cur[0], "%04d-%02d", y, m);
-    snprintf(cur[DW_PERIOD_QUARTER], sizeof cur[0], "%04d-Q%d", y, (m - 1) / 3 + 1);
-    snprintf(cur[DW_PERIOD_YEAR], sizeof cur[0], "%04d", y);
-  }
-  gauge *gauges = NULL;
-  long total = 0;
-  marks m = {0};
-  dw_pgbuf sql = {0};
+  agg_ctx c = {agg, {{0}}, NULL};
+  dw_aggregates_period_names(now, p->utc_offset_min, c.cur);
   PGresult *res = PQexec(pg, "SELECT unit_type, unit, open_overdue FROM v_open_overdue");
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     snprintf(errstr, n, "read open overdue: %s", PQresultErrorMessage(res));
@@ -339,81 +394,30 @@ long dw_publish_aggregates(dw_publish *p, PGconn *pg, const dw_aggregates *agg, 
     if (!g) break;
     snprintf(g->key, sizeof g->key, "%s|%s", PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
     g->open_overdue = atoll(PQgetvalue(res, r, 2));
-    HASH_ADD_STR(gauges, key, g);
+    HASH_ADD_STR(c.gauges, key, g);
   }
   PQclear(res);
 
+  dw_pgbuf sql = {0};
   dw_pgbuf_puts(&sql, "SELECT unit_type, unit, period_kind, period, version");
-  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
+  for (int k = 0; k < DW_C__COUNT; k++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)k));
   dw_pgbuf_printf(&sql,
                   ", ctid FROM aggregates WHERE version > published_version"
                   " ORDER BY unit_type, unit, period_kind, period LIMIT %d",
                   PAGE_ROWS);
-  for (;;) {
-    res = PQexec(pg, sql.data);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      snprintf(errstr, n, "read aggregates to publish: %s", PQresultErrorMessage(res));
-      one_line(errstr);
-      PQclear(res);
-      total = -1;
-      break;
-    }
-    int rows = PQntuples(res);
-    marks_reset(&m);
-    memset(&p->d, 0, sizeof p->d);
-    int bad = 0;
-    for (int r = 0; r < rows && !bad; r++) {
-      dw_agg_row row;
-      memset(&row, 0, sizeof row);
-      if (parse_unit_type(PQgetvalue(res, r, 0), &row.unit_type) ||
-          parse_period_kind(PQgetvalue(res, r, 2), &row.period_kind))
-        continue;
-      row.unit = PQgetvalue(res, r, 1);
-      snprintf(row.period, sizeof row.period, "%s", PQgetvalue(res, r, 3));
-      for (int c = 0; c < DW_C__COUNT; c++) row.counters[c] = atoll(PQgetvalue(res, r, 5 + c));
-      if (row.period_kind <= DW_PERIOD_YEAR && strcmp(row.period, cur[row.period_kind]) == 0) {
-        char key[DW_ID_MAX + 16];
-        snprintf(key, sizeof key, "%s|%s", PQgetvalue(res, r, 0), row.unit);
-        gauge *g;
-        HASH_FIND_STR(gauges, key, g);
-        row.open_overdue = g ? g->open_overdue : 0;
-      }
-      dw_agg_rates rates;
-      dw_aggregates_rates(agg, &row, &rates);
-      const void *out;
-      size_t len;
-      char why[256];
-      char key[DW_ID_MAX + 48];
-      int klen = snprintf(key, sizeof key, "%s|%s|%s", PQgetvalue(res, r, 0), row.unit, row.period);
-      if (dw_avro_encode_aggregate(p->av, &row, &rates, &out, &len, why, sizeof why)) {
-        fprintf(stderr, "dossierwatch watch: aggregate %s not publishable: %s\n", key, why);
-      } else if (dw_publish_produce(p->rk, p->agg_topic, key, (size_t)klen, out, len, NULL, &p->d, errstr, n)) {
-        bad = 1;
-        break;
-      }
-      const char *keys[4] = {PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-                             PQgetvalue(res, r, 3)};
-      marks_add(&m, PQgetvalue(res, r, 5 + DW_C__COUNT), PQgetvalue(res, r, 4), keys, 4);
-    }
-    PQclear(res);
-    if (bad || dw_publish_wait(p->rk, &p->d, DELIVERY_TIMEOUT_MS, errstr, n)) {
-      total = -1;
-      break;
-    }
-    if (rows == 0) break;
-    if (marks_apply(pg, MARK_AGGREGATES, &m, 4, errstr, n)) {
-      total = -1;
-      break;
-    }
-    total += rows;
-    if (rows < PAGE_ROWS) break;
+  long total;
+  if (sql.oom) {
+    snprintf(errstr, n, "publish aggregates: out of memory");
+    total = -1;
+  } else {
+    const outbox o = {"aggregates", MARK_AGGREGATES, 4, 5 + DW_C__COUNT, 4, produce_aggregate, &c};
+    total = publish_pages(p, pg, sql.data, &o, errstr, n);
   }
   gauge *g, *tmp;
-  HASH_ITER(hh, gauges, g, tmp) {
-    HASH_DEL(gauges, g);
+  HASH_ITER(hh, c.gauges, g, tmp) {
+    HASH_DEL(c.gauges, g);
     free(g);
   }
-  marks_free(&m);
   dw_pgbuf_free(&sql);
   return total;
 }

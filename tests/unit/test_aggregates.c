@@ -85,6 +85,14 @@ static void test_names(void **state) {
   assert_string_equal(dw_unit_type_name(DW_UNIT_PROVINCE), "province");
   assert_string_equal(dw_period_kind_name(DW_PERIOD_ROLLING30), "rolling30");
   assert_string_equal(dw_period_kind_name(DW_PERIOD_QUARTER), "quarter");
+  /* 2025-06-30T17:30Z is already 1 July locally (+07:00) */
+  char names[DW_PERIOD__COUNT][16];
+  dw_aggregates_period_names(T("2025-06-30T17:30:00Z"), 420, names);
+  assert_string_equal(names[DW_PERIOD_DAY], "2025-07-01");
+  assert_string_equal(names[DW_PERIOD_MONTH], "2025-07");
+  assert_string_equal(names[DW_PERIOD_QUARTER], "2025-Q3");
+  assert_string_equal(names[DW_PERIOD_YEAR], "2025");
+  assert_string_equal(names[DW_PERIOD_ROLLING30], "2025-07-01");
 }
 
 static void test_periods_local_time(void **state) {
