@@ -133,12 +133,6 @@ struct dw_aggregates {
   size_t uidx_cap, uidx_n;
   agg_row **ridx;
   size_t ridx_cap, ridx_n;
-  /* Units by the address of the code string last seen with it (the engine
-   * passes its interned strings); a hit is still checked by content. */
-  struct {
-    const char *code;
-    agg_unit *u;
-  } ucache[DW_UNIT__COUNT][256];
 };
 
 /* ---- periods ---- */
@@ -361,16 +355,18 @@ static int source_units(dw_aggregates *agg, const dw_agg_source *src, agg_unit *
   int n = 0;
   for (int t = 0; t < DW_UNIT__COUNT; t++) {
     if (!codes[t] || !codes[t][0]) continue;
-    size_t slot = ((uintptr_t)codes[t] >> 3 ^ (uintptr_t)codes[t] >> 11) & 255;
-    agg_unit *u = agg->ucache[t][slot].u;
-    if (!u || agg->ucache[t][slot].code != codes[t] || strcmp(u->code, codes[t]) != 0) {
-      u = unit_get(agg, (dw_unit_type)t, codes[t], true);
-      agg->ucache[t][slot].code = codes[t];
-      agg->ucache[t][slot].u = u;
-    }
+    agg_unit *u = unit_get(agg, (dw_unit_type)t, codes[t], true);
     if (u) out[n++] = u;
   }
   return n;
+}
+
+/* The units of src, by type. */
+static void units_of_source(dw_aggregates *agg, const dw_agg_source *src, dw_agg_units *units) {
+  agg_unit *found[DW_UNIT__COUNT];
+  int n = source_units(agg, src, found);
+  memset(units, 0, sizeof *units);
+  for (int i = 0; i < n; i++) units->u[found[i]->type] = found[i];
 }
 
 /* ---- updates ---- */
@@ -444,21 +440,26 @@ static void propagate(dw_aggregates *agg) {
 
 void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter c, int64_t at, int64_t delta) {
   if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
-  agg_unit *found[DW_UNIT__COUNT];
-  int n = source_units(agg, src, found);
-  dw_agg_units units = {{NULL}};
-  for (int i = 0; i < n; i++) units.u[found[i]->type] = found[i];
+  dw_agg_units units;
+  units_of_source(agg, src, &units);
   dw_aggregates_add_units(agg, &units, c, at, delta);
+}
+
+void dw_aggregates_open_overdue_units(dw_aggregates *agg, const dw_agg_units *units, int delta) {
+  if (!agg || delta == 0) return;
+  for (int i = 0; i < DW_UNIT__COUNT; i++) {
+    agg_unit *u = units->u[i];
+    if (!u) continue;
+    u->gauge += delta;
+    for (int rd = 0; rd < DW_AGG_READERS; rd++) u->roll_dirty[rd] = true;
+  }
 }
 
 void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta) {
   if (!agg || delta == 0) return;
-  agg_unit *units[DW_UNIT__COUNT];
-  int n = source_units(agg, src, units);
-  for (int i = 0; i < n; i++) {
-    units[i]->gauge += delta;
-    for (int rd = 0; rd < DW_AGG_READERS; rd++) units[i]->roll_dirty[rd] = true;
-  }
+  dw_agg_units units;
+  units_of_source(agg, src, &units);
+  dw_aggregates_open_overdue_units(agg, &units, delta);
 }
 
 /* ---- rates and score ---- */

@@ -98,6 +98,7 @@ void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_c
 
 /* Open OVERDUE alerts gauge: +1 when one is raised, -1 when cleared. */
 void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta);
+void dw_aggregates_open_overdue_units(dw_aggregates *agg, const dw_agg_units *units, int delta);
 
 /* Rates and score of a row, with the points and thresholds of the config. */
 void dw_aggregates_rates(const dw_aggregates *agg, const dw_agg_row *row, dw_agg_rates *out);

@@ -240,9 +240,6 @@ static void tab_delete(dw_engine *e, dw_dossier *d) {
 
 /* ---- alerts ---- */
 
-static dw_agg_source src_of(const dw_engine *e, const dw_dossier *d, uint32_t agency) {
-  return (dw_agg_source){e->names[d->commune], e->names[agency], e->names[d->procedure]};
-}
 
 /* The unit of name id as a unit of that type, resolved once. */
 static dw_agg_unit *unit_for(dw_engine *e, dw_unit_type type, uint32_t id) {
@@ -281,6 +278,13 @@ static void count_units(dw_engine *e, uint32_t commune, uint32_t agency, uint32_
   dw_agg_units u;
   units_of(e, commune, agency, procedure, NULL, &u);
   dw_aggregates_add_units(e->agg, &u, c, at, delta);
+}
+
+/* The open-OVERDUE gauge of d's units, with the alert's agency. */
+static void gauge_add(dw_engine *e, const dw_dossier *d, uint32_t agency, int delta) {
+  dw_agg_units u;
+  units_of(e, d->commune, agency, d->procedure, NULL, &u);
+  dw_aggregates_open_overdue_units(e->agg, &u, delta);
 }
 
 typedef struct change {
@@ -430,13 +434,11 @@ static void emit(dw_engine *e, const dw_dossier *d, const change *c) {
   if (c->kind == DW_ALERT_RAISED) e->open_alerts++;
   if (c->kind == DW_ALERT_CLEARED) e->open_alerts--;
   if (c->rule == DW_RULE_OVERDUE && e->agg) {
-    dw_agg_source s = src_of(e, d, c->agency);
     if (c->kind != DW_ALERT_UPDATED) {
-      dw_aggregates_open_overdue(e->agg, &s, c->kind == DW_ALERT_RAISED ? 1 : -1);
+      gauge_add(e, d, c->agency, c->kind == DW_ALERT_RAISED ? 1 : -1);
     } else if (c->old_agency != c->agency) {
-      dw_agg_source o = src_of(e, d, c->old_agency);
-      dw_aggregates_open_overdue(e->agg, &o, -1);
-      dw_aggregates_open_overdue(e->agg, &s, 1);
+      gauge_add(e, d, c->old_agency, -1);
+      gauge_add(e, d, c->agency, 1);
     }
   }
   if (e->sink.alert) {
@@ -564,10 +566,7 @@ static void drop(dw_engine *e, dw_dossier *d) {
   for (unsigned i = 0; i < d->n_rec; i++) {
     if (!r[i].open) continue;
     e->open_alerts--;
-    if (r[i].rule == DW_RULE_OVERDUE && e->agg) {
-      dw_agg_source s = src_of(e, d, r[i].agency);
-      dw_aggregates_open_overdue(e->agg, &s, -1);
-    }
+    if (r[i].rule == DW_RULE_OVERDUE && e->agg) gauge_add(e, d, r[i].agency, -1);
   }
   if (d->heap_idx != DW_TIMER_NO_INDEX) dw_timer_remove(&e->heap, d->heap_idx);
   tab_delete(e, d);
@@ -1082,10 +1081,7 @@ int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, 
   for (unsigned i = 0; i < d->n_rec; i++) {
     if (!r[i].open) continue;
     e->open_alerts++;
-    if (r[i].rule == DW_RULE_OVERDUE && e->agg) {
-      dw_agg_source s = src_of(e, d, r[i].agency);
-      dw_aggregates_open_overdue(e->agg, &s, 1);
-    }
+    if (r[i].rule == DW_RULE_OVERDUE && e->agg) gauge_add(e, d, r[i].agency, 1);
   }
   /* evaluated at the next advance: time may have passed since it was saved */
   dw_timer_set(&e->heap, d, d->heap_idx, e->now);
