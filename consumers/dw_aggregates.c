@@ -16,6 +16,7 @@
 #include "dw_aggregates.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,25 +47,29 @@ const char *dw_period_kind_name(dw_period_kind p) {
 /* ---- structures ---- */
 
 typedef struct agg_unit {
+  /* What a count touches, in the first three cache lines (UNIT_HOT_BYTES,
+   * loaded ahead by dw_aggregates_prefetch). */
+  struct agg_row *last[DW_PERIOD_YEAR + 1]; /* the row last used per kind (events come roughly in time order) */
+  int64_t roll_sum_day;
+  bool roll_sum_valid;
+  bool roll_dirty[DW_AGG_READERS]; /* rolling30: a day row or the gauge changed since reader r last saw it */
+  /* The rolling30 sums for the window ending on roll_sum_day, kept up to
+   * date by every count (drains ask for them per batch; summing 30 day rows
+   * per unit each time was most of a drain's cost). */
+  int64_t roll_sum[DW_C__COUNT];
+
   char *key; /* "<type>|<code>", the hash key */
   dw_unit_type type;
   const char *code; /* points into key */
   int64_t gauge;    /* open OVERDUE alerts now */
   /* rolling30 as last reported to each reader */
-  bool roll_dirty[DW_AGG_READERS]; /* a day row or the gauge changed since */
   int64_t roll_day[DW_AGG_READERS];
   int64_t roll_sent[DW_AGG_READERS][DW_C__COUNT];
   int64_t roll_oo_sent[DW_AGG_READERS];
-  struct agg_row *last[DW_PERIOD_YEAR + 1]; /* the row last used per kind (events come roughly in time order) */
-  /* The rolling30 sums for the window ending on roll_sum_day, kept up to
-   * date by every count (drains ask for them per batch; summing 30 day rows
-   * per unit each time was most of a drain's cost). */
-  int64_t roll_sum[DW_C__COUNT];
-  int64_t roll_sum_day;
-  bool roll_sum_valid;
-  uint32_t hash;                            /* of (type, code), for the lookup index */
+  uint32_t hash; /* of (type, code), for the lookup index */
   UT_hash_handle hh;
 } agg_unit;
+#define UNIT_HOT_BYTES (offsetof(agg_unit, roll_sum) + sizeof(int64_t) * DW_C__COUNT)
 
 typedef struct row_key {
   const agg_unit *unit;
@@ -79,12 +84,13 @@ typedef struct agg_row {
   unsigned stamp;                             /* dedup within one drain */
   bool has_unprop; /* listed in unprop */
   int64_t oo_sent[DW_AGG_READERS];            /* open_overdue last reported to the reader */
-  /* Counters, each array in two cache lines: an update touches one line of
-   * each, a drain reads the values and one reader's pending deltas whole
-   * (cells of value+pending side by side made a drain read eight lines). */
+  /* Counters. A count writes one cell of value and nothing else (three
+   * lines with the key, loaded ahead by dw_aggregates_prefetch): what a
+   * reader has not seen is value - sent, what the coarser rows lack is
+   * value - propagated. */
   int64_t value[DW_C__COUNT];
-  int64_t pending[DW_AGG_READERS][DW_C__COUNT]; /* what changed since each reader's last drain */
-  int64_t unpropagated[DW_C__COUNT];            /* day rows: added here, not yet to the month, quarter and year rows */
+  int64_t sent[DW_AGG_READERS][DW_C__COUNT]; /* value at reader r's last drain */
+  int64_t propagated[DW_C__COUNT];           /* day rows: value when last added to the month, quarter and year rows */
   UT_hash_handle hh;
 } agg_row;
 
@@ -376,6 +382,19 @@ dw_agg_unit *dw_aggregates_unit(dw_aggregates *agg, dw_unit_type type, const cha
   return unit_get(agg, type, code, true);
 }
 
+void dw_aggregates_prefetch(const dw_agg_unit *u, int step) {
+  if (!u) return;
+  if (step == 0) {
+    for (size_t off = 0; off < UNIT_HOT_BYTES; off += 64) __builtin_prefetch((const char *)u + off, 1);
+    return;
+  }
+  const agg_row *r = u->last[DW_PERIOD_DAY];
+  if (!r) return;
+  const char *end = (const char *)(r->value + DW_C__COUNT);
+  for (const char *p = (const char *)r; p < end; p += 64) __builtin_prefetch(p, 1);
+  __builtin_prefetch(end - 1, 1);
+}
+
 /* A delta to one cell, told to every reader. */
 static void cell_add(dw_aggregates *agg, agg_row *r, dw_counter c, int64_t delta) {
   r->value[c] += delta;
@@ -384,7 +403,6 @@ static void cell_add(dw_aggregates *agg, agg_row *r, dw_counter c, int64_t delta
       /* out of memory: left unlisted, listed again by its next change */
       if (vec_push(&agg->dirty[rd], r) == 0) r->has_pending |= 1u << rd;
     }
-    r->pending[rd][c] += delta;
   }
 }
 
@@ -401,7 +419,6 @@ void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_c
     agg_row *r = row_get(agg, u, DW_PERIOD_DAY, day);
     if (!r) continue;
     cell_add(agg, r, c, delta);
-    r->unpropagated[c] += delta;
     if (u->roll_sum_valid && day <= u->roll_sum_day && day > u->roll_sum_day - DW_ROLLING_DAYS)
       u->roll_sum[c] += delta;
     if (!r->has_unprop && vec_push(&agg->unprop, r) == 0) r->has_unprop = true;
@@ -428,10 +445,10 @@ static void propagate(dw_aggregates *agg) {
       continue;
     }
     for (int c = 0; c < DW_C__COUNT; c++) {
-      int64_t d = r->unpropagated[c];
+      int64_t d = r->value[c] - r->propagated[c];
       if (!d) continue;
       for (int k = 0; k < 3; k++) cell_add(agg, coarser[k], (dw_counter)c, d);
-      r->unpropagated[c] = 0;
+      r->propagated[c] = r->value[c];
     }
     r->has_unprop = false;
   }
@@ -691,19 +708,26 @@ void dw_aggregates_drain_changes(dw_aggregates *agg, int reader, int64_t now,
   dw_agg_row row, delta;
   for (size_t i = 0; i < n; i++) {
     agg_row *r = cand[i];
+    if (i + 4 < n) { /* a row's values and this reader's sent values: four lines, loaded ahead */
+      const agg_row *a = cand[i + 4];
+      for (int k = 0; k < 2; k++) {
+        __builtin_prefetch((const char *)a->value + 64 * k);
+        __builtin_prefetch((const char *)a->sent[rd] + 64 * k, 1);
+      }
+    }
     int64_t oo = is_current(&r->key, &cur) ? r->key.unit->gauge : 0;
     int64_t d_oo = oo - r->oo_sent[rd];
     const bool pending = r->has_pending & (1u << rd);
     if (pending || d_oo != 0) {
       int64_t v[DW_C__COUNT], p[DW_C__COUNT];
       row_values(r, v);
-      memcpy(p, r->pending[rd], sizeof p);
+      for (int c = 0; c < DW_C__COUNT; c++) p[c] = v[c] - r->sent[rd][c];
       fill_row(agg, &row, r->key.unit, r->key.kind, r->key.id, v, oo);
       fill_row(agg, &delta, r->key.unit, r->key.kind, r->key.id, pending ? p : NULL, d_oo);
       fn(&row, &delta, opaque);
     }
     if (pending)
-      memset(r->pending[rd], 0, sizeof r->pending[rd]);
+      memcpy(r->sent[rd], r->value, sizeof r->sent[rd]);
     r->has_pending &= ~(1u << rd);
     r->oo_sent[rd] = oo;
     if (oo != 0) vec_push(&agg->oo_rows[rd], r);

@@ -95,6 +95,11 @@ typedef struct dw_agg_units {
  * aggregates. NULL for an empty code (or out of memory). */
 dw_agg_unit *dw_aggregates_unit(dw_aggregates *agg, dw_unit_type type, const char *code);
 void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_counter c, int64_t at, int64_t delta);
+/* Asks the CPU ahead of time for what counting into u will touch (it
+ * changes nothing): step 0 the unit; step 1, once the unit has arrived, the
+ * day row it counted in last (most counts land on the current day). For a
+ * caller that knows its next units a few events ahead (the engine). */
+void dw_aggregates_prefetch(const dw_agg_unit *u, int step);
 
 /* Open OVERDUE alerts gauge: +1 when one is raised, -1 when cleared. */
 void dw_aggregates_open_overdue(dw_aggregates *agg, const dw_agg_source *src, int delta);

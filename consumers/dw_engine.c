@@ -165,11 +165,21 @@ static dw_dossier *likely_slot(const dw_engine *e, uint32_t h) {
   return NULL;
 }
 
-/* Three stages, each a few calls after the previous one so that what it
+/* The aggregate units of d's commune, agency and procedure, as far as
+ * they are resolved already (step: see dw_aggregates_prefetch). */
+static void prefetch_units(const dw_engine *e, const dw_dossier *d, int step) {
+  if (!e->agg) return;
+  const uint32_t id[DW_UNIT_PROVINCE] = {d->commune, d->agency, d->procedure};
+  for (int t = 0; t < DW_UNIT_PROVINCE; t++)
+    if (id[t] && id[t] < e->unit_cap) dw_aggregates_prefetch(e->unit_of[t][id[t]], step);
+}
+
+/* Four stages, each a few calls after the previous one so that what it
  * reads has arrived: the table slot; then the dossier's cache lines; then
- * its var buffer and timer heap entry. */
+ * its var buffer, timer heap entry and aggregate units; then the units'
+ * current day rows. */
 void dw_engine_prefetch(dw_engine *e, const char *dossier_id) {
-  enum { RING = DW_ENGINE_PREFETCH_AHEAD, STAGE2 = 3, STAGE3 = 6 };
+  enum { RING = DW_ENGINE_PREFETCH_AHEAD, STAGE2 = 3, STAGE3 = 6, STAGE4 = 7 };
   const uint32_t h = id_hash(dossier_id);
   const unsigned k = e->pf_n++;
   e->pf_hash[k % RING] = h;
@@ -188,7 +198,12 @@ void dw_engine_prefetch(dw_engine *e, const char *dossier_id) {
     if (d) {
       if (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr) __builtin_prefetch(d->v.ptr);
       if (d->heap_idx != DW_TIMER_NO_INDEX && d->heap_idx < e->heap.n) __builtin_prefetch(&e->heap.v[d->heap_idx]);
+      prefetch_units(e, d, 0);
     }
+  }
+  if (k >= STAGE4) {
+    const dw_dossier *d = likely_slot(e, e->pf_hash[(k - STAGE4) % RING]);
+    if (d) prefetch_units(e, d, 1);
   }
 }
 
