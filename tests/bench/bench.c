@@ -18,6 +18,9 @@
  *                               batches) against a plain COPY of the same rows
  *   latency BOOTSTRAP N         alert latency through a running `watch`
  *                               (wall clock): event -> alert, deadline -> OVERDUE
+ *   memlat MB                   ns per dependent random read over MB megabytes
+ *                               (one cache miss each, nothing to overlap it
+ *                               with): what a cache miss costs on this machine
  * Times are CLOCK_MONOTONIC wall and CLOCK_PROCESS_CPUTIME_ID CPU. */
 #include <avro.h>
 #include <inttypes.h>
@@ -881,6 +884,32 @@ static int cmd_latency(const char *bootstrap, int n) {
   return 0;
 }
 
+/* ---- memlat: one pointer chase through a random cycle of cache lines ---- */
+
+static int cmd_memlat(long mb) {
+  if (mb < 1) die("memlat", "MB must be >= 1");
+  const size_t lines = (size_t)mb * (1 << 20) / 64;
+  uint64_t *mem = aligned_alloc(64, lines * 64), *order = malloc(lines * sizeof *order);
+  if (!mem || !order) die("memlat", "out of memory");
+  for (size_t i = 0; i < lines; i++) order[i] = i;
+  uint64_t x = 88172645463325252ULL; /* xorshift64: a fixed shuffle */
+  for (size_t i = lines - 1; i > 0; i--) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t j = x % (i + 1), t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+  for (size_t i = 0; i < lines; i++) mem[order[i] * 8] = order[(i + 1) % lines] * 8; /* the next line's word */
+  free(order);
+  const long steps = 20000000;
+  uint64_t at = 0;
+  double t0 = WALL();
+  for (long i = 0; i < steps; i++) at = mem[at];
+  double t1 = WALL();
+  printf("memlat_mb=%ld\nmemlat_ns=%.1f\nmemlat_end=%" PRIu64 "\n", mb, (t1 - t0) * 1e9 / (double)steps, at);
+  free(mem);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 3 && !strcmp(argv[1], "decode")) return cmd_decode(argv[2]);
@@ -892,8 +921,10 @@ int main(int argc, char **argv) {
   if (argc >= 5 && !strcmp(argv[1], "archive"))
     return cmd_archive(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 1000);
   if (argc >= 4 && !strcmp(argv[1], "latency")) return cmd_latency(argv[2], atoi(argv[3]));
+  if (argc >= 3 && !strcmp(argv[1], "memlat")) return cmd_memlat(atol(argv[2]));
   fprintf(stderr,
-          "usage: bench decode FILE.avro | engine FILE.avro [REPEAT] | memory N | consume BOOTSTRAP TOPIC N |\n"
-          "             archive CONNINFO FILE.avro N [BATCH] | latency BOOTSTRAP N\n");
+          "usage: bench decode FILE.avro | engine FILE.avro [REPEAT] | digest FILE.avro [SEED] | memory N |\n"
+          "             count BOOTSTRAP TOPIC | consume BOOTSTRAP TOPIC N | archive CONNINFO FILE.avro N [BATCH] |\n"
+          "             latency BOOTSTRAP N | memlat MB\n");
   return 2;
 }
