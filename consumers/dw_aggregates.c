@@ -410,17 +410,24 @@ static void cell_add(dw_aggregates *agg, agg_row *r, dw_counter c, int64_t delta
  * them when someone reads (propagate): an update per event touches one row
  * per unit instead of four, and the many events of one day and unit reach
  * the coarser rows as one sum per read (watch reads once per batch). */
-void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_counter c, int64_t at, int64_t delta) {
-  if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
+void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, int64_t at, const dw_counter *c,
+                             const int64_t *delta, int n) {
+  if (!agg) return;
+  bool any = false;
+  for (int k = 0; k < n; k++) any |= (unsigned)c[k] < DW_C__COUNT && delta[k] != 0;
+  if (!any) return;
   const int32_t day = (int32_t)dw_local_day(at, agg->utc_offset_min);
   for (int i = 0; i < DW_UNIT__COUNT; i++) {
     agg_unit *u = units->u[i];
     if (!u) continue;
     agg_row *r = row_get(agg, u, DW_PERIOD_DAY, day);
     if (!r) continue;
-    cell_add(agg, r, c, delta);
-    if (u->roll_sum_valid && day <= u->roll_sum_day && day > u->roll_sum_day - DW_ROLLING_DAYS)
-      u->roll_sum[c] += delta;
+    const bool in_window = u->roll_sum_valid && day <= u->roll_sum_day && day > u->roll_sum_day - DW_ROLLING_DAYS;
+    for (int k = 0; k < n; k++) {
+      if ((unsigned)c[k] >= DW_C__COUNT || delta[k] == 0) continue;
+      cell_add(agg, r, c[k], delta[k]);
+      if (in_window) u->roll_sum[c[k]] += delta[k];
+    }
     if (!r->has_unprop && vec_push(&agg->unprop, r) == 0) r->has_unprop = true;
     for (int rd = 0; rd < DW_AGG_READERS; rd++) u->roll_dirty[rd] = true;
   }
@@ -459,7 +466,7 @@ void dw_aggregates_add(dw_aggregates *agg, const dw_agg_source *src, dw_counter 
   if (!agg || (unsigned)c >= DW_C__COUNT || delta == 0) return;
   dw_agg_units units;
   units_of_source(agg, src, &units);
-  dw_aggregates_add_units(agg, &units, c, at, delta);
+  dw_aggregates_add_units(agg, &units, at, &c, &delta, 1);
 }
 
 void dw_aggregates_open_overdue_units(dw_aggregates *agg, const dw_agg_units *units, int delta) {

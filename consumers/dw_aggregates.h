@@ -94,7 +94,10 @@ typedef struct dw_agg_units {
 /* The unit of that type and code, created when new; valid as long as the
  * aggregates. NULL for an empty code (or out of memory). */
 dw_agg_unit *dw_aggregates_unit(dw_aggregates *agg, dw_unit_type type, const char *code);
-void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, dw_counter c, int64_t at, int64_t delta);
+/* delta[k] to counter c[k] for k < n, all at the same instant (one lookup
+ * of each unit's day row for the lot). */
+void dw_aggregates_add_units(dw_aggregates *agg, const dw_agg_units *units, int64_t at, const dw_counter *c,
+                             const int64_t *delta, int n);
 /* Asks the CPU ahead of time for what counting into u will touch (it
  * changes nothing): step 0 the unit; step 1, once the unit has arrived, the
  * day row it counted in last (most counts land on the current day). For a

@@ -288,12 +288,6 @@ static void units_of(dw_engine *e, uint32_t commune, uint32_t agency, uint32_t p
   u->u[DW_UNIT_PROVINCE] = e->province;
 }
 
-static void count_units(dw_engine *e, uint32_t commune, uint32_t agency, uint32_t procedure, dw_counter c, int64_t at,
-                        int64_t delta) {
-  dw_agg_units u;
-  units_of(e, commune, agency, procedure, NULL, &u);
-  dw_aggregates_add_units(e->agg, &u, c, at, delta);
-}
 
 /* The open-OVERDUE gauge of d's units, with the alert's agency. */
 static void gauge_add(dw_engine *e, const dw_dossier *d, uint32_t agency, int delta) {
@@ -512,19 +506,43 @@ static int contrib_eq(const contrib *a, const contrib *b) {
          a->procedure == b->procedure;
 }
 
+static int same_place(const contrib *a, const contrib *b) {
+  return a->at == b->at && a->commune == b->commune && a->agency == b->agency && a->procedure == b->procedure;
+}
+
+/* Counts what changed between a dossier's old and new contributions: -1 for
+ * each old one gone, +1 for each new one, those at the same instant and
+ * units in one call (RECEIVED's received/online/online_full, RESULT_ISSUED's
+ * results_issued and on_time share both). */
 static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib *nw, int nn) {
   if (!e->agg) return;
+  const contrib *ch[24];
+  int64_t delta[24];
+  int n = 0;
   for (int i = 0; i < no; i++) {
     int j = 0;
     while (j < nn && !contrib_eq(&old[i], &nw[j])) j++;
-    if (j < nn) continue;
-    count_units(e, old[i].commune, old[i].agency, old[i].procedure, (dw_counter)old[i].counter, old[i].at, -1);
+    if (j == nn) ch[n] = &old[i], delta[n++] = -1;
   }
   for (int j = 0; j < nn; j++) {
     int i = 0;
     while (i < no && !contrib_eq(&old[i], &nw[j])) i++;
-    if (i < no) continue;
-    count_units(e, nw[j].commune, nw[j].agency, nw[j].procedure, (dw_counter)nw[j].counter, nw[j].at, +1);
+    if (i == no) ch[n] = &nw[j], delta[n++] = +1;
+  }
+  unsigned done = 0;
+  for (int i = 0; i < n; i++) {
+    if (done & (1u << i)) continue;
+    dw_counter c[24];
+    int64_t d[24];
+    int k = 0;
+    for (int j = i; j < n; j++)
+      if (!(done & (1u << j)) && same_place(ch[i], ch[j])) {
+        c[k] = (dw_counter)ch[j]->counter, d[k++] = delta[j];
+        done |= 1u << j;
+      }
+    dw_agg_units u;
+    units_of(e, ch[i]->commune, ch[i]->agency, ch[i]->procedure, NULL, &u);
+    dw_aggregates_add_units(e->agg, &u, ch[i]->at, c, d, k);
   }
 }
 
@@ -880,7 +898,7 @@ static void count_event(dw_engine *e, const dw_event *ev, const dw_dossier_ids *
   if (!n) return;
   dw_agg_units u;
   units_of(e, ids->commune, ids->agency, ids->procedure, ev, &u);
-  for (int i = 0; i < n; i++) dw_aggregates_add_units(e->agg, &u, c[i], ev->occurred_at, delta[i]);
+  dw_aggregates_add_units(e->agg, &u, ev->occurred_at, c, delta, n);
 }
 
 dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, size_t errstr_size) {
