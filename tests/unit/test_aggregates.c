@@ -476,6 +476,49 @@ static void test_change_tracking(void **state) {
 
 /* ---- JSON rendering ---- */
 
+/* Several counters in one dw_aggregates_add_units call (the engine's
+ * grouped counts) give the rows and the deltas of one call per counter;
+ * zero deltas and unknown counters count nothing and create no row. */
+static void test_add_units_several(void **state) {
+  (void)state;
+  dw_aggregates *one = dw_aggregates_new(NULL, 420), *each = dw_aggregates_new(NULL, 420);
+  int64_t at = T("2025-04-29T09:00:00+07:00");
+  dw_agg_units u = {{dw_aggregates_unit(one, DW_UNIT_COMMUNE, SRC.commune),
+                     dw_aggregates_unit(one, DW_UNIT_AGENCY, SRC.agency),
+                     dw_aggregates_unit(one, DW_UNIT_PROCEDURE, SRC.procedure),
+                     dw_aggregates_unit(one, DW_UNIT_PROVINCE, "all")}};
+  const dw_counter none_c[2] = {DW_C_PAID, DW_C__COUNT};
+  const int64_t none_d[2] = {0, 5};
+  dw_aggregates_add_units(one, &u, at, none_c, none_d, 2);
+  static got a, b;
+  memset(&a, 0, sizeof a);
+  dw_aggregates_foreach(one, at, collect, &a);
+  assert_int_equal(a.n, 0);
+
+  const dw_counter c[4] = {DW_C_RECEIVED, DW_C_ONLINE, DW_C_PAID, DW_C_ONLINE_FULL};
+  const int64_t d[4] = {1, 1, 0, -1};
+  dw_aggregates_add_units(one, &u, at, c, d, 4);
+  for (int k = 0; k < 4; k++) dw_aggregates_add(each, &SRC, c[k], at, d[k]);
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  dw_aggregates_drain_changes(one, 0, at, collect_delta, &a);
+  dw_aggregates_drain_changes(each, 0, at, collect_delta, &b);
+  assert_int_equal(a.n, 4 * 5); /* 4 units x (day, month, quarter, year, rolling30) */
+  assert_int_equal(a.n, b.n);
+  for (int i = 0; i < a.n; i++) {
+    const got_row *x = &a.rows[i];
+    const got_row *y = find(&b, x->row.unit_type, x->unit, x->row.period_kind, x->row.period);
+    assert_non_null(y);
+    assert_memory_equal(x->row.counters, y->row.counters, sizeof x->row.counters);
+    assert_memory_equal(x->delta.counters, y->delta.counters, sizeof x->delta.counters);
+    assert_int_equal(x->row.counters[DW_C_RECEIVED], 1);
+    assert_int_equal(x->row.counters[DW_C_ONLINE_FULL], -1);
+    assert_int_equal(x->row.counters[DW_C_PAID], 0);
+  }
+  dw_aggregates_destroy(one);
+  dw_aggregates_destroy(each);
+}
+
 static void test_json_row(void **state) {
   (void)state;
   dw_aggregates *agg = dw_aggregates_new(NULL, 420);
@@ -611,6 +654,7 @@ int main(void) {
     cmocka_unit_test(test_rates_rounding),
     cmocka_unit_test(test_score),
     cmocka_unit_test(test_change_tracking),
+    cmocka_unit_test(test_add_units_several),
     cmocka_unit_test(test_json_row),
     cmocka_unit_test(test_json_alert),
   };
