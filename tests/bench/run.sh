@@ -3,7 +3,7 @@
 # prints ONE table of figures with their reference and target:
 #   (a) engine events/s per core over an Avro container of >= 5 M simulated
 #       events (decoded into memory first; dw_engine_advance+apply timed,
-#       CPU time of the one thread), next to a raw avro-c decode loop over
+#       CPU time of the one thread, best of 3 runs), next to a raw avro-c decode loop over
 #       the same file; also with the aggregate changes drained every 20000
 #       events for both readers, as watch does per batch;
 #   (b) `watch` events/s end to end (embedded broker -> PostgreSQL, --clock
@@ -11,7 +11,8 @@
 #       a raw librdkafka consumer reading the same topic;
 #   (c) archive rows/s: dw_pg_sink_archive in watch-sized transactions
 #       (watch.batch_max rows) against a plain COPY of the same rows into a
-#       table without indexes, same batches;
+#       table without indexes, same batches (3 alternated rounds, the best
+#       of each: interference on a shared machine only slows a round down);
 #   (d) bytes per open dossier with 1 M open dossiers (engine state_bytes and
 #       the process RSS delta);
 #   (e) alert latency p50/p99 through a live `watch` (wall clock): event
@@ -30,7 +31,7 @@
 #   --build DIR  build folder with dossierwatch and bench (default: build-bench;
 #                configure with -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 # The machine's load average is printed with each phase and in the table: on
-# a shared machine, compare runs at similar load. Full run: ~10 minutes on 2
+# a shared machine, compare runs at similar load. Full run: ~4 minutes on 2
 # cores (sizes below).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,7 +81,7 @@ say "$EVENTS events; raw avro-c decode loop"
 L[a]=$(load)
 "$BENCH" decode "$DW_TMP/events.avro" >"$DW_TMP/decode.out"
 say "engine (decode into memory, then timed apply+advance)"
-"$BENCH" engine "$DW_TMP/events.avro" 1 >"$DW_TMP/engine.out"
+"$BENCH" engine "$DW_TMP/events.avro" 3 >"$DW_TMP/engine.out"
 "$BENCH" memlat 256 >"$DW_TMP/memlat.out"
 L[a]="${L[a]}/$(load)"
 
@@ -173,5 +174,5 @@ row "(e) alert latency after event p50/p99" "$(lat event_pg)" "PG alerts row, n=
 row "    (on dossier.alerts)" "$(lat event)" "Kafka, n=$(kv $D/latency.out event_n) lost=$(kv $D/latency.out event_lost)" "" "<= 50 ms" "$(lok event 50)"
 row "    after deadline p50/p99" "$(lat deadline_pg)" "PG alerts row, n=$(kv $D/latency.out deadline_pg_n)" "" "<= 1000 ms" "$(lok deadline_pg 1000)"
 row "    (on dossier.alerts)" "$(lat deadline)" "Kafka, n=$(kv $D/latency.out deadline_n) lost=$(kv $D/latency.out deadline_lost)" "" "<= 1000 ms" "$(lok deadline 1000)"
-echo "details: engine wall $(kv $D/engine.out run0_wall_s) s / CPU $(kv $D/engine.out run0_engine_cpu_s) s (unpack $(kv $D/engine.out unpack_cpu_s) s and aggregate drains $(kv $D/engine.out run0_drain_cpu_s) s excluded); alerts raised $(kv $D/engine.out raised);" \
+echo "details: engine (run 1 of 3) wall $(kv $D/engine.out run0_wall_s) s / CPU $(kv $D/engine.out run0_engine_cpu_s) s (unpack $(kv $D/engine.out unpack_cpu_s) s and aggregate drains $(kv $D/engine.out run0_drain_cpu_s) s excluded); alerts raised $(kv $D/engine.out raised);" \
   "watch $WATCH_S s for $TOTAL events (archived $ARCHIVED); raw consume $(kv $D/consume.out wall_s) s (first message after $(kv $D/consume.out first_msg_s) s)"
