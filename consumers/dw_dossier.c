@@ -124,7 +124,7 @@ static int add_seen(dw_slab *slab, dw_dossier *d, uint64_t h) {
   const uint64_t *s = dw_dossier_seen(d);
   size_t i = 0;
   while (i < d->n_seen && s[i] < h) i++;
-  uint8_t *p = var_insert(slab, d, 8 * i, 8);
+  uint8_t *p = var_insert(slab, d, (size_t)((const uint8_t *)(s + i) - dw_dossier_var(d)), 8);
   if (!p) return -1;
   memcpy(p, &h, 8);
   d->n_seen++;
@@ -144,7 +144,7 @@ static int add_pause(dw_slab *slab, dw_dossier *d, dw_pause_ev e) {
   const dw_pause_ev *p = dw_dossier_pauses(d);
   size_t i = 0;
   while (i < d->n_pause && pause_cmp(&p[i], &e) <= 0) i++;
-  uint8_t *w = var_insert(slab, d, 8 * (size_t)d->n_seen + sizeof e * i, sizeof e);
+  uint8_t *w = var_insert(slab, d, sizeof e * i, sizeof e);
   if (!w) return -1;
   memcpy(w, &e, sizeof e);
   d->n_pause++;
@@ -156,7 +156,7 @@ static int add_apology(dw_slab *slab, dw_dossier *d, dw_apology e) {
   const dw_apology *p = dw_dossier_apologies(d);
   size_t i = 0;
   while (i < d->n_apol && (p[i].at < e.at || (p[i].at == e.at && p[i].promised <= e.promised))) i++;
-  uint8_t *w = var_insert(slab, d, 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof e * i, sizeof e);
+  uint8_t *w = var_insert(slab, d, sizeof(dw_pause_ev) * d->n_pause + sizeof e * i, sizeof e);
   if (!w) return -1;
   memcpy(w, &e, sizeof e);
   d->n_apol++;
@@ -171,7 +171,7 @@ dw_alert_rec *dw_dossier_rec(dw_dossier *d, int rule) {
 }
 
 dw_alert_rec *dw_dossier_rec_add(dw_slab *slab, dw_dossier *d, const dw_alert_rec *r) {
-  uint8_t *w = var_insert(slab, d, var_size(d), sizeof *r);
+  uint8_t *w = var_insert(slab, d, (size_t)((const uint8_t *)dw_dossier_seen(d) - dw_dossier_var(d)), sizeof *r);
   if (!w) return NULL;
   memcpy(w, r, sizeof *r);
   d->n_rec++;

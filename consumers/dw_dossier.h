@@ -53,7 +53,9 @@ typedef struct dw_dossier {
   int64_t end_at;       /* earliest REJECTED or WITHDRAWN */
   int64_t paper_at;     /* earliest PAPER_REQUESTED with in_warehouse */
   int64_t last_at;      /* latest occurred_at of any event (sets the current agency) */
-  /* The var buffer: [uint64 seen × n_seen][dw_pause_ev × n_pause][dw_apology × n_apol][dw_alert_rec × n_rec],
+  /* The var buffer: [dw_pause_ev × n_pause][dw_apology × n_apol][dw_alert_rec × n_rec][uint64 seen × n_seen]
+   * (seen last: every event adds one, and its sorted insert then moves only
+   * the seen after it),
    * malloc'd (v.ptr), or while it fits in 8 bytes (one event seen, the
    * common open dossier) stored in place (v.inl, DW_DF_VAR_INLINE): a
    * separate block of 8 bytes would cost 32. Read it through dw_dossier_var.
@@ -95,16 +97,18 @@ static inline size_t dw_dossier_var_bytes(const dw_dossier *d) {
 static inline uint8_t *dw_dossier_var(const dw_dossier *d) {
   return (d->flags & DW_DF_VAR_INLINE) ? (uint8_t *)&d->v.inl : d->v.ptr;
 }
-static inline const uint64_t *dw_dossier_seen(const dw_dossier *d) { return (const uint64_t *)dw_dossier_var(d); }
 static inline const dw_pause_ev *dw_dossier_pauses(const dw_dossier *d) {
-  return (const dw_pause_ev *)(dw_dossier_var(d) + 8 * (size_t)d->n_seen);
+  return (const dw_pause_ev *)dw_dossier_var(d);
 }
 static inline const dw_apology *dw_dossier_apologies(const dw_dossier *d) {
-  return (const dw_apology *)(dw_dossier_var(d) + 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause);
+  return (const dw_apology *)(dw_dossier_var(d) + sizeof(dw_pause_ev) * d->n_pause);
 }
 static inline dw_alert_rec *dw_dossier_recs(dw_dossier *d) {
-  return (dw_alert_rec *)(dw_dossier_var(d) + 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause +
-                          sizeof(dw_apology) * d->n_apol);
+  return (dw_alert_rec *)(dw_dossier_var(d) + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol);
+}
+static inline const uint64_t *dw_dossier_seen(const dw_dossier *d) {
+  return (const uint64_t *)(dw_dossier_var(d) + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
+                            sizeof(dw_alert_rec) * d->n_rec);
 }
 
 uint64_t dw_hash64(const char *s); /* FNV-1a 64 */

@@ -196,7 +196,10 @@ void dw_engine_prefetch(dw_engine *e, const char *dossier_id) {
   if (k >= STAGE3) {
     const dw_dossier *d = likely_slot(e, e->pf_hash[(k - STAGE3) % RING]);
     if (d) {
-      if (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr) __builtin_prefetch(d->v.ptr);
+      if (!(d->flags & DW_DF_VAR_INLINE) && d->v.ptr) { /* two lines: the seen ids come last */
+        __builtin_prefetch(d->v.ptr);
+        __builtin_prefetch(d->v.ptr + 64);
+      }
       if (d->heap_idx != DW_TIMER_NO_INDEX && d->heap_idx < e->heap.n) __builtin_prefetch(&e->heap.v[d->heap_idx]);
       prefetch_units(e, d, 0);
     }
