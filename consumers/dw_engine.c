@@ -45,6 +45,7 @@ struct dw_engine {
   dw_timer heap;
 
   char **names; /* interned strings; names[0] = "" */
+  uint8_t *name_len; /* their lengths (events bound every string below 256 bytes) */
   uint32_t n_names, cap_names;
   /* The aggregates' unit of each name as a commune, an agency, a procedure
    * (indexed by name id, NULL until first used), and the province. */
@@ -118,16 +119,23 @@ static uint32_t intern(dw_engine *e, const char *s) {
     if (strcmp(e->names[id], s) == 0) return id;
     j = (j + 1) & (e->nmap_cap - 1);
   }
+  const size_t len = strlen(s);
+  if (len > UINT8_MAX) return 0;
   if (e->n_names == e->cap_names) {
     uint32_t nc = e->cap_names * 2;
     char **nn = realloc(e->names, nc * sizeof *nn);
     if (!nn) return 0;
     e->names = nn;
+    uint8_t *nl = realloc(e->name_len, nc);
+    if (!nl) return 0;
+    e->name_len = nl;
     e->cap_names = nc;
   }
-  char *copy = strdup(s);
+  char *copy = malloc(len + 1);
   if (!copy) return 0;
+  memcpy(copy, s, len + 1);
   e->names[e->n_names] = copy;
+  e->name_len[e->n_names] = (uint8_t)len;
   e->nmap[j] = e->n_names + 1;
   return e->n_names++;
 }
@@ -407,9 +415,9 @@ static void detail_of(const dw_engine *e, const change *c, char *buf, size_t n) 
   *p = 0;
 }
 
-/* Bounded copy (the interned strings already fit: events are bounded). */
-static void copy_str(char *dst, size_t n, const char *src) {
-  size_t len = strlen(src);
+/* Bounded copy of len bytes and a NUL (the interned strings already fit:
+ * events are bounded). */
+static void copy_mem(char *dst, size_t n, const char *src, size_t len) {
   if (len >= n) len = n - 1;
   memcpy(dst, src, len);
   dst[len] = 0;
@@ -419,7 +427,8 @@ static void fill_alert(const dw_engine *e, const dw_dossier *d, const change *c,
   {
     /* "<dossier_id>:<RULE>:<raised_at>" (as "%s:%s:%lld", without printf) */
     char *p = a->alert_id, *end = a->alert_id + sizeof a->alert_id - 1;
-    p = put_str(p, end, d->id);
+    memcpy(p, d->id, d->id_len); /* (an id is shorter than DW_ID_MAX, the alert id longer by 48) */
+    p += d->id_len;
     p = put_str(p, end, ":");
     p = put_str(p, end, dw_rule_name((dw_rule)c->rule));
     p = put_str(p, end, ":");
@@ -431,10 +440,10 @@ static void fill_alert(const dw_engine *e, const dw_dossier *d, const change *c,
     *p = 0;
   }
   a->rule = (dw_rule)c->rule;
-  copy_str(a->dossier_id, sizeof a->dossier_id, d->id);
-  copy_str(a->commune, sizeof a->commune, e->names[d->commune]);
-  copy_str(a->agency, sizeof a->agency, e->names[c->agency]);
-  copy_str(a->procedure, sizeof a->procedure, e->names[d->procedure]);
+  copy_mem(a->dossier_id, sizeof a->dossier_id, d->id, d->id_len);
+  copy_mem(a->commune, sizeof a->commune, e->names[d->commune], e->name_len[d->commune]);
+  copy_mem(a->agency, sizeof a->agency, e->names[c->agency], e->name_len[c->agency]);
+  copy_mem(a->procedure, sizeof a->procedure, e->names[d->procedure], e->name_len[d->procedure]);
   a->severity = (dw_severity)c->sev;
   a->raised_at = c->raised_at;
   a->due_at = c->due_at;
@@ -814,9 +823,11 @@ dw_engine *dw_engine_new(const dw_config *cfg, const dw_calendar *cal, dw_aggreg
   dw_timer_init(&e->heap, set_heap_index);
   e->cap_names = 64;
   e->names = malloc(e->cap_names * sizeof *e->names);
+  e->name_len = calloc(e->cap_names, 1);
   e->slab = dw_slab_new();
-  if (!e->slab || !e->names || !(e->names[0] = strdup(""))) {
+  if (!e->slab || !e->names || !e->name_len || !(e->names[0] = strdup(""))) {
     free(e->names);
+    free(e->name_len);
     dw_slab_destroy(e->slab);
     free(e);
     snprintf(errstr, errstr_size, "engine: out of memory");
@@ -835,6 +846,7 @@ void dw_engine_destroy(dw_engine *e) {
   dw_timer_free(&e->heap);
   for (uint32_t i = 0; i < e->n_names; i++) free(e->names[i]);
   free(e->names);
+  free(e->name_len);
   free(e->nmap);
   for (int t = 0; t < DW_UNIT_PROVINCE; t++) free(e->unit_of[t]);
   free(e->gone);
