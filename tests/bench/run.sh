@@ -8,7 +8,7 @@
 #       events for both readers, as watch does per batch;
 #   (b) `watch` events/s end to end (embedded broker -> PostgreSQL, --clock
 #       watermark, caught up = kafka_offsets reaches the topic's end) against
-#       a raw librdkafka consumer reading the same topic;
+#       a raw librdkafka consumer reading the same topic (best of 2);
 #   (c) archive rows/s: dw_pg_sink_archive in watch-sized transactions
 #       (watch.batch_max rows) against a plain COPY of the same rows into a
 #       table without indexes, same batches (3 alternated rounds, the best
@@ -113,7 +113,14 @@ say "loading the topic: simulate ${KAFKA_SIM[*]} --kafka"
 TOTAL=$(kv "$DW_TMP/count.out" messages) END=$(kv "$DW_TMP/count.out" end)
 say "topic holds $TOTAL messages; raw librdkafka consumer"
 L[b]=$(load)
-"$BENCH" consume "$DW_BOOTSTRAP" dossier.events "$TOTAL" >"$DW_TMP/consume.out"
+# best of 2 (each a new group, with its own join): the embedded broker
+# sometimes stalls a fetch for a second, which would flatter watch's ratio
+for r in 1 2; do "$BENCH" consume "$DW_BOOTSTRAP" dossier.events "$TOTAL" >"$DW_TMP/consume$r.out"; done
+if awk -v a="$(kv "$DW_TMP/consume1.out" eps)" -v b="$(kv "$DW_TMP/consume2.out" eps)" 'BEGIN{exit !(a >= b)}'; then
+  cp "$DW_TMP/consume1.out" "$DW_TMP/consume.out"
+else
+  cp "$DW_TMP/consume2.out" "$DW_TMP/consume.out"
+fi
 say "watch --clock watermark until kafka_offsets reaches the end ($END)"
 t0=${EPOCHREALTIME/./}
 dw_bg "$DW_BIN" watch --group bench-tp --clock watermark >"$DW_TMP/watch-tp.log" 2>&1
