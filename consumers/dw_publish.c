@@ -58,6 +58,13 @@ rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, int linger_ms, char *e
   return rk;
 }
 
+void dw_publish_producer_destroy(rd_kafka_t *rk, const char *who) {
+  if (!rk) return;
+  if (rd_kafka_flush(rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    fprintf(stderr, "%s: %d messages still undelivered after 10 s at shutdown\n", who, rd_kafka_outq_len(rk));
+  rd_kafka_destroy(rk);
+}
+
 int dw_publish_produce(rd_kafka_t *rk, const char *topic, const void *key, size_t key_len, const void *value,
                        size_t value_len, rd_kafka_headers_t *hdrs, dw_delivery *d, char *errstr, size_t n) {
   for (int attempt = 0;; attempt++) {
@@ -538,10 +545,7 @@ static void *worker_main(void *arg) {
 }
 
 static void worker_free(worker *k) {
-  if (k->rk) {
-    rd_kafka_flush(k->rk, 10000);
-    rd_kafka_destroy(k->rk);
-  }
+  dw_publish_producer_destroy(k->rk, "publish");
   if (k->pub) dw_publish_destroy(k->pub);
   if (k->agg) dw_aggregates_destroy(k->agg);
   if (k->av) dw_avro_destroy(k->av);

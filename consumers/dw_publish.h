@@ -37,6 +37,10 @@ typedef struct dw_delivery {
 /* The producer: kafka.* keys plus enable.idempotence=true, acks=all and
  * linger.ms (how long a message may wait for others to share its request). */
 rd_kafka_t *dw_publish_producer_new(const dw_config *cfg, int linger_ms, char *errstr, size_t errstr_size);
+/* Waits up to 10 s for what is queued, says on stderr how many messages
+ * were still undelivered (who: the caller's name), and destroys it. NULL is
+ * a no-op. */
+void dw_publish_producer_destroy(rd_kafka_t *rk, const char *who);
 
 /* Produces one message (key/value copied; headers owned by librdkafka on
  * success, destroyed here on failure). Returns 0 or -1. */

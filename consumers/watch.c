@@ -1016,10 +1016,7 @@ static void watch_free(watch *w) {
   free(w->deltas);
   dw_publisher_stop(w->pub);
   if (w->dlq) dw_dlq_destroy(w->dlq);
-  if (w->producer) {
-    rd_kafka_flush(w->producer, 10000);
-    rd_kafka_destroy(w->producer);
-  }
+  dw_publish_producer_destroy(w->producer, "watch (dead letters)");
   if (w->av) dw_avro_destroy(w->av);
   if (w->cal) dw_calendar_destroy(w->cal);
   if (w->pg) PQfinish(w->pg);
