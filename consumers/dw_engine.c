@@ -45,7 +45,7 @@ struct dw_engine {
   dw_timer heap;
 
   char **names; /* interned strings; names[0] = "" */
-  uint8_t *name_len; /* their lengths (events bound every string below 256 bytes) */
+  uint8_t *name_len; /* their lengths, at most 255 (every copy of a name is bounded below that) */
   uint32_t n_names, cap_names;
   /* The aggregates' unit of each name as a commune, an agency, a procedure
    * (indexed by name id, NULL until first used), and the province. */
@@ -120,7 +120,6 @@ static uint32_t intern(dw_engine *e, const char *s) {
     j = (j + 1) & (e->nmap_cap - 1);
   }
   const size_t len = strlen(s);
-  if (len > UINT8_MAX) return 0;
   if (e->n_names == e->cap_names) {
     uint32_t nc = e->cap_names * 2;
     char **nn = realloc(e->names, nc * sizeof *nn);
@@ -135,7 +134,7 @@ static uint32_t intern(dw_engine *e, const char *s) {
   if (!copy) return 0;
   memcpy(copy, s, len + 1);
   e->names[e->n_names] = copy;
-  e->name_len[e->n_names] = (uint8_t)len;
+  e->name_len[e->n_names] = (uint8_t)(len < UINT8_MAX ? len : UINT8_MAX);
   e->nmap[j] = e->n_names + 1;
   return e->n_names++;
 }
@@ -471,6 +470,8 @@ static void emit(dw_engine *e, const dw_dossier *d, const change *c) {
 
 /* ---- aggregates: a dossier's per-dossier contribution ---- */
 
+enum { CONTRIB_MAX = 12 }; /* contribs() adds at most one per counter it knows */
+
 typedef struct contrib {
   int64_t at;
   uint32_t commune, agency, procedure;
@@ -528,8 +529,8 @@ static int same_place(const contrib *a, const contrib *b) {
  * results_issued and on_time share both). */
 static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib *nw, int nn) {
   if (!e->agg) return;
-  const contrib *ch[24];
-  int64_t delta[24];
+  const contrib *ch[2 * CONTRIB_MAX];
+  int64_t delta[2 * CONTRIB_MAX];
   int n = 0;
   for (int i = 0; i < no; i++) {
     int j = 0;
@@ -544,8 +545,8 @@ static void contrib_diff(dw_engine *e, const contrib *old, int no, const contrib
   unsigned done = 0;
   for (int i = 0; i < n; i++) {
     if (done & (1u << i)) continue;
-    dw_counter c[24];
-    int64_t d[24];
+    dw_counter c[2 * CONTRIB_MAX];
+    int64_t d[2 * CONTRIB_MAX];
     int k = 0;
     for (int j = i; j < n; j++)
       if (!(done & (1u << j)) && same_place(ch[i], ch[j])) {
@@ -970,7 +971,7 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
    * when the event can move one of their inputs, and the rules only when it
    * can move one of theirs. */
   const int need_contrib = created || contrib_inputs(ev) || !(d->flags & DW_DF_FROM_RECEIVED);
-  contrib old[12], nw[12];
+  contrib old[CONTRIB_MAX], nw[CONTRIB_MAX];
   int no = need_contrib ? contribs(e, d, old) : 0;
   const uint32_t agency_before = d->agency;
   size_t before = dw_dossier_var_bytes(d);
