@@ -58,7 +58,7 @@ static void put(dw_dossier *d, dw_event_type t, const char *at, int64_t due, int
   int64_t base = DW_TIME_NONE;
   if (t == DW_EV_RECEIVED) base = due;
   dw_dossier_ids ids = {2, 1, 3, 4};
-  assert_int_equal(dw_dossier_apply(NULL, d, &e, dw_hash64(e.event_id), &ids, base, names), 0);
+  assert_int_equal(dw_dossier_apply(NULL, d, &e, dw_hash_stable(e.event_id), &ids, base, names), 0);
 }
 
 static void derive(const dw_dossier *d, dw_timeline *tl, dw_rule_out *o) {

@@ -1,0 +1,98 @@
+/* dw_buf: growable buffer (see dw_buf.h). */
+#include "dw_buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dw_buf_reset(dw_buf *b) {
+  b->len = 0;
+  b->oom = false;
+  if (b->data) b->data[0] = '\0';
+}
+
+void dw_buf_free(dw_buf *b) {
+  free(b->data);
+  *b = (dw_buf)DW_BUF_INIT;
+}
+
+int dw_buf_reserve(dw_buf *b, size_t n) {
+  if (b->oom) return -1;
+  if (b->len + n + 1 <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + n + 1) cap *= 2;
+  char *p = realloc(b->data, cap);
+  if (!p) {
+    b->oom = true;
+    return -1;
+  }
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+void dw_buf_put(dw_buf *b, const void *p, size_t n) {
+  if (dw_buf_reserve(b, n)) return;
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void dw_buf_puts(dw_buf *b, const char *s) { dw_buf_put(b, s, strlen(s)); }
+
+void dw_buf_putc(dw_buf *b, char c) { dw_buf_put(b, &c, 1); }
+
+void dw_buf_printf(dw_buf *b, const char *fmt, ...) {
+  if (b->oom) return;
+  va_list ap;
+  va_start(ap, fmt);
+  char small[256];
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n < sizeof small) {
+    dw_buf_put(b, small, (size_t)n);
+    return;
+  }
+  if (dw_buf_reserve(b, (size_t)n)) return;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void dw_buf_json_string(dw_buf *b, const char *s) {
+  if (!s) {
+    dw_buf_puts(b, "null");
+    return;
+  }
+  dw_buf_putc(b, '"');
+  const char *run = s;
+  for (const unsigned char *p = (const unsigned char *)s;; p++) {
+    unsigned char c = *p;
+    if (c && c >= 0x20 && c != '"' && c != '\\') continue;
+    dw_buf_put(b, run, (size_t)((const char *)p - run));
+    if (!c) break;
+    switch (c) {
+    case '"': dw_buf_puts(b, "\\\""); break;
+    case '\\': dw_buf_puts(b, "\\\\"); break;
+    case '\n': dw_buf_puts(b, "\\n"); break;
+    case '\r': dw_buf_puts(b, "\\r"); break;
+    case '\t': dw_buf_puts(b, "\\t"); break;
+    default: dw_buf_printf(b, "\\u%04x", c);
+    }
+    run = (const char *)p + 1;
+  }
+  dw_buf_putc(b, '"');
+}
+
+char *dw_buf_take(dw_buf *b) {
+  if (b->oom) {
+    dw_buf_free(b);
+    return NULL;
+  }
+  char *s = b->data ? b->data : strdup("");
+  *b = (dw_buf)DW_BUF_INIT;
+  return s;
+}

@@ -1,0 +1,34 @@
+/* dw_buf: the one growable byte buffer of dossierwatch (JSON and SQL text,
+ * COPY rows, HTTP bodies, messages). Appends never fail visibly: running out
+ * of memory sets `oom`, later appends are ignored, and the caller checks
+ * `oom` once at the end. data is always NUL-terminated when len > 0. */
+#ifndef DW_BUF_H
+#define DW_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct dw_buf {
+  char *data;
+  size_t len, cap;
+  bool oom;
+} dw_buf;
+
+#define DW_BUF_INIT {NULL, 0, 0, false}
+
+void dw_buf_reset(dw_buf *b); /* empty, capacity kept */
+void dw_buf_free(dw_buf *b);
+/* Room for n more bytes (0, or -1 and oom). */
+int dw_buf_reserve(dw_buf *b, size_t n);
+void dw_buf_put(dw_buf *b, const void *p, size_t n);
+void dw_buf_puts(dw_buf *b, const char *s);
+void dw_buf_putc(dw_buf *b, char c);
+void dw_buf_printf(dw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal of s (escaped, quoted; UTF-8 passes through), or
+ * null when s is NULL. */
+void dw_buf_json_string(dw_buf *b, const char *s);
+/* Detaches the text (caller frees; "" when empty); NULL after oom. The
+ * buffer is empty afterwards. */
+char *dw_buf_take(dw_buf *b);
+
+#endif
