@@ -3,6 +3,7 @@
 #include "dw_config.h"
 
 const dw_config_key dw_config_keys[] = {
+  {"log.level", DW_CONF_STRING, NULL, 0, 0, "error, warn, info or debug (default info; fallback: DW_LOG_LEVEL)"},
   {"db.conninfo", DW_CONF_STRING, NULL, 0, 0, "libpq connection string (fallback: DW_DB)"},
 
   {"topic.events", DW_CONF_STRING, "dossier.events", 0, 0, "topic of dossier events"},

@@ -25,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dw_config.h"
+#include "dw_embedded.h"
+#include "dw_paths.h"
 #include "dw_time.h"
 
-#ifndef DW_SOURCE_DIR
-#define DW_SOURCE_DIR "."
-#endif
 
 #define MAX_INTERVALS 4
 #define MIN_YEAR 1900
@@ -147,17 +147,16 @@ static int parse_date(const char *s, size_t len, int *year, int64_t *day) {
   return 0;
 }
 
-static int load_file(const char *path, int year, year_marks *ym, char *errstr, size_t n) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    seterr(errstr, n, "%s: cannot open: %s", path, strerror(errno));
-    return -1;
-  }
-  char *line = NULL;
-  size_t cap = 0;
+/* Parses one year's file (its text; path names it in messages). */
+static int load_text(const char *path, const char *text, int year, year_marks *ym, char *errstr, size_t n) {
+  char line[1024];
   int lineno = 0, rc = 0;
   const int64_t jan1 = dw_days_from_civil(year, 1, 1);
-  while (getline(&line, &cap, f) != -1) {
+  for (const char *t = text; *t;) {
+    const char *nl = strchr(t, '\n');
+    size_t ll = nl ? (size_t)(nl - t) : strlen(t);
+    snprintf(line, sizeof line, "%.*s", (int)(ll < sizeof line ? ll : sizeof line - 1), t);
+    t += ll + (nl ? 1 : 0);
     lineno++;
     char *hash = strchr(line, '#');
     if (hash) *hash = '\0';
@@ -218,17 +217,80 @@ static int load_file(const char *path, int year, year_marks *ym, char *errstr, s
     ym->mark[doy] = mark;
     ym->line[doy] = lineno;
   }
-  if (rc == 0 && ferror(f)) {
-    seterr(errstr, n, "%s: read error: %s", path, strerror(errno));
-    rc = -1;
-  }
-  free(line);
-  fclose(f);
   return rc;
 }
 
-/* Lists the years of the vn-YYYY.txt files in dir, sorted. */
+/* Reads a whole calendar file (NUL bytes refused). */
+static char *read_all(const char *path, char *errstr, size_t n) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    seterr(errstr, n, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 16384, len = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    if (len + 1 == cap) {
+      char *g = realloc(buf, cap * 2);
+      if (!g) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = g;
+      cap *= 2;
+    }
+    size_t r = fread(buf + len, 1, cap - 1 - len, f);
+    if (r == 0) break;
+    len += r;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (!buf || bad) {
+    seterr(errstr, n, "%s: %s", path, buf ? "read error" : "out of memory");
+    free(buf);
+    return NULL;
+  }
+  buf[len] = '\0';
+  if (strlen(buf) != len) {
+    seterr(errstr, n, "%s: contains a NUL byte", path);
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* The calendars compiled in (deploy/calendars, CMakeLists.txt dw_embed). */
+extern const dw_embedded_file dw_embedded_calendars[];
+#define BUILTIN "(built-in)"
+
+/* The year of a file name vn-YYYY.txt, or -1. */
+static int year_of_name(const char *nm) {
+  if (strlen(nm) != 11 || strncmp(nm, "vn-", 3) != 0 || strcmp(nm + 7, ".txt") != 0) return -1;
+  for (int i = 3; i < 7; i++)
+    if (!isdigit((unsigned char)nm[i])) return -1;
+  return atoi(nm + 3);
+}
+
+/* Lists the years of the vn-YYYY.txt files in dir (BUILTIN: the compiled-in
+ * set), sorted. */
 static int list_years(const char *dir, int **years_out, int *count_out, char *errstr, size_t n) {
+  if (strcmp(dir, BUILTIN) == 0) {
+    int count = 0;
+    for (const dw_embedded_file *f = dw_embedded_calendars; f->name; f++) count += year_of_name(f->name) >= 0;
+    int *years = calloc((size_t)count + 1, sizeof *years);
+    if (!years) {
+      seterr(errstr, n, "out of memory");
+      return -1;
+    }
+    count = 0;
+    for (const dw_embedded_file *f = dw_embedded_calendars; f->name; f++)
+      if (year_of_name(f->name) >= 0) years[count++] = year_of_name(f->name);
+    qsort(years, (size_t)count, sizeof *years, cmp_int);
+    *years_out = years;
+    *count_out = count;
+    return 0;
+  }
   DIR *d = opendir(dir);
   if (!d) {
     seterr(errstr, n, "calendar folder %s: cannot open: %s", dir, strerror(errno));
@@ -238,12 +300,8 @@ static int list_years(const char *dir, int **years_out, int *count_out, char *er
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     const char *nm = de->d_name;
-    if (strlen(nm) != 11 || strncmp(nm, "vn-", 3) != 0 || strcmp(nm + 7, ".txt") != 0) continue;
-    int ok = 1;
-    for (int i = 3; i < 7; i++)
-      if (!isdigit((unsigned char)nm[i])) ok = 0;
-    if (!ok) continue;
-    int y = atoi(nm + 3);
+    int y = year_of_name(nm);
+    if (y < 0) continue;
     if (y < MIN_YEAR || y > MAX_YEAR) {
       seterr(errstr, n, "%s/%s: year %d is outside the supported range %d-%d", dir, nm, y, MIN_YEAR,
              MAX_YEAR);
@@ -323,7 +381,15 @@ dw_calendar *dw_calendar_new(const char *dir, const char *hours, int utc_offset_
       if (!prev_loaded) blk++;
       memset(marks, 0, sizeof *marks);
       snprintf(path, sizeof path, "%s/vn-%04d.txt", dir, y);
-      if (load_file(path, y, marks, errstr, errstr_size)) goto fail;
+      if (strcmp(dir, BUILTIN) == 0) {
+        const dw_embedded_file *f = dw_embedded_find(dw_embedded_calendars, path + strlen(BUILTIN) + 1);
+        if (!f || load_text(path, f->data, y, marks, errstr, errstr_size)) goto fail;
+      } else {
+        char *text = read_all(path, errstr, errstr_size);
+        int bad = !text || load_text(path, text, y, marks, errstr, errstr_size);
+        free(text);
+        if (bad) goto fail;
+      }
     }
     prev_loaded = loaded;
     for (int doy = 0; doy < ylen; doy++, idx++) {
@@ -363,9 +429,11 @@ int64_t dw_calendar_day_ms(const dw_calendar *cal) { return cal->day_ms; }
 int dw_calendar_utc_offset_min(const dw_calendar *cal) { return cal->utc_offset_min; }
 
 const char *dw_calendar_default_dir(void) {
+  static char installed[4096];
   const char *env = getenv("DW_CALENDAR_DIR");
   if (env && *env) return env;
-  return DW_SOURCE_DIR "/deploy/calendars";
+  const char *d = dw_paths_share_sub("calendars", installed, sizeof installed);
+  return d ? d : BUILTIN;
 }
 
 /* ---------------------------------------------------------------- arithmetic */
@@ -564,4 +632,10 @@ int dw_calendar_next_working_start(const dw_calendar *cal, int64_t t, int64_t *o
   }
   *out = instant_of(cal, next, cal->istart[0]);
   return 0;
+}
+
+dw_calendar *dw_calendar_from_config(const dw_config *cfg, char *errstr, size_t n) {
+  const char *dir = dw_config_get(cfg, "calendar.dir");
+  return dw_calendar_new(dir && *dir ? dir : dw_calendar_default_dir(), dw_config_get(cfg, "calendar.hours"),
+                         (int)dw_config_get_int(cfg, "calendar.utc_offset_min"), errstr, n);
 }

@@ -57,7 +57,14 @@ int dw_calendar_working_between(const dw_calendar *cal, int64_t a, int64_t b, in
 int dw_calendar_next_working_start(const dw_calendar *cal, int64_t t, int64_t *out,
                                    char *errstr, size_t errstr_size);
 
-/* Default calendar folder: $DW_CALENDAR_DIR, else <source>/deploy/calendars. */
+/* Default calendars when calendar.dir is not set: $DW_CALENDAR_DIR, else
+ * the installed copy (PREFIX/share/dossierwatch/calendars), else the set
+ * compiled into the binary from deploy/calendars ("(built-in)"). */
 const char *dw_calendar_default_dir(void);
+
+/* The calendar the configuration asks for (calendar.dir, calendar.hours,
+ * calendar.utc_offset_min), as every command loads it. */
+struct dw_config;
+dw_calendar *dw_calendar_from_config(const struct dw_config *cfg, char *errstr, size_t errstr_size);
 
 #endif

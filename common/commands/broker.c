@@ -7,7 +7,6 @@
  * take brokers down and up while clients are connected. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
@@ -19,43 +18,30 @@
 #include <unistd.h>
 
 #include "dw_cli.h"
+#include "dw_log.h"
 #include "dw_commands.h"
 
 #define CMD "broker"
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: dossierwatch broker [OPTIONS]\n"
-          "\n"
-          "Hosts an embedded Kafka-protocol cluster (librdkafka mock cluster) on\n"
-          "127.0.0.1, creates the dossierwatch topics and prints the bootstrap\n"
-          "address as the only line on stdout. Runs until SIGTERM or SIGINT.\n"
-          "\n"
-          "options:\n"
-          "  --brokers N           number of brokers, ids 1..N (broker.brokers, default 3)\n"
-          "  --partitions N        partitions per topic (broker.partitions, default 6)\n"
-          "  --bootstrap-file FILE also write the address to FILE (atomically: the file\n"
-          "                        appears complete or not at all); removed on exit\n"
-          "  --control FIFO        read control lines from FIFO (created if missing,\n"
-          "                        removed on exit if created) instead of stdin\n"
-          "  --no-stdin            ignore stdin (no control channel unless --control)\n"
-          DW_CLI_COMMON_HELP
-          "\n"
-          "topics (replication factor min(3, brokers)): topic.events, topic.dlq,\n"
-          "topic.alerts, topic.aggregates (defaults dossier.events, dossier.events.dlq,\n"
-          "dossier.alerts, compliance.aggregates).\n"
-          "\n"
-          "control lines (stdin or --control FIFO), one per line; each is\n"
-          "acknowledged on stderr with \"broker: ok: LINE\" or \"broker: error: ...\":\n"
-          "  down ID              disconnect broker ID and refuse connections (-1 = all)\n"
-          "  up ID                accept connections on broker ID again (-1 = all)\n"
-          "  rtt ID MS            delay broker ID's responses by MS milliseconds\n"
-          "  leader TOPIC P ID    make broker ID the leader of TOPIC partition P\n"
-          "                       (-1: leaderless)\n"
-          "  stop                 shut down as on SIGTERM\n"
-          "\n"
-          "exit status: 0 after a clean shutdown, 1 on failure, 2 on bad usage.\n");
-}
+#define BROKER_DESCRIPTION                                                  \
+  "Hosts an embedded Kafka-protocol cluster (librdkafka mock cluster) on\n"  \
+  "127.0.0.1, creates the dossierwatch topics and prints the bootstrap\n"    \
+  "address as the only line on stdout. Runs until SIGTERM or SIGINT. The\n"  \
+  "bootstrap file appears complete or not at all and is removed on exit;\n"  \
+  "a FIFO created by --control is removed on exit."
+#define BROKER_EPILOG                                                                   \
+  "topics (replication factor min(3, brokers)): topic.events, topic.dlq,\n"           \
+  "topic.alerts, topic.aggregates (defaults dossier.events, dossier.events.dlq,\n"    \
+  "dossier.alerts, compliance.aggregates).\n"                                          \
+  "\n"                                                                                 \
+  "control lines (stdin or --control FIFO), one per line; each is\n"                  \
+  "acknowledged on stderr with \"broker: ok: LINE\" or \"broker: error: ...\":\n"      \
+  "  down ID              disconnect broker ID and refuse connections (-1 = all)\n"   \
+  "  up ID                accept connections on broker ID again (-1 = all)\n"         \
+  "  rtt ID MS            delay broker ID's responses by MS milliseconds\n"           \
+  "  leader TOPIC P ID    make broker ID the leader of TOPIC partition P\n"           \
+  "                       (-1: leaderless)\n"                                          \
+  "  stop                 shut down as on SIGTERM"
 
 /* Parses a whole decimal integer in [min, max]. */
 static int parse_int(const char *s, long min, long max, long *out) {
@@ -76,7 +62,7 @@ static int write_bootstrap_file(const char *path, const char *addr) {
   snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) {
-    dw_cli_error(CMD, "cannot write bootstrap file %s (temp %s): %s", path, tmp, strerror(errno));
+    DW_LOG_ERR("cannot write bootstrap file %s (temp %s): %s", path, tmp, strerror(errno));
     free(tmp);
     return -1;
   }
@@ -85,7 +71,7 @@ static int write_bootstrap_file(const char *path, const char *addr) {
   bad |= fsync(fileno(f)) != 0;
   bad |= fclose(f) != 0;
   if (bad || rename(tmp, path) != 0) {
-    dw_cli_error(CMD, "cannot write %s: %s", path, strerror(errno));
+    DW_LOG_ERR("cannot write %s: %s", path, strerror(errno));
     unlink(tmp);
     free(tmp);
     return -1;
@@ -164,53 +150,25 @@ static int control_read(rd_kafka_mock_cluster_t *mc, int fd, ctl_buf *b) {
 static void on_stop_signal(int sig) { (void)sig; }
 
 int dw_cmd_broker(int argc, char **argv) {
-  enum { OPT_BROKERS = 0x2001, OPT_PARTITIONS, OPT_BOOTSTRAP_FILE, OPT_CONTROL, OPT_NO_STDIN };
-  static const struct option opts[] = {
-    {"brokers", required_argument, 0, OPT_BROKERS},
-    {"partitions", required_argument, 0, OPT_PARTITIONS},
-    {"bootstrap-file", required_argument, 0, OPT_BOOTSTRAP_FILE},
-    {"control", required_argument, 0, OPT_CONTROL},
-    {"no-stdin", no_argument, 0, OPT_NO_STDIN},
-    DW_CLI_COMMON_OPTIONS,
-    {0, 0, 0, 0},
+  const char *bootstrap_file = NULL, *control_path = NULL;
+  bool no_stdin = false;
+  const dw_opt opts[] = {
+    {"brokers", DW_OPT_CONF, NULL, "N", "mock brokers", "broker.brokers"},
+    {"partitions", DW_OPT_CONF, NULL, "N", "partitions per topic", "broker.partitions"},
+    {"bootstrap-file", DW_OPT_STR, &bootstrap_file, "FILE", "also write the bootstrap address to FILE (atomically)", NULL},
+    {"control", DW_OPT_STR, &control_path, "FIFO", "read control lines from FIFO (created if missing) instead of stdin", NULL},
+    {"no-stdin", DW_OPT_FLAG, &no_stdin, NULL, "do not read control lines from stdin", NULL},
+    {0},
   };
+  const dw_command_spec spec = {CMD, "[OPTIONS]", BROKER_DESCRIPTION, opts, 0, 0, 0, BROKER_EPILOG};
   dw_cli *cli = dw_cli_new();
   if (!cli) {
-    dw_cli_error(CMD, "out of memory");
+    DW_LOG_ERR("out of memory");
     return DW_EXIT_FAIL;
   }
-  const char *bootstrap_file = NULL, *control_path = NULL;
-  int use_stdin = 1, rc = DW_EXIT_USAGE, opt;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    /* Options that map onto configuration keys go through dw_config so the
-     * range checks live in one table. */
-    char kv[600];
-    switch (opt) {
-    case 'h':
-      usage(stdout);
-      rc = DW_EXIT_OK;
-      goto out;
-    case OPT_BROKERS:
-    case OPT_PARTITIONS:
-      snprintf(kv, sizeof kv, "%s=%s", opt == OPT_BROKERS ? "broker.brokers" : "broker.partitions", optarg);
-      if (dw_cli_option(cli, DW_OPT_SET, kv) < 0) goto out;
-      break;
-    case OPT_BOOTSTRAP_FILE:
-      bootstrap_file = optarg;
-      break;
-    case OPT_CONTROL:
-      control_path = optarg;
-      break;
-    case OPT_NO_STDIN:
-      use_stdin = 0;
-      break;
-    default:
-      if (dw_cli_default(cli, CMD, opt, optarg, argv) < 0) goto out;
-    }
-  }
-  if (dw_cli_end(cli, CMD, argc, argv) < 0) goto out;
+  int rc = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
+  if (rc >= 0) goto out;
+  int use_stdin = !no_stdin;
   rc = DW_EXIT_FAIL;
 
   const dw_config *cfg = dw_cli_config(cli);
@@ -242,14 +200,14 @@ int dw_cmd_broker(int argc, char **argv) {
     if (mkfifo(control_path, 0600) == 0)
       created_fifo = 1;
     else if (errno != EEXIST) {
-      dw_cli_error(CMD, "cannot create control FIFO %s: %s", control_path, strerror(errno));
+      DW_LOG_ERR("cannot create control FIFO %s: %s", control_path, strerror(errno));
       goto cleanup;
     }
     /* O_RDWR: we are also a writer, so the FIFO never reports EOF when a
      * client closes it, and writers never block waiting for us to open. */
     ctl_fd = open(control_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (ctl_fd < 0) {
-      dw_cli_error(CMD, "cannot open control FIFO %s: %s", control_path, strerror(errno));
+      DW_LOG_ERR("cannot open control FIFO %s: %s", control_path, strerror(errno));
       goto cleanup;
     }
     use_stdin = 0;
@@ -262,24 +220,24 @@ int dw_cmd_broker(int argc, char **argv) {
   rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!rk) {
     rd_kafka_conf_destroy(conf);
-    dw_cli_error(CMD, "cannot create the host Kafka handle: %s", errstr);
+    DW_LOG_ERR("cannot create the host Kafka handle: %s", errstr);
     goto cleanup;
   }
   mc = rd_kafka_mock_cluster_new(rk, brokers);
   if (!mc) {
-    dw_cli_error(CMD, "cannot create the mock cluster with %d brokers (no free loopback ports?)", brokers);
+    DW_LOG_ERR("cannot create the mock cluster with %d brokers (no free loopback ports?)", brokers);
     goto cleanup;
   }
   static const char *const topic_keys[] = {"topic.events", "topic.dlq", "topic.alerts", "topic.aggregates"};
   for (size_t i = 0; i < sizeof topic_keys / sizeof topic_keys[0]; i++) {
     const char *topic = dw_config_get(cfg, topic_keys[i]);
     if (!topic || !*topic) {
-      dw_cli_error(CMD, "key '%s' is empty", topic_keys[i]);
+      DW_LOG_ERR("key '%s' is empty", topic_keys[i]);
       goto cleanup;
     }
     rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, topic, partitions, replication);
     if (err) {
-      dw_cli_error(CMD, "cannot create topic '%s' (%s): %s", topic, topic_keys[i], rd_kafka_err2str(err));
+      DW_LOG_ERR("cannot create topic '%s' (%s): %s", topic, topic_keys[i], rd_kafka_err2str(err));
       goto cleanup;
     }
   }
@@ -307,7 +265,7 @@ int dw_cmd_broker(int argc, char **argv) {
     int n = ppoll(&pfd, in_fd >= 0 ? 1 : 0, NULL, &waitmask);
     if (n < 0) {
       if (errno == EINTR) break;
-      dw_cli_error(CMD, "poll: %s", strerror(errno));
+      DW_LOG_ERR("poll: %s", strerror(errno));
       goto cleanup;
     }
     if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {

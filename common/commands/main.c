@@ -4,6 +4,7 @@
 
 #include "dw_cli.h"
 #include "dw_commands.h"
+#include "dw_log.h"
 
 typedef struct command {
   const char *name;
@@ -41,14 +42,18 @@ int main(int argc, char **argv) {
       for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[2], commands[i].name) == 0) {
           char *help_argv[] = {argv[2], "--help", NULL};
+          dw_log_set_command(argv[2]);
           return commands[i].run(2, help_argv);
         }
     usage(stdout);
     return DW_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "dossierwatch: unknown command '%s'\n", name);
+    if (strcmp(name, commands[i].name) == 0) {
+      dw_log_set_command(name);
+      return commands[i].run(argc - 1, argv + 1);
+    }
+  DW_LOG_ERR("unknown command '%s'", name);
   usage(stderr);
   return DW_EXIT_USAGE;
 }

@@ -8,12 +8,13 @@
  * so until that has run the database simply counts as empty. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dw_cli.h"
+#include "dw_embedded.h"
+#include "dw_log.h"
 #include "dw_commands.h"
 #include "dw_pg.h"
 
@@ -32,27 +33,18 @@ typedef struct migration {
   int applied;
 } migration;
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: dossierwatch migrate [--db CONNINFO] [--migrations DIR] [--wait SECONDS]\n"
-          "\n"
-          "Applies the schema migrations DIR/NNN_name.sql (NNN: the version, any number of\n"
-          "digits) that the database has not applied yet, in numeric order, each in its\n"
-          "own transaction, and records them in table schema_migrations (version, name,\n"
-          "applied_at, checksum = SHA-256 of the file). Running it again applies nothing.\n"
-          "An applied migration whose file has changed is an error (write a new one).\n"
-          "Concurrent runs wait for each other (advisory lock). Migration files must not\n"
-          "contain transaction control (BEGIN/COMMIT) or statements that cannot run inside\n"
-          "a transaction block.\n"
-          "\n"
-          "options:\n"
-          "  --migrations DIR   folder of migrations (default: $DW_MIGRATIONS_DIR, else\n"
-          "                     " DW_SOURCE_DIR "/deploy/migrations)\n"
-          "  --wait SECONDS     keep retrying while the server is starting (default 10)\n" DW_CLI_COMMON_HELP
-          "\n"
-          "prints one line per migration applied, then a summary.\n"
-          "exit status: 0 up to date, 1 failure, 2 bad usage.\n");
-}
+static const char description[] =
+  "Applies the schema migrations NNN_name.sql (NNN: the version, any number of\n"
+  "digits) that the database has not applied yet, in numeric order, each in its\n"
+  "own transaction, and records them in table schema_migrations (version, name,\n"
+  "applied_at, checksum = SHA-256 of the file). Running it again applies nothing.\n"
+  "An applied migration whose file has changed is an error (write a new one).\n"
+  "Concurrent runs wait for each other (advisory lock). The migrations are those\n"
+  "compiled into the binary (deploy/migrations of its source), unless --migrations\n"
+  "or DW_MIGRATIONS_DIR names a folder. Migration files must not contain\n"
+  "transaction control (BEGIN/COMMIT) or statements that cannot run inside a\n"
+  "transaction block.";
+static const char epilog[] = "prints one line per migration applied, then a summary.";
 
 static void free_migrations(migration *m, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -114,9 +106,48 @@ static char *read_text(const char *path, char *err, size_t n) {
   return buf;
 }
 
-/* Lists DIR/NNN_name.sql sorted by version. Other .sql names and duplicate
+/* The migrations compiled in (deploy/migrations, CMakeLists.txt dw_embed). */
+extern const dw_embedded_file dw_embedded_migrations[];
+#define BUILTIN "(built-in)"
+
+/* Checks a file name NNN_name.sql; fills version and name. 0 or -1. */
+static int parse_name(const char *f, migration *x) {
+  size_t fl = strlen(f);
+  if (fl < 4 || strcmp(f + fl - 4, ".sql") != 0) return -1;
+  size_t digits = strspn(f, "0123456789");
+  if (digits == 0 || digits > 9 || f[digits] != '_' || fl < digits + 6) return -1;
+  size_t namelen = fl - 4 - (digits + 1);
+  if (strspn(f + digits + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != namelen) return -1;
+  x->version = strtol(f, NULL, 10);
+  x->file = strdup(f);
+  x->name = strndup(f + digits + 1, namelen);
+  return 0;
+}
+
+/* Lists DIR/NNN_name.sql sorted by version (DIR = BUILTIN: the compiled-in set). Other .sql names and duplicate
  * versions are errors: a misnamed migration would otherwise never run. */
 static int scan_migrations(const char *dir, migration **out, size_t *count, char *err, size_t n) {
+  if (strcmp(dir, BUILTIN) == 0) {
+    size_t len = 0;
+    while (dw_embedded_migrations[len].name) len++;
+    migration *m = calloc(len + 1, sizeof *m);
+    if (!m) {
+      snprintf(err, n, "out of memory");
+      return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+      const dw_embedded_file *f = &dw_embedded_migrations[i];
+      if (parse_name(f->name, &m[i]) || !(m[i].sql = strdup(f->data)) || !(m[i].path = strdup(f->name))) {
+        snprintf(err, n, "built-in migration %s: bad name or out of memory", f->name);
+        free_migrations(m, len);
+        return -1;
+      }
+    }
+    qsort(m, len, sizeof *m, by_version);
+    *out = m;
+    *count = len;
+    return 0;
+  }
   DIR *d = opendir(dir);
   if (!d) {
     snprintf(err, n, "migrations folder %s: %s", dir, strerror(errno));
@@ -130,10 +161,8 @@ static int scan_migrations(const char *dir, migration **out, size_t *count, char
     const char *f = e->d_name;
     size_t fl = strlen(f);
     if (fl < 4 || strcmp(f + fl - 4, ".sql") != 0) continue;
-    size_t digits = strspn(f, "0123456789");
-    size_t namelen = fl - 4 - (digits + 1);
-    if (digits == 0 || digits > 9 || f[digits] != '_' || fl < digits + 6 ||
-        strspn(f + digits + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != namelen) {
+    migration probe = {0};
+    if (parse_name(f, &probe)) {
       snprintf(err, n, "%s/%s: a migration must be named NNN_name.sql (digits, '_', letters/digits/_/-)", dir, f);
       rc = -1;
       break;
@@ -149,10 +178,7 @@ static int scan_migrations(const char *dir, migration **out, size_t *count, char
       m = grown;
     }
     migration *x = &m[len++];
-    memset(x, 0, sizeof *x);
-    x->version = strtol(f, NULL, 10);
-    x->file = strdup(f);
-    x->name = strndup(f + digits + 1, namelen);
+    *x = probe;
     size_t pl = strlen(dir) + fl + 2;
     x->path = malloc(pl);
     if (!x->file || !x->name || !x->path) {
@@ -274,96 +300,77 @@ static int load_applied(PGconn *conn, migration *m, size_t count, char *err, siz
 }
 
 int dw_cmd_migrate(int argc, char **argv) {
-  enum { OPT_MIGRATIONS = 0x2001, OPT_WAIT };
-  static const struct option opts[] = {
-    {"migrations", required_argument, 0, OPT_MIGRATIONS},
-    {"wait", required_argument, 0, OPT_WAIT},
-    DW_CLI_COMMON_OPTIONS,
-    {0, 0, 0, 0},
+  const char *dir = NULL;
+  int64_t wait_s = 10;
+  const dw_opt opts[] = {
+    {"migrations", DW_OPT_STR, &dir, "DIR", "folder of migrations (default: $DW_MIGRATIONS_DIR, else built in)", NULL},
+    {"wait", DW_OPT_INT, &wait_s, "SECONDS", "keep retrying while the server is starting, 0..3600 (default 10)", NULL},
+    {0},
   };
+  const dw_command_spec spec = {CMD, "[--db CONNINFO] [--migrations DIR] [--wait SECONDS]", description, opts, 0, 0,
+                                DW_CLI_DB, epilog};
   dw_cli *cli = dw_cli_new();
   if (!cli) {
-    dw_cli_error(CMD, "out of memory");
+    DW_LOG_ERR("out of memory");
     return DW_EXIT_FAIL;
   }
-  const char *dir = NULL;
-  long wait_s = 10;
-  int rc = DW_EXIT_USAGE, opt;
   migration *m = NULL;
   size_t count = 0;
   PGconn *conn = NULL;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    char *end;
-    switch (opt) {
-    case 'h':
-      usage(stdout);
-      rc = DW_EXIT_OK;
-      goto out;
-    case OPT_MIGRATIONS:
-      dir = optarg;
-      break;
-    case OPT_WAIT:
-      errno = 0;
-      wait_s = strtol(optarg, &end, 10);
-      if (errno || end == optarg || *end || wait_s < 0 || wait_s > 3600) {
-        dw_cli_error(CMD, "--wait: '%s' is not a number of seconds 0..3600", optarg);
-        goto out;
-      }
-      break;
-    default:
-      if (dw_cli_default(cli, CMD, opt, optarg, argv) < 0) goto out;
-    }
+  int rc = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
+  if (rc >= 0) goto out;
+  rc = DW_EXIT_USAGE;
+  if (wait_s < 0 || wait_s > 3600) {
+    DW_LOG_ERR("--wait: %lld is not a number of seconds 0..3600", (long long)wait_s);
+    goto out;
   }
-  if (dw_cli_end(cli, CMD, argc, argv) < 0) goto out;
   const char *conninfo = dw_config_get(dw_cli_config(cli), "db.conninfo");
   if (!conninfo || !*conninfo) {
-    dw_cli_error(CMD, "no database: give --db CONNINFO, db.conninfo or DW_DB");
+    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
     goto out;
   }
   char *why = NULL;
   PQconninfoOption *parsed = PQconninfoParse(conninfo, &why);
   if (!parsed) {
     for (size_t l = why ? strlen(why) : 0; l && why[l - 1] == '\n'; l--) why[l - 1] = 0;
-    dw_cli_error(CMD, "bad connection string '%s': %s", conninfo, why ? why : "out of memory");
+    DW_LOG_ERR("bad connection string '%s': %s", conninfo, why ? why : "out of memory");
     PQfreemem(why);
     goto out;
   }
   PQconninfoFree(parsed);
   if (!dir) dir = getenv("DW_MIGRATIONS_DIR");
-  if (!dir || !*dir) dir = DW_SOURCE_DIR "/deploy/migrations";
+  if (!dir || !*dir) dir = BUILTIN;
   rc = DW_EXIT_FAIL;
 
   char err[2048];
   if (scan_migrations(dir, &m, &count, err, sizeof err)) {
-    dw_cli_error(CMD, "%s", err);
+    DW_LOG_ERR("%s", err);
     goto out;
   }
   for (size_t i = 0; i < count; i++)
-    if (!(m[i].sql = read_text(m[i].path, err, sizeof err))) {
-      dw_cli_error(CMD, "%s", err);
+    if (!m[i].sql && !(m[i].sql = read_text(m[i].path, err, sizeof err))) {
+      DW_LOG_ERR("%s", err);
       goto out;
     }
   conn = dw_pg_connect(conninfo, (int)wait_s, err, sizeof err);
   if (!conn) {
-    dw_cli_error(CMD, "%s", err);
+    DW_LOG_ERR("%s", err);
     goto out;
   }
   /* Keep NOTICEs ("relation already exists, skipping") off stderr; the lock
    * is held until the connection closes. */
   if (dw_pg_exec(conn, "SET client_min_messages = warning", err, sizeof err) ||
       dw_pg_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, sizeof err)) {
-    dw_cli_error(CMD, "%s", err);
+    DW_LOG_ERR("%s", err);
     goto out;
   }
   for (size_t i = 0; i < count; i++)
     if (checksum(conn, &m[i], err, sizeof err)) {
-      dw_cli_error(CMD, "%s", err);
+      DW_LOG_ERR("%s", err);
       goto out;
     }
   if (load_applied(conn, m, count, err, sizeof err)) {
-    dw_cli_error(CMD, "%s", err);
+    DW_LOG_ERR("%s", err);
     goto out;
   }
   size_t applied = 0, skipped = 0;
@@ -373,8 +380,8 @@ int dw_cmd_migrate(int argc, char **argv) {
       continue;
     }
     if (apply(conn, &m[i], err, sizeof err)) {
-      dw_cli_error(CMD, "%s", err);
-      dw_cli_error(CMD, "stopped: %zu applied in this run, %s and later not applied", applied, m[i].file);
+      DW_LOG_ERR("%s", err);
+      DW_LOG_ERR("stopped: %zu applied in this run, %s and later not applied", applied, m[i].file);
       goto out;
     }
     printf("applied %s\n", m[i].file);

@@ -109,12 +109,14 @@ int dw_avro_file_read(dw_avro_file *f, dw_event *ev, char *err, size_t n) {
   return 1;
 }
 
-void dw_avro_file_close(dw_avro_file *f) {
-  if (!f) return;
-  if (f->w) avro_file_writer_close(f->w);
+int dw_avro_file_close(dw_avro_file *f) {
+  if (!f) return 0;
+  int rc = 0;
+  if (f->w && avro_file_writer_close(f->w)) rc = -1;
   if (f->entry) dw_avro__wentry_free(f->entry);
   if (f->r) avro_file_reader_close(f->r);
   free(f);
+  return rc;
 }
 
 int dw_avro_file_sniff(const char *path) {

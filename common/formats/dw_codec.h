@@ -57,7 +57,7 @@ dw_avro_file *dw_avro_file_open(dw_avro *av, const char *path, char *errstr, siz
 int dw_avro_file_write(dw_avro_file *f, const dw_event *ev, char *errstr, size_t errstr_size);
 /* 1 = an event read, 0 = end of file, -1 = error. */
 int dw_avro_file_read(dw_avro_file *f, dw_event *ev, char *errstr, size_t errstr_size);
-void dw_avro_file_close(dw_avro_file *f);
+int dw_avro_file_close(dw_avro_file *f); /* -1: the written file is incomplete */
 /* True if the file starts with the Avro container magic "Obj\1". */
 int dw_avro_file_sniff(const char *path);
 

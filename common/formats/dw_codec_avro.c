@@ -19,12 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Generated from the schemas folder by CMakeLists.txt. */
-typedef struct dw_embedded_schema {
-  const char *name;
-  const char *json;
-} dw_embedded_schema;
-extern const dw_embedded_schema dw_embedded_schemas[];
+#include "dw_embedded.h"
+/* the schemas folder, compiled in by CMakeLists.txt (dw_embed) */
+extern const dw_embedded_file dw_embedded_schemas[];
 
 #include "dw_codec_internal.h"
 
@@ -121,9 +118,10 @@ static int err_set(char *err, size_t n, const char *fmt, ...) {
 }
 
 static const char *find_embedded(const char *name) {
-  for (const dw_embedded_schema *s = dw_embedded_schemas; s->name; s++)
-    if (strcmp(s->name, name) == 0) return s->json;
-  return NULL;
+  char file[64];
+  snprintf(file, sizeof file, "%s.avsc", name);
+  const dw_embedded_file *f = dw_embedded_find(dw_embedded_schemas, file);
+  return f ? f->data : NULL;
 }
 
 static int fingerprint_of(const char *json, uint64_t *fp, char *err, size_t n) {

@@ -1,6 +1,8 @@
 /* dw_pg: libpq helpers (see dw_pg.h). */
 #include "dw_pg.h"
 
+#include "dw_time.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,4 +100,122 @@ PGresult *dw_pg_query(PGconn *conn, const char *sql, int nparams, const char *co
   dw_pg_error(conn, res, sql, err, n);
   PQclear(res);
   return NULL;
+}
+
+/* ---- COPY ---- */
+
+void dw_pg_copy_text(dw_buf *b, const char *s) {
+  if (!s) {
+    dw_buf_put(b, "\\N", 2);
+    return;
+  }
+  /* COPY text format: backslash, tab, newline and CR must be escaped.
+   * Plain runs are copied whole (this is most of the archive's bytes). */
+  for (;;) {
+    size_t run = strcspn(s, "\\\t\n\r");
+    dw_buf_put(b, s, run);
+    s += run;
+    switch (*s) {
+    case '\0': return;
+    case '\\': dw_buf_put(b, "\\\\", 2); break;
+    case '\t': dw_buf_put(b, "\\t", 2); break;
+    case '\n': dw_buf_put(b, "\\n", 2); break;
+    default: dw_buf_put(b, "\\r", 2); break;
+    }
+    s++;
+  }
+}
+
+void dw_pg_copy_texts(dw_buf *b, const char *const *v, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    dw_pg_copy_text(b, v[k]);
+    dw_buf_put(b, "\t", 1);
+  }
+}
+
+void dw_pg_copy_bytea(dw_buf *b, const void *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  if (!p) {
+    dw_buf_put(b, "\\N", 2);
+    return;
+  }
+  /* bytea hex input "\x..", with the backslash doubled for COPY. */
+  if (dw_buf_reserve(b, 3 + 2 * n)) return;
+  dw_buf_put(b, "\\\\x", 3);
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) {
+    b->data[b->len++] = hex[c[i] >> 4];
+    b->data[b->len++] = hex[c[i] & 15];
+  }
+  b->data[b->len] = '\0';
+}
+
+void dw_pg_copy_time(dw_buf *b, int64_t ms) {
+  if (ms == DW_TIME_NONE) {
+    dw_buf_put(b, "\\N", 2);
+    return;
+  }
+  char t[40];
+  dw_time_format(ms, 0, t, sizeof t);
+  dw_buf_puts(b, t);
+}
+
+void dw_pg_array_elem(dw_buf *b, const char *s) {
+  dw_buf_put(b, "\"", 1);
+  for (const char *p = s; *p; p++) {
+    if (*p == '"' || *p == '\\') dw_buf_put(b, "\\", 1);
+    dw_buf_put(b, p, 1);
+  }
+  dw_buf_put(b, "\"", 1);
+}
+
+
+/* Starts COPY FROM STDIN and streams data; the command's result is left
+ * for dw_pg_copy_end. */
+int dw_pg_copy_send(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
+  PGresult *res = PQexec(pg, copy_sql);
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    dw_pg_error(pg, res, copy_sql, errstr, n);
+    PQclear(res);
+    return -1;
+  }
+  PQclear(res);
+  /* Chunks keep each CopyData message reasonably small. */
+  size_t off = 0;
+  while (off < len) {
+    size_t chunk = len - off > (1u << 20) ? (1u << 20) : len - off;
+    if (PQputCopyData(pg, data + off, (int)chunk) != 1) {
+      dw_pg_error(pg, NULL, "COPY data", errstr, n);
+      PQputCopyEnd(pg, "send failed");
+      while ((res = PQgetResult(pg))) PQclear(res);
+      return -1;
+    }
+    off += chunk;
+  }
+  /* Blocking mode: this returns once everything is on its way. */
+  if (PQputCopyEnd(pg, NULL) != 1) {
+    dw_pg_error(pg, NULL, "COPY end", errstr, n);
+    while ((res = PQgetResult(pg))) PQclear(res);
+    return -1;
+  }
+  return 0;
+}
+
+/* Waits for the result of the COPY dw_pg_copy_send started. */
+int dw_pg_copy_end(PGconn *pg, const char *copy_sql, char *errstr, size_t n) {
+  PGresult *res;
+  int rc = 0;
+  while ((res = PQgetResult(pg))) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+      dw_pg_error(pg, res, copy_sql, errstr, n);
+      rc = -1;
+    }
+    PQclear(res);
+  }
+  return rc;
+}
+
+int dw_pg_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
+  if (dw_pg_copy_send(pg, copy_sql, data, len, errstr, n)) return -1;
+  return dw_pg_copy_end(pg, copy_sql, errstr, n);
 }

@@ -7,6 +7,9 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "dw_buf.h"
 
 /* Connects to conninfo. While the server is unreachable or refusing
  * connections because it is starting up, shutting down or in recovery, keeps
@@ -29,5 +32,24 @@ PGresult *dw_pg_query(PGconn *conn, const char *sql, int nparams, const char *co
 /* Copies the message of a failed result (or the connection's) into err,
  * without the trailing newline, prefixed with the SQLSTATE when known. */
 void dw_pg_error(PGconn *conn, const PGresult *res, const char *sql, char *err, size_t n);
+
+/* ---- COPY text format and array literals, into a dw_buf ---- */
+/* s as a COPY text field (escaped; NULL = \N). */
+void dw_pg_copy_text(dw_buf *b, const char *s);
+/* v[0..n) as COPY fields, each followed by a tab. */
+void dw_pg_copy_texts(dw_buf *b, const char *const *v, size_t n);
+/* bytes as a COPY bytea field (hex; NULL = \N). */
+void dw_pg_copy_bytea(dw_buf *b, const void *p, size_t n);
+/* an instant as a COPY timestamptz field (DW_TIME_NONE = \N). */
+void dw_pg_copy_time(dw_buf *b, int64_t ms);
+/* s as one element of an array literal ("...", quotes and backslashes escaped). */
+void dw_pg_array_elem(dw_buf *b, const char *s);
+/* COPY ... FROM STDIN of data (len bytes, COPY text rows). 0 or -1 with errstr. */
+int dw_pg_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t errstr_size);
+/* The same in two halves, so that the caller works while the server
+ * copies: send the data, later wait for the result. */
+int dw_pg_copy_send(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr,
+                    size_t errstr_size);
+int dw_pg_copy_end(PGconn *pg, const char *copy_sql, char *errstr, size_t errstr_size);
 
 #endif

@@ -5,6 +5,7 @@
  * and the commune ranking, tells how to look further, and shuts everything
  * down (or keeps it running with --keep-running until Ctrl-C). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -18,6 +19,9 @@
 #include <unistd.h>
 
 #include "dw_cli.h"
+#include "dw_embedded.h"
+#include "dw_sim_profile.h"
+#include "dw_log.h"
 #include "dw_commands.h"
 #include "dw_time.h"
 
@@ -111,9 +115,24 @@ static void stop_child(pid_t *pid) {
   *pid = 0;
 }
 
+/* deploy/pg-embedded.sh, compiled in (CMakeLists.txt dw_embed): the demo
+ * writes it into its working folder, so it runs from any installed
+ * location. */
+extern const dw_embedded_file dw_embedded_scripts[];
+
+static int write_script(const demo *d, char *path, size_t n) {
+  const dw_embedded_file *f = dw_embedded_find(dw_embedded_scripts, "pg-embedded.sh");
+  snprintf(path, n, "%s/pg-embedded.sh", d->dir);
+  FILE *out = f ? fopen(path, "w") : NULL;
+  if (!out) return -1;
+  int bad = fwrite(f->data, 1, f->len, out) != f->len;
+  bad |= fclose(out) != 0;
+  return bad || chmod(path, 0755) ? -1 : 0;
+}
+
 static void pg_script(const demo *d, const char *verb, char *out, size_t outsize) {
   char script[512], pgdir[300];
-  snprintf(script, sizeof script, "%s/deploy/pg-embedded.sh", DW_SOURCE_DIR);
+  snprintf(script, sizeof script, "%s/pg-embedded.sh", d->dir);
   snprintf(pgdir, sizeof pgdir, "%s/pg", d->dir);
   char *argv[] = {"/bin/bash", script, (char *)verb, pgdir, NULL};
   run_capture(argv, out, outsize);
@@ -192,11 +211,10 @@ static void print_table(PGconn *conn, const char *title, const char *sql) {
 /* "(VALUES ('29221','Xã Long Hiệp'), ...)" from the preset's commune names,
  * so the ranking shows names next to codes (events carry codes only). */
 static char *commune_names_sql(PGconn *conn) {
-  char path[512];
-  const char *dir = getenv("DW_SIMULATE_DIR");
-  snprintf(path, sizeof path, "%s/seed-letter.json", dir ? dir : DW_SOURCE_DIR "/deploy/simulate");
+  const dw_embedded_file *f = dw_embedded_find(dw_embedded_presets, "seed-letter.json");
   json_error_t jerr;
-  json_t *root = json_load_file(path, 0, &jerr), *communes = root ? json_object_get(root, "communes") : NULL;
+  json_t *root = f ? json_loadb(f->data, f->len, 0, &jerr) : NULL;
+  json_t *communes = root ? json_object_get(root, "communes") : NULL;
   size_t cap = 64 + 160 * (communes ? json_array_size(communes) : 0), used = 0;
   char *sql = malloc(cap);
   if (!sql) {
@@ -259,56 +277,64 @@ static void report(PGconn *conn, const char *start_day) {
   free(names);
 }
 
-static void usage(FILE *out) {
-  fprintf(out,
-          "usage: dossierwatch demo [--keep-running] [--days N] [--seed N]\n"
-          "Starts the embedded broker and a throwaway PostgreSQL, runs watch and the\n"
-          "seed-letter simulation (N days of event time ending now, default 91),\n"
-          "prints open alerts and the commune ranking, and shuts everything down.\n"
-          "  --keep-running   leave everything up until Ctrl-C\n"
-          "  --days N         days of event time to simulate (default 91)\n"
-          "  --seed N         simulator seed (default 766)\n"
-          "  --help           this text\n");
+static const char description[] =
+  "Starts the embedded broker and a throwaway PostgreSQL, runs watch and the\n"
+  "seed-letter simulation (N days of event time ending now, default 91), prints\n"
+  "open alerts and the commune ranking, and shuts everything down. --config and\n"
+  "--set apply to every process it starts (watch, simulate).";
+
+/* The effective configuration, for the processes the demo starts (without
+ * the broker and database, which are the demo's own). */
+static int write_config(const char *key, const char *value, void *opaque) {
+  if (strcmp(key, "kafka.bootstrap.servers") == 0 || strcmp(key, "db.conninfo") == 0) return 0;
+  fprintf(opaque, "%s = %s\n", key, value);
+  return 0;
 }
 
 int dw_cmd_demo(int argc, char **argv) {
-  static const struct option options[] = {
-    {"keep-running", no_argument, 0, 'k'},
-    {"days", required_argument, 0, 'd'},
-    {"seed", required_argument, 0, 's'},
-    {"help", no_argument, 0, 'h'},
-    {0, 0, 0, 0},
+  bool keep = false;
+  int64_t days = 91, seed = 766;
+  const dw_opt opts[] = {
+    {"keep-running", DW_OPT_FLAG, &keep, NULL, "leave everything up until Ctrl-C", NULL},
+    {"days", DW_OPT_INT, &days, "N", "days of event time to simulate (default 91)", NULL},
+    {"seed", DW_OPT_INT, &seed, "N", "simulator seed (default 766)", NULL},
+    {0},
   };
-  int keep = 0, opt;
-  const char *days = "91", *seed = "766";
-  optind = 1;
-  while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-    switch (opt) {
-    case 'k': keep = 1; break;
-    case 'd': days = optarg; break;
-    case 's': seed = optarg; break;
-    case 'h': usage(stdout); return DW_EXIT_OK;
-    default: usage(stderr); return DW_EXIT_USAGE;
-    }
+  const dw_command_spec spec = {"demo", "[--keep-running] [--days N] [--seed N] [OPTIONS]", description, opts, 0, 0, 0,
+                                NULL};
+  dw_cli *cli = dw_cli_new();
+  if (!cli) return DW_EXIT_FAIL;
+  int prc = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
+  if (prc >= 0 || days <= 0 || days > 3660 || seed < 0) {
+    if (prc < 0) DW_LOG_ERR("--days wants 1..3660 and --seed a non-negative integer");
+    dw_cli_destroy(cli);
+    return prc >= 0 ? prc : DW_EXIT_USAGE;
   }
-  if (optind != argc || atoi(days) <= 0) {
-    usage(stderr);
-    return DW_EXIT_USAGE;
-  }
+  char days_s[24], seed_s[24];
+  snprintf(days_s, sizeof days_s, "%lld", (long long)days);
+  snprintf(seed_s, sizeof seed_s, "%lld", (long long)seed);
 
   demo d = {0};
   ssize_t len = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
   if (len <= 0) {
-    dw_cli_error("demo", "cannot find my own binary: %s", strerror(errno));
+    DW_LOG_ERR("cannot find my own binary: %s", strerror(errno));
     return DW_EXIT_FAIL;
   }
   d.self[len] = 0;
   snprintf(d.dir, sizeof d.dir, "/tmp/dossierwatch-demo.XXXXXX");
   if (!mkdtemp(d.dir)) {
-    dw_cli_error("demo", "mkdtemp: %s", strerror(errno));
+    DW_LOG_ERR("mkdtemp: %s", strerror(errno));
     return DW_EXIT_FAIL;
   }
   chmod(d.dir, 0755);
+  char conf_path[300];
+  snprintf(conf_path, sizeof conf_path, "%s/demo.conf", d.dir);
+  FILE *conf = fopen(conf_path, "w");
+  if (conf) {
+    dw_config_foreach_prefix(dw_cli_config(cli), "", write_config, conf);
+    fclose(conf);
+  }
+  dw_cli_destroy(cli);
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   int rc = DW_EXIT_FAIL;
@@ -322,52 +348,57 @@ int dw_cmd_demo(int argc, char **argv) {
   d.broker = spawn_self(&d, broker_args, logpath);
   for (int i = 0; i < 100 && read_file_line(path, d.bootstrap, sizeof d.bootstrap); i++) sleep_ms(100);
   if (!d.bootstrap[0]) {
-    dw_cli_error("demo", "the embedded broker did not start (see %s)", logpath);
+    DW_LOG_ERR("the embedded broker did not start (see %s)", logpath);
     goto done;
   }
   printf("  embedded Kafka broker (librdkafka mock cluster): %s\n", d.bootstrap);
 
+  char script[512];
+  if (write_script(&d, script, sizeof script)) {
+    DW_LOG_ERR("cannot write %s: %s", script, strerror(errno));
+    goto done;
+  }
   d.pg_started = 1;
   pg_script(&d, "start", d.conninfo, sizeof d.conninfo);
   if (!d.conninfo[0]) {
-    dw_cli_error("demo", "the throwaway PostgreSQL did not start");
+    DW_LOG_ERR("the throwaway PostgreSQL did not start");
     goto done;
   }
   printf("  throwaway PostgreSQL: %s\n", d.conninfo);
 
   char *migrate_argv[] = {d.self, "migrate", "--db", d.conninfo, NULL};
   if (run_capture(migrate_argv, NULL, 0) != 0) {
-    dw_cli_error("demo", "migrate failed");
+    DW_LOG_ERR("migrate failed");
     goto done;
   }
 
   snprintf(logpath, sizeof logpath, "%s/watch.log", d.dir);
-  char *watch_args[] = {"watch", "--bootstrap", d.bootstrap, "--db", d.conninfo, NULL};
+  char *watch_args[] = {"watch", "--config", conf_path, "--bootstrap", d.bootstrap, "--db", d.conninfo, NULL};
   d.watch = spawn_self(&d, watch_args, logpath);
   printf("  watch started (log: %s)\n", logpath);
 
   /* the window ends today (local time), as the simulator's default does */
   char start_day[16];
   int y, m, dd;
-  dw_civil_from_days(dw_local_day(dw_now_ms(), DW_DEFAULT_UTC_OFFSET_MIN) - atoi(days), &y, &m, &dd);
+  dw_civil_from_days(dw_local_day(dw_now_ms(), DW_DEFAULT_UTC_OFFSET_MIN) - days, &y, &m, &dd);
   snprintf(start_day, sizeof start_day, "%04d-%02d-%02d", y, m, dd);
-  printf("  simulating %s days of the seed-letter province from %s (seed %s) into dossier.events ...\n", days,
-         start_day, seed);
+  printf("  simulating %s days of the seed-letter province from %s (seed %s) into dossier.events ...\n", days_s,
+         start_day, seed_s);
   fflush(stdout);
-  char *sim_argv[] = {d.self, "simulate", "--preset", "seed-letter", "--seed", (char *)seed, "--start", start_day,
-                      "--days", (char *)days, "--kafka", "--bootstrap", d.bootstrap, NULL};
+  char *sim_argv[] = {d.self,  "simulate", "--config", conf_path, "--preset", "seed-letter", "--seed", seed_s, "--start",
+                      start_day, "--days", days_s, "--kafka", "--bootstrap", d.bootstrap, NULL};
   snprintf(logpath, sizeof logpath, "%s/simulate.log", d.dir);
   pid_t sim = spawn_self(&d, sim_argv + 1, logpath);
   int status = 0;
   waitpid(sim, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    dw_cli_error("demo", "simulate failed (see %s)", logpath);
+    DW_LOG_ERR("simulate failed (see %s)", logpath);
     goto done;
   }
 
   conn = PQconnectdb(d.conninfo);
   if (PQstatus(conn) != CONNECTION_OK) {
-    dw_cli_error("demo", "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+    DW_LOG_ERR("cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
     goto done;
   }
   /* Wait until watch has archived everything: the count stops moving. */

@@ -7,7 +7,6 @@
  * jsonb did to the stored payload. Output goes to FILE.partial and is renamed
  * at the end: a failed export never leaves a truncated FILE behind. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,44 +14,30 @@
 #include <unistd.h>
 
 #include "dw_cli.h"
+#include "dw_log.h"
 #include "dw_codec.h"
 #include "dw_commands.h"
 #include "dw_pg.h"
 #include "dw_progress.h"
+#include "dw_reader.h"
 #include "dw_archive.h"
 #include "dw_time.h"
 
 #define CMD "export"
 #define MAX_REPORTED 10
 
-static const char usage_text[] =
-  "usage: dossierwatch export --db CONNINFO [--from T] [--to T] [--commune C]...\n"
-  "                           [--format jsonl|avro] --output FILE|-\n"
-  "\n"
+static const char description[] =
   "Writes the archived events (dossier_events) with occurred_at in [from, to],\n"
   "ordered by occurred_at then event_id, as JSON Lines (times at the local offset,\n"
-  "calendar.utc_offset_min) or as an Avro object container file. The output is\n"
-  "what `import` and `audit` read. The archive is read with a cursor, one page\n"
-  "at a time, in one consistent snapshot.\n"
-  "\n"
-  "  --from T, --to T   occurred_at bounds, inclusive (default: everything)\n"
-  "  --commune C        only events of unit C (repeatable)\n"
-  "  --format F         jsonl (default; avro when FILE ends in .avro) or avro\n"
-  "  --output FILE      where to write; '-' = stdout. FILE is written as\n"
-  "                     FILE.partial and renamed when complete\n"
-  DW_CLI_COMMON_HELP
-  "\n"
-  "T: RFC 3339 (2025-04-29T08:00:00+07:00), a local date (YYYY-MM-DD; as --to the\n"
-  "end of that day) or milliseconds since the epoch.\n"
-  "\n"
+  "calendar.utc_offset_min) or as an Avro object container file: what `import` and\n"
+  "`audit` read. The archive is read with a cursor, one page at a time, in one\n"
+  "consistent snapshot. FILE is written as FILE.partial and renamed when complete:\n"
+  "a failed export never leaves a truncated FILE behind.";
+static const char epilog[] =
   "Progress on stderr when it is a terminal; a summary line always:\n"
   "  export: done: events=N undecodable=N format=F output=FILE elapsed=S events_per_s=N\n"
   "Archived rows that cannot be decoded are reported by event_id, counted and\n"
-  "skipped (exit 1).\n"
-  "\n"
-  "exit status: 0 ok, 1 failure (or undecodable rows), 2 bad usage.\n";
-
-enum { OPT_FROM = 0x2401, OPT_TO, OPT_COMMUNE, OPT_FORMAT, OPT_OUTPUT };
+  "skipped (exit 1).";
 
 /* Copies a finished temp file to stdout (avro-c writes files by path). */
 static int copy_to_stdout(const char *path, char *err, size_t n) {
@@ -83,58 +68,36 @@ static int copy_to_stdout(const char *path, char *err, size_t n) {
 }
 
 int dw_cmd_export(int argc, char **argv) {
-  static const struct option longopts[] = {
-    {"from", required_argument, 0, OPT_FROM},
-    {"to", required_argument, 0, OPT_TO},
-    {"commune", required_argument, 0, OPT_COMMUNE},
-    {"format", required_argument, 0, OPT_FORMAT},
-    {"output", required_argument, 0, OPT_OUTPUT},
-    DW_CLI_COMMON_OPTIONS,
-    {0, 0, 0, 0},
+  const char *format = NULL, *output = NULL;
+  int64_t from = DW_TIME_NONE, to = DW_TIME_NONE;
+  dw_strs communes = {0};
+  const dw_opt opts[] = {
+    {"from", DW_OPT_TIME, &from, "T", "only events with occurred_at >= T", NULL},
+    {"to", DW_OPT_TIME_END, &to, "T", "only events with occurred_at <= T (a date: its end)", NULL},
+    {"commune", DW_OPT_STRS, &communes, "C", "only events of unit C (repeatable)", NULL},
+    {"format", DW_OPT_STR, &format, "FORMAT", "jsonl or avro (default: by FILE's extension, else jsonl)", NULL},
+    {"output", DW_OPT_STR, &output, "FILE", "where to write; '-' = stdout (required)", NULL},
+    {0},
   };
+  const dw_command_spec spec = {CMD, "--db CONNINFO --output FILE|- [OPTIONS]", description, opts, 0, 0, DW_CLI_DB,
+                                epilog};
   dw_cli *cli = dw_cli_new();
-  const char **communes = calloc((size_t)argc + 1, sizeof *communes);
-  if (!cli || !communes) {
-    dw_cli_destroy(cli);
-    free(communes);
-    dw_cli_error(CMD, "out of memory");
-    return DW_EXIT_FAIL;
-  }
-  int exit_code = DW_EXIT_USAGE;
-  const char *from = NULL, *to = NULL, *format = NULL, *output = NULL;
-  size_t n_communes = 0;
+  if (!cli) return DW_EXIT_FAIL;
   PGconn *pg = NULL;
   dw_avro *av = NULL;
-  dw_avro_file *af = NULL;
-  FILE *out = NULL;
+  dw_writer *w = NULL;
   dw_archive_reader *rd = NULL;
   dw_progress *prog = NULL;
   char *tmp = NULL;
   bool to_stdout = false, tmp_made = false;
   char err[1024];
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'h':
-      fputs(usage_text, stdout);
-      exit_code = DW_EXIT_OK;
-      goto done;
-    case OPT_FROM: from = optarg; break;
-    case OPT_TO: to = optarg; break;
-    case OPT_COMMUNE: communes[n_communes++] = optarg; break;
-    case OPT_FORMAT: format = optarg; break;
-    case OPT_OUTPUT: output = optarg; break;
-    default:
-      if (dw_cli_default(cli, CMD, c, optarg, argv) < 0) goto done;
-    }
-  }
-  if (dw_cli_end(cli, CMD, argc, argv)) goto done;
+  int exit_code = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
+  if (exit_code >= 0) goto done;
+  exit_code = DW_EXIT_USAGE;
   dw_config *cfg = dw_cli_config(cli);
   int utc = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
   if (!output) {
-    dw_cli_error(CMD, "--output FILE (or '-' for stdout) is required");
+    DW_LOG_ERR("--output FILE (or '-' for stdout) is required");
     goto done;
   }
   to_stdout = strcmp(output, "-") == 0;
@@ -143,83 +106,68 @@ int dw_cmd_export(int argc, char **argv) {
     format = ol > 5 && strcmp(output + ol - 5, ".avro") == 0 ? "avro" : "jsonl";
   }
   bool avro = strcmp(format, "avro") == 0;
-  if (!avro && strcmp(format, "jsonl") != 0) {
-    dw_cli_error(CMD, "--format: '%s' is not jsonl or avro", format);
+  const dw_format *fmt = dw_format_find(format);
+  if (!fmt || !fmt->create) {
+    char names[256];
+    dw_format_names(1, names, sizeof names);
+    DW_LOG_ERR("--format: '%s' is not one of %s", format, names);
     goto done;
   }
-  dw_replay_filter f = {DW_TIME_NONE, DW_TIME_NONE, communes, n_communes};
-  if ((from && dw_replay_parse_time(from, false, utc, &f.from, err, sizeof err)) ||
-      (to && dw_replay_parse_time(to, true, utc, &f.to, err, sizeof err))) {
-    dw_cli_error(CMD, "%s", err);
-    goto done;
-  }
+  dw_replay_filter f = {from, to, communes.v, communes.n};
   if (f.from != DW_TIME_NONE && f.to != DW_TIME_NONE && f.from > f.to) {
-    dw_cli_error(CMD, "--from is after --to");
+    DW_LOG_ERR("--from is after --to");
     goto done;
   }
   const char *conninfo = dw_config_get(cfg, "db.conninfo");
   if (!conninfo) {
-    dw_cli_error(CMD, "no database: give --db CONNINFO, db.conninfo or DW_DB");
+    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
     goto done;
   }
   if (to_stdout && isatty(STDOUT_FILENO) && avro) {
-    dw_cli_error(CMD, "not writing a binary Avro file to a terminal: give --output FILE");
+    DW_LOG_ERR("not writing a binary Avro file to a terminal: give --output FILE");
     goto done;
   }
 
   exit_code = DW_EXIT_FAIL;
-  av = dw_avro_new(err, sizeof err);
-  if (!av) {
-    dw_cli_error(CMD, "%s", err);
+  if (!(av = dw_avro_new(err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
     goto done;
   }
-  pg = dw_pg_connect(conninfo, 10, err, sizeof err);
-  if (!pg) {
-    dw_cli_error(CMD, "%s", err);
+  if (!(pg = dw_pg_connect(conninfo, 10, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
     goto done;
   }
-  /* the file to write: FILE.partial, or a temp file for Avro on stdout */
+  /* the file to write: FILE.partial, or a temp file for Avro on stdout
+   * (avro-c writes files by path) */
   if (to_stdout && avro) {
     const char *dir = getenv("TMPDIR");
     size_t tl = strlen(dir && *dir ? dir : "/tmp") + 32;
-    tmp = malloc(tl);
-    if (!tmp) goto oom;
+    if (!(tmp = malloc(tl))) goto oom;
     snprintf(tmp, tl, "%s/dw-export-XXXXXX", dir && *dir ? dir : "/tmp");
     int fd = mkstemp(tmp);
     if (fd < 0) {
-      dw_cli_error(CMD, "temp file %s: %s", tmp, strerror(errno));
+      DW_LOG_ERR("temp file %s: %s", tmp, strerror(errno));
       goto done;
     }
     close(fd);
     tmp_made = true;
   } else if (!to_stdout) {
     size_t tl = strlen(output) + 16;
-    tmp = malloc(tl);
-    if (!tmp) goto oom;
+    if (!(tmp = malloc(tl))) goto oom;
     snprintf(tmp, tl, "%s.partial", output);
   }
-  if (avro) {
-    af = dw_avro_file_create(av, tmp, err, sizeof err);
-    if (!af) {
-      dw_cli_error(CMD, "%s", err);
-      goto done;
-    }
-    tmp_made = true;
-  } else if (to_stdout) {
-    out = stdout;
-  } else {
-    out = fopen(tmp, "w");
-    if (!out) {
-      dw_cli_error(CMD, "%s: %s", tmp, strerror(errno));
-      goto done;
-    }
-    tmp_made = true;
+  char offs[16];
+  snprintf(offs, sizeof offs, "%d", utc);
+  const char *props[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
+  if (!(w = dw_writer_create(format, tmp ? tmp : "-", props, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    goto done;
   }
+  tmp_made = tmp != NULL;
 
   int64_t count = 0;
-  rd = dw_archive_open(pg, av, &f, &count, err, sizeof err);
-  if (!rd) {
-    dw_cli_error(CMD, "reading the archive: %s", err);
+  if (!(rd = dw_archive_open(pg, av, &f, &count, err, sizeof err))) {
+    DW_LOG_ERR("reading the archive: %s", err);
     goto done;
   }
   prog = dw_progress_new(CMD, "events", (uint64_t)count);
@@ -230,32 +178,20 @@ int dw_cmd_export(int argc, char **argv) {
   while ((rc = dw_archive_next(rd, &ev, &part, err, sizeof err)) != 0) {
     if (rc < 0) {
       dw_progress_clear(prog);
-      dw_cli_error(CMD, "reading the archive: %s", err);
+      DW_LOG_ERR("reading the archive: %s", err);
       goto done;
     }
     if (rc == 2) {
       if (undecodable++ < MAX_REPORTED) {
         dw_progress_clear(prog);
-        fprintf(stderr, "export: %s (skipped)\n", err);
+        DW_LOG_ERR("%s (skipped)", err);
       }
       continue;
     }
-    if (avro) {
-      if (dw_avro_file_write(af, &ev, err, sizeof err)) {
-        dw_progress_clear(prog);
-        dw_cli_error(CMD, "event '%s': %s", ev.event_id, err);
-        goto done;
-      }
-    } else {
-      char *line = dw_event_to_json(&ev, utc);
-      if (!line) goto oom;
-      int bad = fputs(line, out) == EOF || fputc('\n', out) == EOF;
-      free(line);
-      if (bad) {
-        dw_progress_clear(prog);
-        dw_cli_error(CMD, "writing %s: %s", to_stdout ? "stdout" : tmp, strerror(errno));
-        goto done;
-      }
+    if (dw_writer_write(w, &ev, err, sizeof err)) {
+      dw_progress_clear(prog);
+      DW_LOG_ERR("event '%s': %s", ev.event_id, err);
+      goto done;
     }
     written++;
     dw_progress_update(prog, written + undecodable);
@@ -263,30 +199,23 @@ int dw_cmd_export(int argc, char **argv) {
   int crc = dw_archive_close(rd, err, sizeof err);
   rd = NULL;
   if (crc) {
-    dw_cli_error(CMD, "reading the archive: %s", err);
+    DW_LOG_ERR("reading the archive: %s", err);
     goto done;
   }
-  if (af) {
-    dw_avro_file_close(af);
-    af = NULL;
-  }
-  if (out) {
-    int bad = fflush(out) != 0 || ferror(out);
-    if (out != stdout) bad |= fclose(out) != 0;
-    out = NULL;
-    if (bad) {
-      dw_cli_error(CMD, "writing %s: %s", to_stdout ? "stdout" : tmp, strerror(errno));
-      goto done;
-    }
+  int wrc = dw_writer_close(w, err, sizeof err);
+  w = NULL;
+  if (wrc) {
+    DW_LOG_ERR("writing %s: %s", to_stdout ? "stdout" : tmp, err);
+    goto done;
   }
   if (to_stdout && avro) {
     if (copy_to_stdout(tmp, err, sizeof err)) {
-      dw_cli_error(CMD, "%s", err);
+      DW_LOG_ERR("%s", err);
       goto done;
     }
   } else if (!to_stdout) {
     if (rename(tmp, output)) {
-      dw_cli_error(CMD, "rename %s to %s: %s", tmp, output, strerror(errno));
+      DW_LOG_ERR("rename %s to %s: %s", tmp, output, strerror(errno));
       goto done;
     }
     tmp_made = false;
@@ -294,26 +223,24 @@ int dw_cmd_export(int argc, char **argv) {
   dw_progress_clear(prog);
   double el = dw_progress_elapsed(prog);
   fprintf(stderr, "export: done: events=%llu undecodable=%llu format=%s output=%s elapsed=%.2fs events_per_s=%.0f\n",
-          (unsigned long long)written, (unsigned long long)undecodable, avro ? "avro" : "jsonl", output, el,
+          (unsigned long long)written, (unsigned long long)undecodable, format, output, el,
           el > 0 ? (double)written / el : 0.0);
   exit_code = undecodable ? DW_EXIT_FAIL : DW_EXIT_OK;
   goto done;
 oom:
-  dw_cli_error(CMD, "out of memory");
+  DW_LOG_ERR("out of memory");
   exit_code = DW_EXIT_FAIL;
 done:
   if (rd) {
     char ignored[256];
     dw_archive_close(rd, ignored, sizeof ignored);
   }
-  if (af) dw_avro_file_close(af);
-  if (out && out != stdout) fclose(out);
+  if (w) dw_writer_close(w, err, sizeof err);
   if (tmp && tmp_made) remove(tmp);
   free(tmp);
   dw_progress_destroy(prog);
   if (av) dw_avro_destroy(av);
   if (pg) PQfinish(pg);
-  free(communes);
   dw_cli_destroy(cli);
   return exit_code;
 }

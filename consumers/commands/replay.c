@@ -6,7 +6,6 @@
  * the same result as `watch --clock watermark` built live. The result goes
  * to a new shadow schema (default) or, explicitly, into the live tables; a
  * shadow schema can later be swapped into the live tables. */
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +14,10 @@
 #include "dw_aggregates.h"
 #include "dw_calendar.h"
 #include "dw_cli.h"
+#include "dw_log.h"
 #include "dw_codec.h"
 #include "dw_commands.h"
+#include "dw_driver.h"
 #include "dw_engine.h"
 #include "dw_pg.h"
 #include "dw_pg_sink.h"
@@ -28,46 +29,21 @@
 #define CMD "replay"
 #define MAX_REPORTED 10 /* individual messages printed per kind of problem */
 
-static const char usage_text[] =
-  "usage: dossierwatch replay --db CONNINFO (--from-archive | --from-topic --since T --bootstrap ADDR)\n"
-  "                           [--from T] [--to T] [--commune C]... [--as-of T]\n"
-  "                           [--into SCHEMA | --into-live [--force]]\n"
-  "       dossierwatch replay --db CONNINFO --swap SCHEMA\n"
-  "\n"
+static const char description[] =
   "Rebuilds dossier state, alerts and compliance aggregates with a fresh engine.\n"
-  "Events are applied in (occurred_at, event_id) order; the clock is the\n"
-  "event-time watermark (the latest occurred_at applied), moved to --as-of at the\n"
-  "end, so a replay is deterministic and equals what `watch --clock watermark`\n"
-  "built live from the same events.\n"
-  "\n"
-  "source (one):\n"
-  "  --from-archive     the PostgreSQL archive (dossier_events), read with a cursor\n"
-  "  --from-topic       topic.events from the first message with a timestamp >= --since\n"
-  "                     in every partition, up to the end captured at the start\n"
-  "                     (offsets by time from the broker, else by binary search)\n"
-  "  --since T          (with --from-topic) Kafka message time to start from\n"
-  "\n"
-  "selection:\n"
-  "  --from T, --to T   only events with occurred_at in [from, to]\n"
-  "  --commune C        only events of unit C (repeatable)\n"
-  "  --as-of T          the clock at the end (default: --to, else the latest\n"
-  "                     occurred_at); events after T are not applied\n"
-  "\n"
-  "output (one):\n"
-  "  --into SCHEMA      a new schema SCHEMA with alerts, aggregates and dossier_state\n"
-  "                     tables like the public ones (default: replay_YYYYMMDDHHMMSS,\n"
-  "                     local time); the schema must not exist\n"
-  "  --into-live        truncate and rewrite the public alerts, aggregates and\n"
-  "                     dossier_state tables in one transaction (stop watch first).\n"
-  "                     Refused with --from/--to/--commune/--from-topic unless --force:\n"
-  "                     a partial history would replace the complete live state\n"
-  "  --swap SCHEMA      (alone) replace the public alerts, aggregates and dossier_state\n"
-  "                     rows with those of SCHEMA in one transaction (TRUNCATE +\n"
-  "                     INSERT SELECT, so views keep working); SCHEMA is kept\n"
-  DW_CLI_COMMON_HELP
-  "\n"
-  "T: RFC 3339 (2025-04-29T08:00:00+07:00), a local date (YYYY-MM-DD; as --to the\n"
-  "end of that day) or milliseconds since the epoch.\n"
+  "Events are applied in (occurred_at, event_id) order through the clock\n"
+  "discipline audit and watch share (events at an instant before that instant's\n"
+  "timers), the clock moved to --as-of at the end, so a replay is deterministic\n"
+  "and equals what `watch --clock watermark` built live from the same events.\n"
+  "Source: --from-archive (the PostgreSQL archive) or --from-topic --since T\n"
+  "(topic.events from the first message with a timestamp >= T in every partition,\n"
+  "up to the end captured at the start; offsets by time from the broker, else by\n"
+  "binary search). Output: a new shadow schema (--into, default\n"
+  "replay_YYYYMMDDHHMMSS), the live tables (--into-live), or --swap a shadow\n"
+  "schema into the live tables.";
+static const char epilog[] =
+  "T: RFC 3339 (2025-04-29T08:00:00+07:00), a local date (YYYY-MM-DD; as --to or\n"
+  "--as-of the end of that day) or milliseconds since the epoch.\n"
   "\n"
   "Progress on stderr when it is a terminal; a summary line always:\n"
   "  replay: done: events=N applied=N duplicates=N engine_errors=N undecodable=N\n"
@@ -77,144 +53,7 @@ static const char usage_text[] =
   "alerts the engine still holds open at the end (as audit counts them: alerts of\n"
   "dossiers that already left memory are not included).\n"
   "Undecodable messages/rows are reported (partition/offset or event_id), counted\n"
-  "and not applied.\n"
-  "\n"
-  "exit status: 0 ok, 1 failure, 2 bad usage.\n";
-
-enum {
-  OPT_FROM_ARCHIVE = 0x2301,
-  OPT_FROM_TOPIC,
-  OPT_SINCE,
-  OPT_FROM,
-  OPT_TO,
-  OPT_COMMUNE,
-  OPT_AS_OF,
-  OPT_INTO,
-  OPT_INTO_LIVE,
-  OPT_FORCE,
-  OPT_SWAP,
-};
-
-/* ---- small hash maps ---- */
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
-/* alert_id -> the latest version of the alert (what the tables hold). */
-typedef struct alert_map {
-  dw_alert *v;
-  size_t n, cap;
-  uint32_t *slot; /* index + 1, 0 = empty */
-  size_t slots;
-  bool oom;
-} alert_map;
-
-static int alert_map_grow(alert_map *m) {
-  size_t slots = m->slots ? m->slots * 2 : 1024;
-  uint32_t *s = calloc(slots, sizeof *s);
-  if (!s) return -1;
-  for (size_t i = 0; i < m->n; i++) {
-    size_t h = hash_str(m->v[i].alert_id) & (slots - 1);
-    while (s[h]) h = (h + 1) & (slots - 1);
-    s[h] = (uint32_t)i + 1;
-  }
-  free(m->slot);
-  m->slot = s;
-  m->slots = slots;
-  return 0;
-}
-
-static void alert_map_put(alert_map *m, const dw_alert *a) {
-  if (m->oom) return;
-  if ((m->n + 1) * 2 > m->slots && alert_map_grow(m)) {
-    m->oom = true;
-    return;
-  }
-  size_t h = hash_str(a->alert_id) & (m->slots - 1);
-  while (m->slot[h]) {
-    dw_alert *o = &m->v[m->slot[h] - 1];
-    if (strcmp(o->alert_id, a->alert_id) == 0) {
-      *o = *a;
-      return;
-    }
-    h = (h + 1) & (m->slots - 1);
-  }
-  if (m->n == m->cap) {
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    dw_alert *v = realloc(m->v, cap * sizeof *v);
-    if (!v) {
-      m->oom = true;
-      return;
-    }
-    m->v = v;
-    m->cap = cap;
-  }
-  m->v[m->n] = *a;
-  m->slot[h] = (uint32_t)++m->n;
-}
-
-static void alert_map_free(alert_map *m) {
-  free(m->v);
-  free(m->slot);
-}
-
-/* dossier_id -> Kafka partition of its events and whether it is open, for
- * the dossier_state rows (watch loads the states of the partitions it is
- * assigned, so the partition must be the real one when known). */
-typedef struct dossier_info {
-  char *id;
-  int32_t partition;
-  uint8_t flags; /* 1 received, 2 closed */
-} dossier_info;
-
-typedef struct dossier_map {
-  dossier_info *slot;
-  size_t n, slots;
-  bool oom;
-} dossier_map;
-
-static dossier_info *dossier_map_get(dossier_map *m, const char *id, bool create) {
-  if (create && (m->n + 1) * 2 > m->slots) {
-    size_t slots = m->slots ? m->slots * 2 : 4096;
-    dossier_info *s = calloc(slots, sizeof *s);
-    if (!s) {
-      m->oom = true;
-      return NULL;
-    }
-    for (size_t i = 0; i < m->slots; i++) {
-      if (!m->slot[i].id) continue;
-      size_t h = hash_str(m->slot[i].id) & (slots - 1);
-      while (s[h].id) h = (h + 1) & (slots - 1);
-      s[h] = m->slot[i];
-    }
-    free(m->slot);
-    m->slot = s;
-    m->slots = slots;
-  }
-  if (!m->slots) return NULL;
-  size_t h = hash_str(id) & (m->slots - 1);
-  while (m->slot[h].id) {
-    if (strcmp(m->slot[h].id, id) == 0) return &m->slot[h];
-    h = (h + 1) & (m->slots - 1);
-  }
-  if (!create) return NULL;
-  char *copy = strdup(id);
-  if (!copy) {
-    m->oom = true;
-    return NULL;
-  }
-  m->slot[h] = (dossier_info){copy, -1, 0};
-  m->n++;
-  return &m->slot[h];
-}
-
-static void dossier_map_free(dossier_map *m) {
-  for (size_t i = 0; i < m->slots; i++) free(m->slot[i].id);
-  free(m->slot);
-}
+  "and not applied.";
 
 /* ---- the replay ---- */
 
@@ -223,50 +62,21 @@ typedef struct replay {
   int utc;
   dw_replay_filter filter; /* what is read (to = min(--to, --as-of)) */
   dw_calendar *cal;
-  dw_aggregates *agg;
-  dw_engine *eng;
+  dw_driver *drv;
   dw_avro *av;
   dw_progress *prog;
-  alert_map alerts;
-  dossier_map dossiers;
-  int64_t watermark;
-  uint64_t events, applied, duplicates, engine_errors, undecodable, filtered;
-  double apply_s;
+  int64_t watermark; /* the latest occurred_at applied */
+  uint64_t events, undecodable, filtered, reported_errors;
 } replay;
 
-static void on_alert(void *opaque, const dw_alert *a, dw_alert_change change) {
-  (void)change;
-  alert_map_put(&((replay *)opaque)->alerts, a);
-}
-
 static void apply_event(replay *r, const dw_event *ev, int32_t partition) {
-  /* The clock first, to the latest occurred_at applied BEFORE this event:
-   * rules that fell due earlier fire first, as they did live, while a rule
-   * falling due at this very instant sees the event (a result issued at the
-   * instant DUE_SOON would begin means no DUE_SOON). watch --clock
-   * watermark does the same: its clock stays at or before the time of the
-   * message being applied. */
-  dw_engine_advance(r->eng, r->watermark);
-  if (ev->occurred_at > r->watermark || r->watermark == DW_TIME_NONE) r->watermark = ev->occurred_at;
   char why[512];
-  dw_apply_status st = dw_engine_apply(r->eng, ev, why, sizeof why);
+  dw_apply_status st = dw_driver_apply(r->drv, ev, partition, why, sizeof why);
+  if (r->watermark == DW_TIME_NONE || ev->occurred_at > r->watermark) r->watermark = ev->occurred_at;
   r->events++;
-  if (st == DW_APPLY_OK) {
-    r->applied++;
-    dossier_info *d = dossier_map_get(&r->dossiers, ev->dossier_id, true);
-    if (d) {
-      if (partition >= 0) d->partition = partition;
-      if (ev->type == DW_EV_RECEIVED) d->flags |= 1;
-      if (ev->type == DW_EV_RESULT_ISSUED || ev->type == DW_EV_REJECTED || ev->type == DW_EV_WITHDRAWN)
-        d->flags |= 2;
-    }
-  } else if (st == DW_APPLY_DUPLICATE) {
-    r->duplicates++;
-  } else {
-    if (r->engine_errors++ < MAX_REPORTED) {
-      dw_progress_clear(r->prog);
-      fprintf(stderr, "replay: event '%s' not applied: %s\n", ev->event_id, why);
-    }
+  if (st == DW_APPLY_ERROR && r->reported_errors++ < MAX_REPORTED) {
+    dw_progress_clear(r->prog);
+    DW_LOG_ERR("event '%s' not applied: %s", ev->event_id, why);
   }
   dw_progress_update(r->prog, r->events);
 }
@@ -278,7 +88,7 @@ static int replay_archive(replay *r, PGconn *pg) {
   int64_t count = 0;
   dw_archive_reader *rd = dw_archive_open(pg, r->av, &r->filter, &count, err, sizeof err);
   if (!rd) {
-    dw_cli_error(CMD, "reading the archive: %s", err);
+    DW_LOG_ERR("reading the archive: %s", err);
     return -1;
   }
   dw_progress_set_total(r->prog, (uint64_t)count);
@@ -301,11 +111,11 @@ static int replay_archive(replay *r, PGconn *pg) {
     char ignored[256];
     dw_archive_close(rd, ignored, sizeof ignored);
     dw_progress_clear(r->prog);
-    dw_cli_error(CMD, "reading the archive: %s", err);
+    DW_LOG_ERR("reading the archive: %s", err);
     return -1;
   }
   if (dw_archive_close(rd, err, sizeof err)) {
-    dw_cli_error(CMD, "closing the archive cursor: %s", err);
+    DW_LOG_ERR("closing the archive cursor: %s", err);
     return -1;
   }
   return 0;
@@ -393,7 +203,7 @@ static int replay_topic(replay *r, int64_t since) {
   const char *topic = dw_config_get(r->cfg, "topic.events");
   rd_kafka_t *rk = dw_replay_kafka_consumer_new(r->cfg, err, sizeof err);
   if (!rk) {
-    dw_cli_error(CMD, "%s", err);
+    DW_LOG_ERR("%s", err);
     return -1;
   }
   int rc = -1;
@@ -404,7 +214,7 @@ static int replay_topic(replay *r, int64_t since) {
   dw_progress_update(r->prog, 0);
   if (dw_replay_kafka_plan(rk, topic, since, &parts, &np, err, sizeof err)) {
     dw_progress_clear(r->prog);
-    dw_cli_error(CMD, "finding the offsets of %s at --since: %s", topic, err);
+    DW_LOG_ERR("finding the offsets of %s at --since: %s", topic, err);
     goto out;
   }
   dw_progress_clear(r->prog);
@@ -423,9 +233,9 @@ static int replay_topic(replay *r, int64_t since) {
   if (r2) {
     dw_progress_clear(r->prog);
     if (t.oom)
-      dw_cli_error(CMD, "out of memory holding %zu messages for sorting", t.n);
+      DW_LOG_ERR("out of memory holding %zu messages for sorting", t.n);
     else
-      dw_cli_error(CMD, "reading %s: %s", topic, err);
+      DW_LOG_ERR("reading %s: %s", topic, err);
     goto out;
   }
   /* partitions interleave and producers may send late: sort by event time */
@@ -456,7 +266,6 @@ out:
 
 typedef struct state_writer {
   PGconn *pg;
-  dossier_map *dossiers;
   dw_pg_state_row *rows;
   void **blobs;
   size_t n, cap;
@@ -479,12 +288,11 @@ static int flush_states(state_writer *w) {
   return w->failed ? -1 : 0;
 }
 
-static void on_state(const char *dossier_id, const void *blob, size_t len, void *opaque) {
+static void on_state(const dw_state_row *row, void *opaque) {
   state_writer *w = opaque;
-  /* a dossier that left memory has no row to delete in fresh tables */
-  if (!blob || w->failed) return;
-  void *copy = malloc(len ? len : 1);
-  char *id = strdup(dossier_id);
+  if (w->failed) return;
+  void *copy = malloc(row->len ? row->len : 1);
+  char *id = strdup(row->dossier_id);
   if (!copy || !id) {
     free(copy);
     free(id);
@@ -492,27 +300,22 @@ static void on_state(const char *dossier_id, const void *blob, size_t len, void 
     w->failed = 1;
     return;
   }
-  memcpy(copy, blob, len);
-  const dossier_info *d = dossier_map_get(w->dossiers, dossier_id, false);
+  memcpy(copy, row->blob, row->len);
   w->blobs[w->n] = copy;
-  w->rows[w->n] = (dw_pg_state_row){id, d ? d->partition : -1, copy, len, d ? d->flags == 1 : false};
+  w->rows[w->n] = (dw_pg_state_row){id, row->tag, copy, row->len, row->open != 0, row->tombstone != 0};
   if (++w->n == w->cap) flush_states(w);
 }
 
 typedef struct agg_rows {
   dw_agg_row *v;
   char **units;
-  size_t n, cap, stored;
+  size_t n, cap;
   bool oom;
 } agg_rows;
 
-static void on_agg(const dw_agg_row *row, const dw_agg_row *delta, void *opaque) {
-  (void)row;
+static void on_agg(const dw_agg_row *delta, void *opaque) {
   agg_rows *a = opaque;
-  if (a->oom || delta->period_kind == DW_PERIOD_ROLLING30) return;
-  bool any = false;
-  for (int c = 0; c < DW_C__COUNT; c++) any |= delta->counters[c] != 0;
-  if (!any) return; /* what the sink would skip anyway */
+  if (a->oom) return;
   if (a->n == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 1024;
     dw_agg_row *v = realloc(a->v, cap * sizeof *v);
@@ -562,13 +365,13 @@ typedef struct out_counts {
 
 static int write_output(replay *r, PGconn *pg, const char *schema, bool live, out_counts *oc) {
   char err[1024], sql[1024];
-  state_writer sw = {.pg = pg, .dossiers = &r->dossiers, .cap = 5000};
+  state_writer sw = {.pg = pg, .cap = 5000};
   agg_rows ar = {0};
   int rc = -1;
   sw.rows = calloc(sw.cap, sizeof *sw.rows);
   sw.blobs = calloc(sw.cap, sizeof *sw.blobs);
   if (!sw.rows || !sw.blobs) {
-    dw_cli_error(CMD, "out of memory");
+    DW_LOG_ERR("out of memory");
     goto out;
   }
   if (dw_pg_exec(pg, "BEGIN", err, sizeof err)) goto fail;
@@ -591,17 +394,19 @@ static int write_output(replay *r, PGconn *pg, const char *schema, bool live, ou
   if (dw_pg_sink_prepare(pg, err, sizeof err)) goto fail;
 
   /* alerts, in slices so that the COPY buffer stays bounded */
-  for (size_t i = 0; i < r->alerts.n; i += 20000) {
-    size_t k = r->alerts.n - i < 20000 ? r->alerts.n - i : 20000;
-    if (dw_pg_sink_alerts(pg, r->alerts.v + i, k, err, sizeof err) ||
+  size_t na;
+  const dw_alert *alerts = dw_driver_alerts(r->drv, &na);
+  for (size_t i = 0; i < na; i += 20000) {
+    size_t k = na - i < 20000 ? na - i : 20000;
+    if (dw_pg_sink_alerts(pg, alerts + i, k, err, sizeof err) ||
         dw_pg_exec(pg, "DELETE FROM w_alerts", err, sizeof err))
       goto fail;
   }
-  oc->alerts = r->alerts.n;
-  for (size_t i = 0; i < r->alerts.n; i++) oc->open_alerts += r->alerts.v[i].cleared_at == DW_TIME_NONE;
+  oc->alerts = na;
+  for (size_t i = 0; i < na; i++) oc->open_alerts += alerts[i].cleared_at == DW_TIME_NONE;
 
   /* aggregates: everything since the fresh start is one delta */
-  dw_aggregates_drain_changes(r->agg, 1, dw_engine_now(r->eng), on_agg, &ar);
+  dw_driver_drain_aggregates(r->drv, on_agg, &ar);
   if (ar.oom) {
     snprintf(err, sizeof err, "out of memory collecting aggregate rows");
     goto fail;
@@ -609,7 +414,7 @@ static int write_output(replay *r, PGconn *pg, const char *schema, bool live, ou
   if (dw_pg_sink_aggregates(pg, ar.v, ar.n, err, sizeof err)) goto fail;
   oc->agg_rows = ar.n;
 
-  dw_engine_drain_dirty(r->eng, on_state, &sw);
+  dw_driver_drain_states(r->drv, on_state, &sw);
   flush_states(&sw);
   if (sw.failed) {
     snprintf(err, sizeof err, "%s", sw.err);
@@ -622,9 +427,9 @@ static int write_output(replay *r, PGconn *pg, const char *schema, bool live, ou
 fail:
   PQclear(PQexec(pg, "ROLLBACK"));
   if (live)
-    dw_cli_error(CMD, "writing the live tables (rolled back, nothing changed): %s", err);
+    DW_LOG_ERR("writing the live tables (rolled back, nothing changed): %s", err);
   else
-    dw_cli_error(CMD, "writing schema \"%s\" (rolled back, not created): %s", schema, err);
+    DW_LOG_ERR("writing schema \"%s\" (rolled back, not created): %s", schema, err);
 out:
   for (size_t i = 0; i < sw.n; i++) {
     free(sw.blobs[i]);
@@ -647,7 +452,7 @@ static int do_swap(PGconn *pg, const char *schema) {
   int exists = 0;
   if (schema_exists(pg, schema, &exists, err, sizeof err)) goto fail_noxact;
   if (!exists) {
-    dw_cli_error(CMD, "--swap: schema \"%s\" does not exist", schema);
+    DW_LOG_ERR("--swap: schema \"%s\" does not exist", schema);
     return DW_EXIT_FAIL;
   }
   if (dw_pg_exec(pg, "BEGIN", err, sizeof err)) goto fail_noxact;
@@ -665,17 +470,17 @@ static int do_swap(PGconn *pg, const char *schema) {
                                 " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
                                 1, params, err, sizeof err);
     if (!res) goto fail;
-    dw_pgbuf q = {0};
+    dw_buf q = {0};
     const char *cols = PQgetvalue(res, 0, 0);
-    dw_pgbuf_printf(&q, "INSERT INTO public.%s (%s) SELECT %s FROM \"%s\".%s", t, cols, cols, schema, t);
+    dw_buf_printf(&q, "INSERT INTO public.%s (%s) SELECT %s FROM \"%s\".%s", t, cols, cols, schema, t);
     PQclear(res);
     if (q.oom) {
-      dw_pgbuf_free(&q);
+      dw_buf_free(&q);
       snprintf(err, sizeof err, "out of memory");
       goto fail;
     }
     res = dw_pg_query(pg, q.data, 0, NULL, err, sizeof err);
-    dw_pgbuf_free(&q);
+    dw_buf_free(&q);
     if (!res) goto fail;
     counts[i] = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
@@ -687,10 +492,10 @@ static int do_swap(PGconn *pg, const char *schema) {
   return DW_EXIT_OK;
 fail:
   PQclear(PQexec(pg, "ROLLBACK"));
-  dw_cli_error(CMD, "--swap %s (rolled back, live tables unchanged): %s", schema, err);
+  DW_LOG_ERR("--swap %s (rolled back, live tables unchanged): %s", schema, err);
   return DW_EXIT_FAIL;
 fail_noxact:
-  dw_cli_error(CMD, "--swap %s: %s", schema, err);
+  DW_LOG_ERR("--swap %s: %s", schema, err);
   return DW_EXIT_FAIL;
 }
 
@@ -698,104 +503,83 @@ fail_noxact:
 
 typedef struct opts {
   bool from_archive, from_topic, into_live, force;
-  const char *since, *from, *to, *as_of, *into, *swap;
-  const char **communes;
-  size_t n_communes;
+  int64_t since, from, to, as_of;
+  const char *into, *swap;
+  dw_strs communes;
 } opts;
 
 int dw_cmd_replay(int argc, char **argv) {
-  static const struct option longopts[] = {
-    {"from-archive", no_argument, 0, OPT_FROM_ARCHIVE},
-    {"from-topic", no_argument, 0, OPT_FROM_TOPIC},
-    {"since", required_argument, 0, OPT_SINCE},
-    {"from", required_argument, 0, OPT_FROM},
-    {"to", required_argument, 0, OPT_TO},
-    {"commune", required_argument, 0, OPT_COMMUNE},
-    {"as-of", required_argument, 0, OPT_AS_OF},
-    {"into", required_argument, 0, OPT_INTO},
-    {"into-live", no_argument, 0, OPT_INTO_LIVE},
-    {"force", no_argument, 0, OPT_FORCE},
-    {"swap", required_argument, 0, OPT_SWAP},
-    DW_CLI_COMMON_OPTIONS,
-    {0, 0, 0, 0},
+  opts o = {.since = DW_TIME_NONE, .from = DW_TIME_NONE, .to = DW_TIME_NONE, .as_of = DW_TIME_NONE};
+  const dw_opt options[] = {
+    {"from-archive", DW_OPT_FLAG, &o.from_archive, NULL, "source: the PostgreSQL archive (dossier_events)", NULL},
+    {"from-topic", DW_OPT_FLAG, &o.from_topic, NULL, "source: topic.events from --since", NULL},
+    {"since", DW_OPT_TIME, &o.since, "T", "(with --from-topic) Kafka message time to start from", NULL},
+    {"from", DW_OPT_TIME, &o.from, "T", "only events with occurred_at >= T", NULL},
+    {"to", DW_OPT_TIME_END, &o.to, "T", "only events with occurred_at <= T", NULL},
+    {"commune", DW_OPT_STRS, &o.communes, "C", "only events of unit C (repeatable)", NULL},
+    {"as-of", DW_OPT_TIME_END, &o.as_of, "T", "the clock at the end (default: --to, else the latest occurred_at);\n"
+     "events after T are not applied", NULL},
+    {"into", DW_OPT_STR, &o.into, "SCHEMA", "a new schema with alerts, aggregates and dossier_state tables like the\n"
+     "public ones (default replay_YYYYMMDDHHMMSS, local time); it must not exist", NULL},
+    {"into-live", DW_OPT_FLAG, &o.into_live, NULL, "truncate and rewrite the public tables in one transaction (stop\n"
+     "watch first); refused with --from/--to/--commune/--from-topic unless --force", NULL},
+    {"force", DW_OPT_FLAG, &o.force, NULL, "with --into-live: accept a partial history", NULL},
+    {"swap", DW_OPT_STR, &o.swap, "SCHEMA", "(alone) replace the public alerts, aggregates and dossier_state rows\n"
+     "with those of SCHEMA in one transaction; SCHEMA is kept", NULL},
+    {0},
   };
+  const dw_command_spec spec = {CMD, "--db CONNINFO (--from-archive | --from-topic --since T) [OPTIONS]\n"
+                                "       dossierwatch replay --db CONNINFO --swap SCHEMA",
+                                description, options, 0, 0, DW_CLI_DB | DW_CLI_KAFKA, epilog};
   dw_cli *cli = dw_cli_new();
-  opts o = {0};
-  o.communes = calloc((size_t)argc + 1, sizeof *o.communes);
-  if (!cli || !o.communes) {
-    dw_cli_destroy(cli);
-    free(o.communes);
-    dw_cli_error(CMD, "out of memory");
-    return DW_EXIT_FAIL;
-  }
-  int exit_code = DW_EXIT_USAGE;
+  if (!cli) return DW_EXIT_FAIL;
   replay r = {.watermark = DW_TIME_NONE};
   PGconn *pg = NULL;
   char err[1024];
   char schema_buf[64];
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'h':
-      fputs(usage_text, stdout);
-      exit_code = DW_EXIT_OK;
-      goto done;
-    case OPT_FROM_ARCHIVE: o.from_archive = true; break;
-    case OPT_FROM_TOPIC: o.from_topic = true; break;
-    case OPT_SINCE: o.since = optarg; break;
-    case OPT_FROM: o.from = optarg; break;
-    case OPT_TO: o.to = optarg; break;
-    case OPT_COMMUNE: o.communes[o.n_communes++] = optarg; break;
-    case OPT_AS_OF: o.as_of = optarg; break;
-    case OPT_INTO: o.into = optarg; break;
-    case OPT_INTO_LIVE: o.into_live = true; break;
-    case OPT_FORCE: o.force = true; break;
-    case OPT_SWAP: o.swap = optarg; break;
-    default:
-      if (dw_cli_default(cli, CMD, c, optarg, argv) < 0) goto done;
-    }
-  }
-  if (dw_cli_end(cli, CMD, argc, argv)) goto done;
+  int exit_code = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
+  if (exit_code >= 0) goto done;
+  exit_code = DW_EXIT_USAGE;
   r.cfg = dw_cli_config(cli);
   r.utc = (int)dw_config_get_int(r.cfg, "calendar.utc_offset_min");
+  const bool has_since = dw_cli_given(cli, "since"), has_from = dw_cli_given(cli, "from"),
+             has_to = dw_cli_given(cli, "to"), has_as_of = dw_cli_given(cli, "as-of");
 
   /* ---- usage checks ---- */
   if (o.swap) {
-    if (o.from_archive || o.from_topic || o.since || o.from || o.to || o.n_communes || o.as_of || o.into ||
+    if (o.from_archive || o.from_topic || has_since || has_from || has_to || o.communes.n || has_as_of || o.into ||
         o.into_live) {
-      dw_cli_error(CMD, "--swap SCHEMA takes no other replay option (it only copies SCHEMA into public)");
+      DW_LOG_ERR("--swap SCHEMA takes no other replay option (it only copies SCHEMA into public)");
       goto done;
     }
     if (!valid_schema(o.swap)) {
-      dw_cli_error(CMD, "--swap: '%s' is not a schema name we accept (letters, digits, _; not public/pg_*)",
+      DW_LOG_ERR("--swap: '%s' is not a schema name we accept (letters, digits, _; not public/pg_*)",
                    o.swap);
       goto done;
     }
   } else {
     if (o.from_archive == o.from_topic) {
-      dw_cli_error(CMD, "give exactly one source: --from-archive or --from-topic");
+      DW_LOG_ERR("give exactly one source: --from-archive or --from-topic");
       goto done;
     }
-    if (o.from_topic && !o.since) {
-      dw_cli_error(CMD, "--from-topic needs --since T (the Kafka message time to start from)");
+    if (o.from_topic && !has_since) {
+      DW_LOG_ERR("--from-topic needs --since T (the Kafka message time to start from)");
       goto done;
     }
-    if (!o.from_topic && o.since) {
-      dw_cli_error(CMD, "--since goes with --from-topic (use --from/--to to select archived events by time)");
+    if (!o.from_topic && has_since) {
+      DW_LOG_ERR("--since goes with --from-topic (use --from/--to to select archived events by time)");
       goto done;
     }
     if (o.into && o.into_live) {
-      dw_cli_error(CMD, "--into and --into-live exclude each other");
+      DW_LOG_ERR("--into and --into-live exclude each other");
       goto done;
     }
     if (o.force && !o.into_live) {
-      dw_cli_error(CMD, "--force only applies to --into-live");
+      DW_LOG_ERR("--force only applies to --into-live");
       goto done;
     }
-    if (o.into_live && !o.force && (o.from || o.to || o.n_communes || o.from_topic)) {
-      dw_cli_error(CMD,
+    if (o.into_live && !o.force && (has_from || has_to || o.communes.n || o.from_topic)) {
+      DW_LOG_ERR(
                    "refusing --into-live with %s: the live tables would be truncated and refilled from part of "
                    "the history only, so every dossier, alert and count outside it would be lost and watch would "
                    "carry on from that partial state. Replay into a shadow schema (--into SCHEMA) and compare, "
@@ -804,43 +588,37 @@ int dw_cmd_replay(int argc, char **argv) {
       goto done;
     }
     if (o.into && !valid_schema(o.into)) {
-      dw_cli_error(CMD, "--into: '%s' is not a schema name we accept (letters, digits, _; not public/pg_*)",
+      DW_LOG_ERR("--into: '%s' is not a schema name we accept (letters, digits, _; not public/pg_*)",
                    o.into);
       goto done;
     }
   }
-  r.filter.from = r.filter.to = DW_TIME_NONE;
-  r.filter.communes = o.communes;
-  r.filter.n_communes = o.n_communes;
-  int64_t since = DW_TIME_NONE, as_of = DW_TIME_NONE;
-  if ((o.from && dw_replay_parse_time(o.from, false, r.utc, &r.filter.from, err, sizeof err)) ||
-      (o.to && dw_replay_parse_time(o.to, true, r.utc, &r.filter.to, err, sizeof err)) ||
-      (o.since && dw_replay_parse_time(o.since, false, r.utc, &since, err, sizeof err)) ||
-      (o.as_of && dw_replay_parse_time(o.as_of, false, r.utc, &as_of, err, sizeof err))) {
-    dw_cli_error(CMD, "%s", err);
-    goto done;
-  }
+  r.filter.from = o.from;
+  r.filter.to = o.to;
+  r.filter.communes = o.communes.v;
+  r.filter.n_communes = o.communes.n;
+  int64_t since = o.since, as_of = o.as_of;
   if (r.filter.from != DW_TIME_NONE && r.filter.to != DW_TIME_NONE && r.filter.from > r.filter.to) {
-    dw_cli_error(CMD, "--from is after --to");
+    DW_LOG_ERR("--from is after --to");
     goto done;
   }
   /* audit's rule: as of T, only events that occurred by T count */
   if (as_of != DW_TIME_NONE && (r.filter.to == DW_TIME_NONE || as_of < r.filter.to)) r.filter.to = as_of;
-  if (as_of == DW_TIME_NONE && o.to) as_of = r.filter.to;
+  if (as_of == DW_TIME_NONE && has_to) as_of = r.filter.to;
 
   const char *conninfo = dw_config_get(r.cfg, "db.conninfo");
   if (!conninfo) {
-    dw_cli_error(CMD, "no database: give --db CONNINFO, db.conninfo or DW_DB");
+    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
     goto done;
   }
   if (o.from_topic && !dw_config_get(r.cfg, "kafka.bootstrap.servers")) {
-    dw_cli_error(CMD, "--from-topic needs Kafka: give --bootstrap, kafka.bootstrap.servers or DW_BOOTSTRAP");
+    DW_LOG_ERR("--from-topic needs Kafka: give --bootstrap, kafka.bootstrap.servers or DW_BOOTSTRAP");
     goto done;
   }
   exit_code = DW_EXIT_FAIL;
   pg = dw_pg_connect(conninfo, 10, err, sizeof err);
   if (!pg) {
-    dw_cli_error(CMD, "%s", err);
+    DW_LOG_ERR("%s", err);
     goto done;
   }
   if (o.swap) {
@@ -859,33 +637,23 @@ int dw_cmd_replay(int argc, char **argv) {
   if (!o.into_live) {
     int exists = 0;
     if (schema_exists(pg, schema, &exists, err, sizeof err)) {
-      dw_cli_error(CMD, "%s", err);
+      DW_LOG_ERR("%s", err);
       goto done;
     }
     if (exists) {
-      dw_cli_error(CMD, "schema \"%s\" exists already: choose another --into, or DROP SCHEMA \"%s\" CASCADE", schema,
+      DW_LOG_ERR("schema \"%s\" exists already: choose another --into, or DROP SCHEMA \"%s\" CASCADE", schema,
                    schema);
       goto done;
     }
   }
 
   /* ---- engine ---- */
-  const char *caldir = dw_config_get(r.cfg, "calendar.dir");
-  r.cal = dw_calendar_new(caldir ? caldir : dw_calendar_default_dir(), dw_config_get(r.cfg, "calendar.hours"), r.utc,
-                          err, sizeof err);
-  if (!r.cal) {
-    dw_cli_error(CMD, "calendar: %s", err);
+  if (!(r.cal = dw_calendar_from_config(r.cfg, err, sizeof err))) {
+    DW_LOG_ERR("calendar: %s", err);
     goto done;
   }
-  r.agg = dw_aggregates_new(r.cfg, r.utc);
-  r.av = dw_avro_new(err, sizeof err);
-  if (!r.agg || !r.av) {
-    dw_cli_error(CMD, "%s", r.av ? "out of memory" : err);
-    goto done;
-  }
-  r.eng = dw_engine_new(r.cfg, r.cal, r.agg, (dw_engine_sink){on_alert, &r}, err, sizeof err);
-  if (!r.eng) {
-    dw_cli_error(CMD, "%s", err);
+  if (!(r.av = dw_avro_new(err, sizeof err)) || !(r.drv = dw_driver_new(r.cfg, r.cal, DW_CLOCK_EVENT, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
     goto done;
   }
   r.prog = dw_progress_new(CMD, "events", 0);
@@ -893,12 +661,7 @@ int dw_cmd_replay(int argc, char **argv) {
   int src = o.from_archive ? replay_archive(&r, pg) : replay_topic(&r, since);
   if (src) goto done;
   if (as_of == DW_TIME_NONE) as_of = r.watermark;
-  dw_engine_advance(r.eng, as_of);
-  if (r.alerts.oom || r.dossiers.oom) {
-    dw_progress_clear(r.prog);
-    dw_cli_error(CMD, "out of memory");
-    goto done;
-  }
+  dw_driver_advance(r.drv, as_of);
   double apply_s = dw_progress_elapsed(r.prog);
   dw_progress_phase(r.prog, "writing");
   dw_progress_update(r.prog, r.events);
@@ -910,14 +673,16 @@ int dw_cmd_replay(int argc, char **argv) {
   char as_of_s[40] = "none";
   if (as_of != DW_TIME_NONE) dw_time_format(as_of, r.utc, as_of_s, sizeof as_of_s);
   dw_engine_stats st;
-  dw_engine_stats_get(r.eng, &st);
+  dw_engine_stats_get(dw_driver_engine(r.drv), &st);
+  dw_driver_stats ds;
+  dw_driver_stats_get(r.drv, &ds);
   fprintf(stderr,
           "replay: done: events=%llu applied=%llu duplicates=%llu engine_errors=%llu undecodable=%llu "
           "alerts=%llu open_alerts=%llu engine_open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs "
           "events_per_s=%.0f "
           "apply_events_per_s=%.0f source=%s into=%s as_of=%s\n",
-          (unsigned long long)r.events, (unsigned long long)r.applied, (unsigned long long)r.duplicates,
-          (unsigned long long)r.engine_errors, (unsigned long long)r.undecodable, (unsigned long long)oc.alerts,
+          (unsigned long long)r.events, (unsigned long long)ds.applied, (unsigned long long)ds.duplicates,
+          (unsigned long long)ds.errors, (unsigned long long)r.undecodable, (unsigned long long)oc.alerts,
           (unsigned long long)oc.open_alerts, (unsigned long long)st.open_alerts, (unsigned long long)oc.agg_rows, (unsigned long long)oc.states, el,
           el > 0 ? (double)r.events / el : 0.0, apply_s > 0 ? (double)r.events / apply_s : 0.0,
           o.from_archive ? "archive" : "topic", o.into_live ? "public" : schema, as_of_s);
@@ -927,14 +692,10 @@ int dw_cmd_replay(int argc, char **argv) {
   exit_code = DW_EXIT_OK;
 done:
   dw_progress_destroy(r.prog);
-  dw_engine_destroy(r.eng);
-  dw_aggregates_destroy(r.agg);
+  dw_driver_destroy(r.drv);
   dw_calendar_destroy(r.cal);
   if (r.av) dw_avro_destroy(r.av);
-  alert_map_free(&r.alerts);
-  dossier_map_free(&r.dossiers);
   if (pg) PQfinish(pg);
-  free(o.communes);
   dw_cli_destroy(cli);
   return exit_code;
 }

@@ -950,7 +950,7 @@ dw_apply_status dw_engine_apply(dw_engine *e, const dw_event *ev, char *errstr, 
     count_event(e, ev, &ids);
     e->late_after_eviction++;
     e->applied++;
-    return DW_APPLY_OK;
+    return DW_APPLY_SETTLED;
   }
   if (!d) {
     d = dw_dossier_new(e->slab, ev->dossier_id, h);
@@ -1084,21 +1084,27 @@ int dw_engine_blob_is_tombstone(const void *blob, size_t len) {
   return blob && len == TOMB_BLOB_LEN && ((const uint8_t *)blob)[0] == 'T';
 }
 
-void dw_engine_drain_dirty(dw_engine *e, void (*fn)(const char *dossier_id, const void *blob, size_t len, void *opaque),
+int64_t dw_engine_tombstone_retention_ms(const dw_config *cfg) {
+  return 2 * (cfg ? dw_config_get_int(cfg, "rules.closed_grace_days") : 30) * DW_MS_PER_DAY;
+}
+
+void dw_engine_drain_dirty(dw_engine *e,
+                           void (*fn)(const char *dossier_id, const void *blob, size_t len, int open, void *opaque),
                            void *opaque) {
   uint8_t tomb[TOMB_BLOB_LEN] = {'T', 1};
   for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) {
     put_le64(tomb + 2, tomb_key(e->gone + off));
     put_le64(tomb + 10, (uint64_t)e->now);
-    fn(e->gone + off, tomb, sizeof tomb, opaque);
+    fn(e->gone + off, tomb, sizeof tomb, 0, opaque);
   }
   e->gone_len = 0;
   for (size_t i = 0; i < e->tab_cap; i++) {
     dw_dossier *d = tab_at(e, i);
     if (!d || !(d->flags & DW_DF_DIRTY)) continue;
     size_t len = 0;
+    const int open = d->received_at != DW_TIME_NONE && d->issued_at == DW_TIME_NONE && d->end_at == DW_TIME_NONE;
     if (dw_dossier_serialize(d, (const char *const *)e->names, &e->blob, &len, &e->blob_cap) == 0)
-      fn(d->id, e->blob, len, opaque);
+      fn(d->id, e->blob, len, open, opaque);
     d->flags &= (uint8_t)~DW_DF_DIRTY;
   }
 }

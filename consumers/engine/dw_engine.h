@@ -36,6 +36,7 @@ typedef enum dw_apply_status {
   DW_APPLY_OK = 0,
   DW_APPLY_DUPLICATE, /* same event_id seen before: ignored */
   DW_APPLY_ERROR,     /* cannot be applied (e.g. date outside the calendar): reason in errstr */
+  DW_APPLY_SETTLED,   /* applied to the aggregates only: the dossier already left memory (tombstone) */
 } dw_apply_status;
 
 /* cfg: rules.* keys; cal: borrowed; agg: borrowed, may be NULL. */
@@ -81,15 +82,19 @@ void dw_engine_stats_get(const dw_engine *eng, dw_engine_stats *out);
  *   tombstone blob (dw_engine_blob_is_tombstone) instead of its state: keep
  *   it, so that a late event for that dossier is still recognised after a
  *   restart and never rebuilds it (its per-dossier counters are settled).
+ *   `open`: the dossier is received and not closed (0 for a tombstone).
  * - dw_engine_restore: loads one dossier or tombstone (no alerts or
  *   aggregates emitted; a dossier's open alerts are part of its blob).
  * - dw_engine_forget: drops dossiers for which keep(dossier_id) is 0 (a
  *   revoked partition). */
 void dw_engine_drain_dirty(dw_engine *eng,
-                           void (*fn)(const char *dossier_id, const void *blob, size_t len, void *opaque),
+                           void (*fn)(const char *dossier_id, const void *blob, size_t len, int open, void *opaque),
                            void *opaque);
 int dw_engine_restore(dw_engine *eng, const void *blob, size_t len, char *errstr, size_t errstr_size);
 int dw_engine_blob_is_tombstone(const void *blob, size_t len);
+/* How long (ms of wall time since it was written) a stored tombstone must
+ * be kept: twice the grace period, after which no late event can matter. */
+int64_t dw_engine_tombstone_retention_ms(const dw_config *cfg);
 void dw_engine_forget(dw_engine *eng, int (*keep)(const char *dossier_id, void *opaque), void *opaque);
 
 #endif

@@ -62,15 +62,15 @@ static int64_t ms_or_none(const PGresult *res, int r, int c) {
  * too. Setting published_version = the version delivered is only ever a
  * true statement, whatever happened to the row meanwhile. */
 typedef struct marks {
-  dw_pgbuf tids, vers, keys[4];
+  dw_buf tids, vers, keys[4];
   int n;
 } marks;
 
 static void marks_reset(marks *m) {
-  dw_pgbuf *all[6] = {&m->tids, &m->vers, &m->keys[0], &m->keys[1], &m->keys[2], &m->keys[3]};
+  dw_buf *all[6] = {&m->tids, &m->vers, &m->keys[0], &m->keys[1], &m->keys[2], &m->keys[3]};
   for (int i = 0; i < 6; i++) {
-    dw_pgbuf_reset(all[i]);
-    dw_pgbuf_puts(all[i], "{");
+    dw_buf_reset(all[i]);
+    dw_buf_puts(all[i], "{");
   }
   m->n = 0;
 }
@@ -78,29 +78,29 @@ static void marks_reset(marks *m) {
 /* One row: its ctid, the version delivered and nkeys key columns. */
 static void marks_add(marks *m, const char *tid, const char *ver, const char *const *keys, int nkeys) {
   const char *sep = m->n ? "," : "";
-  dw_pgbuf_puts(&m->tids, sep);
-  dw_pgbuf_array_elem(&m->tids, tid);
-  dw_pgbuf_puts(&m->vers, sep);
-  dw_pgbuf_puts(&m->vers, ver);
+  dw_buf_puts(&m->tids, sep);
+  dw_pg_array_elem(&m->tids, tid);
+  dw_buf_puts(&m->vers, sep);
+  dw_buf_puts(&m->vers, ver);
   for (int i = 0; i < nkeys; i++) {
-    dw_pgbuf_puts(&m->keys[i], sep);
-    dw_pgbuf_array_elem(&m->keys[i], keys[i]);
+    dw_buf_puts(&m->keys[i], sep);
+    dw_pg_array_elem(&m->keys[i], keys[i]);
   }
   m->n++;
 }
 
 static void marks_free(marks *m) {
-  dw_pgbuf_free(&m->tids);
-  dw_pgbuf_free(&m->vers);
-  for (int i = 0; i < 4; i++) dw_pgbuf_free(&m->keys[i]);
+  dw_buf_free(&m->tids);
+  dw_buf_free(&m->vers);
+  for (int i = 0; i < 4; i++) dw_buf_free(&m->keys[i]);
 }
 
 static int marks_apply(PGconn *pg, const char *sql, marks *m, int nkeys, char *errstr, size_t n) {
   if (m->n == 0) return 0;
-  dw_pgbuf *all[6] = {&m->tids, &m->vers, &m->keys[0], &m->keys[1], &m->keys[2], &m->keys[3]};
+  dw_buf *all[6] = {&m->tids, &m->vers, &m->keys[0], &m->keys[1], &m->keys[2], &m->keys[3]};
   const char *params[6];
   for (int i = 0; i < 2 + nkeys; i++) {
-    dw_pgbuf_puts(all[i], "}");
+    dw_buf_puts(all[i], "}");
     if (all[i]->oom) {
       snprintf(errstr, n, "mark published: out of memory");
       return -1;
@@ -318,10 +318,10 @@ long dw_publish_aggregates(dw_publish *p, PGconn *pg, const dw_aggregates *agg, 
   }
   PQclear(res);
 
-  dw_pgbuf sql = {0};
-  dw_pgbuf_puts(&sql, "SELECT unit_type, unit, period_kind, period, version");
-  for (int k = 0; k < DW_C__COUNT; k++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)k));
-  dw_pgbuf_printf(&sql,
+  dw_buf sql = {0};
+  dw_buf_puts(&sql, "SELECT unit_type, unit, period_kind, period, version");
+  for (int k = 0; k < DW_C__COUNT; k++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)k));
+  dw_buf_printf(&sql,
                   ", ctid FROM aggregates WHERE version > published_version"
                   " ORDER BY unit_type, unit, period_kind, period LIMIT %d",
                   PAGE_ROWS);
@@ -338,7 +338,7 @@ long dw_publish_aggregates(dw_publish *p, PGconn *pg, const dw_aggregates *agg, 
     HASH_DEL(c.gauges, g);
     free(g);
   }
-  dw_pgbuf_free(&sql);
+  dw_buf_free(&sql);
   return total;
 }
 

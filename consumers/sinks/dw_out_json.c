@@ -12,143 +12,73 @@
 
 /* ---- buffer ---- */
 
-static int reserve(dw_out_buf *b, size_t more) {
-  if (b->oom) return -1;
-  if (b->len + more + 1 <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : 256;
-  while (cap < b->len + more + 1) cap *= 2;
-  char *s = realloc(b->s, cap);
-  if (!s) {
-    b->oom = 1;
-    return -1;
-  }
-  b->s = s;
-  b->cap = cap;
-  return 0;
-}
-
-void dw_out_buf_printf(dw_out_buf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char small[128];
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0 || reserve(b, (size_t)n)) return;
-  if ((size_t)n < sizeof small) {
-    memcpy(b->s + b->len, small, (size_t)n + 1);
-  } else {
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-  }
-  b->len += (size_t)n;
-}
-
-void dw_out_buf_string(dw_out_buf *b, const char *s) {
-  if (!s) {
-    dw_out_buf_printf(b, "null");
-    return;
-  }
-  if (reserve(b, strlen(s) * 6 + 2)) return; /* worst case: every byte \u00XX */
-  char *o = b->s + b->len;
-  *o++ = '"';
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': *o++ = '\\'; *o++ = '"'; break;
-    case '\\': *o++ = '\\'; *o++ = '\\'; break;
-    case '\n': *o++ = '\\'; *o++ = 'n'; break;
-    case '\r': *o++ = '\\'; *o++ = 'r'; break;
-    case '\t': *o++ = '\\'; *o++ = 't'; break;
-    default:
-      if (*p < 0x20) {
-        o += sprintf(o, "\\u%04x", *p);
-      } else {
-        *o++ = (char)*p;
-      }
-    }
-  }
-  *o++ = '"';
-  *o = '\0';
-  b->len = (size_t)(o - b->s);
-}
-
-char *dw_out_buf_take(dw_out_buf *b) {
-  if (b->oom || reserve(b, 0)) {
-    free(b->s);
-    memset(b, 0, sizeof *b);
-    return NULL;
-  }
-  char *s = b->s;
-  memset(b, 0, sizeof *b);
-  return s;
-}
 
 /* ---- alerts ---- */
 
-static void put_time(dw_out_buf *b, int64_t t, int off) {
+static void put_time(dw_buf *b, int64_t t, int off) {
   if (t == DW_TIME_NONE) {
-    dw_out_buf_printf(b, "null");
+    dw_buf_printf(b, "null");
     return;
   }
   char buf[40];
   dw_time_format(t, off, buf, sizeof buf);
-  dw_out_buf_string(b, buf);
+  dw_buf_json_string(b, buf);
 }
 
 char *dw_out_json_alert(const dw_alert *a, int off) {
-  dw_out_buf b = {0};
-  dw_out_buf_printf(&b, "{\"kind\":\"alert\",\"rule\":");
-  dw_out_buf_string(&b, dw_rule_name(a->rule));
-  dw_out_buf_printf(&b, ",\"dossier_id\":");
-  dw_out_buf_string(&b, a->dossier_id);
-  dw_out_buf_printf(&b, ",\"commune\":");
-  dw_out_buf_string(&b, a->commune);
-  dw_out_buf_printf(&b, ",\"agency\":");
-  dw_out_buf_string(&b, a->agency);
-  dw_out_buf_printf(&b, ",\"procedure\":");
-  dw_out_buf_string(&b, a->procedure);
-  dw_out_buf_printf(&b, ",\"severity\":");
-  dw_out_buf_string(&b, dw_severity_name(a->severity));
-  dw_out_buf_printf(&b, ",\"raised_at\":");
+  dw_buf b = {0};
+  dw_buf_printf(&b, "{\"kind\":\"alert\",\"rule\":");
+  dw_buf_json_string(&b, dw_rule_name(a->rule));
+  dw_buf_printf(&b, ",\"dossier_id\":");
+  dw_buf_json_string(&b, a->dossier_id);
+  dw_buf_printf(&b, ",\"commune\":");
+  dw_buf_json_string(&b, a->commune);
+  dw_buf_printf(&b, ",\"agency\":");
+  dw_buf_json_string(&b, a->agency);
+  dw_buf_printf(&b, ",\"procedure\":");
+  dw_buf_json_string(&b, a->procedure);
+  dw_buf_printf(&b, ",\"severity\":");
+  dw_buf_json_string(&b, dw_severity_name(a->severity));
+  dw_buf_printf(&b, ",\"raised_at\":");
   put_time(&b, a->raised_at, off);
-  dw_out_buf_printf(&b, ",\"due_at\":");
+  dw_buf_printf(&b, ",\"due_at\":");
   put_time(&b, a->due_at, off);
-  dw_out_buf_printf(&b, ",\"cleared_at\":");
+  dw_buf_printf(&b, ",\"cleared_at\":");
   put_time(&b, a->cleared_at, off);
-  dw_out_buf_printf(&b, ",\"alert_id\":");
-  dw_out_buf_string(&b, a->alert_id);
-  dw_out_buf_printf(&b, ",\"detail\":");
-  dw_out_buf_string(&b, a->detail);
-  dw_out_buf_printf(&b, "}");
-  return dw_out_buf_take(&b);
+  dw_buf_printf(&b, ",\"alert_id\":");
+  dw_buf_json_string(&b, a->alert_id);
+  dw_buf_printf(&b, ",\"detail\":");
+  dw_buf_json_string(&b, a->detail);
+  dw_buf_printf(&b, "}");
+  return dw_buf_take(&b);
 }
 
 /* ---- aggregate rows ---- */
 
 /* Rates and scores are already rounded to hundredths; %.2f of the nearest
  * double prints the decimal exactly. */
-static void put_2dp(dw_out_buf *b, double v) {
+static void put_2dp(dw_buf *b, double v) {
   if (isnan(v) || isinf(v))
-    dw_out_buf_printf(b, "null");
+    dw_buf_printf(b, "null");
   else
-    dw_out_buf_printf(b, "%.2f", v == 0 ? 0.0 : v); /* no "-0.00" */
+    dw_buf_printf(b, "%.2f", v == 0 ? 0.0 : v); /* no "-0.00" */
 }
 
 char *dw_out_json_aggregate(const dw_aggregates *agg, const dw_agg_row *row) {
   dw_agg_rates r;
   dw_aggregates_rates(agg, row, &r);
-  dw_out_buf b = {0};
-  dw_out_buf_printf(&b, "{\"kind\":\"aggregate\",\"unit_type\":");
-  dw_out_buf_string(&b, dw_unit_type_name(row->unit_type));
-  dw_out_buf_printf(&b, ",\"unit\":");
-  dw_out_buf_string(&b, row->unit);
-  dw_out_buf_printf(&b, ",\"period_kind\":");
-  dw_out_buf_string(&b, dw_period_kind_name(row->period_kind));
-  dw_out_buf_printf(&b, ",\"period\":");
-  dw_out_buf_string(&b, row->period);
+  dw_buf b = {0};
+  dw_buf_printf(&b, "{\"kind\":\"aggregate\",\"unit_type\":");
+  dw_buf_json_string(&b, dw_unit_type_name(row->unit_type));
+  dw_buf_printf(&b, ",\"unit\":");
+  dw_buf_json_string(&b, row->unit);
+  dw_buf_printf(&b, ",\"period_kind\":");
+  dw_buf_json_string(&b, dw_period_kind_name(row->period_kind));
+  dw_buf_printf(&b, ",\"period\":");
+  dw_buf_json_string(&b, row->period);
   for (int c = 0; c < DW_C__COUNT; c++)
-    dw_out_buf_printf(&b, ",\"%s\":%" PRId64, dw_counter_name((dw_counter)c), row->counters[c]);
-  dw_out_buf_printf(&b, ",\"open_overdue\":%" PRId64, row->open_overdue);
+    dw_buf_printf(&b, ",\"%s\":%" PRId64, dw_counter_name((dw_counter)c), row->counters[c]);
+  dw_buf_printf(&b, ",\"open_overdue\":%" PRId64, row->open_overdue);
   static const char *const names[] = {"on_time_rate", "intake_digitized_rate", "result_digitized_rate",
                                       "online_rate",  "rating_avg",            "reuse_rate",
                                       "paid_online_rate", "score",             "score_100"};
@@ -156,11 +86,11 @@ char *dw_out_json_aggregate(const dw_aggregates *agg, const dw_agg_row *row) {
                          r.online_rate,  r.rating_avg,            r.reuse_rate,
                          r.paid_online_rate, r.score,             r.score_100};
   for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
-    dw_out_buf_printf(&b, ",\"%s\":", names[i]);
+    dw_buf_printf(&b, ",\"%s\":", names[i]);
     put_2dp(&b, vals[i]);
   }
-  dw_out_buf_printf(&b, "}");
-  return dw_out_buf_take(&b);
+  dw_buf_printf(&b, "}");
+  return dw_buf_take(&b);
 }
 
 /* ---- tables ---- */

@@ -11,6 +11,7 @@
 
 #include "dw_aggregates.h"
 #include "dw_alert.h"
+#include "dw_buf.h"
 
 /* One JSON object without the trailing newline, malloc'd (NULL on OOM):
  * {"kind":"alert","rule","dossier_id","commune","agency","procedure",
@@ -23,20 +24,6 @@ char *dw_out_json_alert(const dw_alert *a, int utc_offset_min);
  *  counter by its contract name, "open_overdue", every rate, "score",
  *  "score_100"}; rates and score from dw_aggregates_rates(agg, row). */
 char *dw_out_json_aggregate(const dw_aggregates *agg, const dw_agg_row *row);
-
-/* A growable text buffer used by the above, exposed for other one-line JSON
- * writers (audit's summary). Start zeroed; an allocation failure is sticky
- * (oom) and makes dw_out_buf_take return NULL. dw_out_buf_string appends a
- * quoted, escaped JSON string literal (NULL gives null). */
-typedef struct dw_out_buf {
-  char *s;
-  size_t len, cap;
-  int oom;
-} dw_out_buf;
-void dw_out_buf_printf(dw_out_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dw_out_buf_string(dw_out_buf *b, const char *s);
-/* The text (caller frees), or NULL if anything failed (buffer freed). */
-char *dw_out_buf_take(dw_out_buf *b);
 
 /* Table format: a header line, then one aligned line per item. */
 void dw_out_table_alert_header(FILE *out);

@@ -12,120 +12,6 @@
 
 /* ---- buffer ---- */
 
-static void grow(dw_pgbuf *b, size_t need) {
-  if (b->oom || b->len + need + 1 <= b->cap) return;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap < b->len + need + 1) cap *= 2;
-  char *p = realloc(b->data, cap);
-  if (!p) {
-    b->oom = true;
-    return;
-  }
-  b->data = p;
-  b->cap = cap;
-}
-
-void dw_pgbuf_reset(dw_pgbuf *b) {
-  b->len = 0;
-  b->oom = false;
-  if (b->data) b->data[0] = '\0';
-}
-
-void dw_pgbuf_free(dw_pgbuf *b) {
-  free(b->data);
-  memset(b, 0, sizeof *b);
-}
-
-void dw_pgbuf_put(dw_pgbuf *b, const void *p, size_t n) {
-  grow(b, n);
-  if (b->oom) return;
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-}
-
-void dw_pgbuf_puts(dw_pgbuf *b, const char *s) { dw_pgbuf_put(b, s, strlen(s)); }
-
-void dw_pgbuf_printf(dw_pgbuf *b, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  grow(b, (size_t)n);
-  if (b->oom) return;
-  va_start(ap, fmt);
-  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)n;
-}
-
-void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s) {
-  if (!s) {
-    dw_pgbuf_put(b, "\\N", 2);
-    return;
-  }
-  /* COPY text format: backslash, tab, newline and CR must be escaped.
-   * Plain runs are copied whole (this is most of the archive's bytes). */
-  for (;;) {
-    size_t run = strcspn(s, "\\\t\n\r");
-    dw_pgbuf_put(b, s, run);
-    s += run;
-    switch (*s) {
-    case '\0': return;
-    case '\\': dw_pgbuf_put(b, "\\\\", 2); break;
-    case '\t': dw_pgbuf_put(b, "\\t", 2); break;
-    case '\n': dw_pgbuf_put(b, "\\n", 2); break;
-    default: dw_pgbuf_put(b, "\\r", 2); break;
-    }
-    s++;
-  }
-}
-
-void dw_pgbuf_copy_texts(dw_pgbuf *b, const char *const *v, size_t n) {
-  for (size_t k = 0; k < n; k++) {
-    dw_pgbuf_copy_text(b, v[k]);
-    dw_pgbuf_put(b, "\t", 1);
-  }
-}
-
-void dw_pgbuf_copy_bytea(dw_pgbuf *b, const void *p, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  if (!p) {
-    dw_pgbuf_put(b, "\\N", 2);
-    return;
-  }
-  /* bytea hex input "\x..", with the backslash doubled for COPY. */
-  grow(b, 3 + 2 * n);
-  if (b->oom) return;
-  dw_pgbuf_put(b, "\\\\x", 3);
-  const unsigned char *c = p;
-  for (size_t i = 0; i < n; i++) {
-    b->data[b->len++] = hex[c[i] >> 4];
-    b->data[b->len++] = hex[c[i] & 15];
-  }
-  b->data[b->len] = '\0';
-}
-
-void dw_pgbuf_copy_time(dw_pgbuf *b, int64_t ms) {
-  if (ms == DW_TIME_NONE) {
-    dw_pgbuf_put(b, "\\N", 2);
-    return;
-  }
-  char t[40];
-  dw_time_format(ms, 0, t, sizeof t);
-  dw_pgbuf_puts(b, t);
-}
-
-void dw_pgbuf_array_elem(dw_pgbuf *b, const char *s) {
-  dw_pgbuf_put(b, "\"", 1);
-  for (const char *p = s; *p; p++) {
-    if (*p == '"' || *p == '\\') dw_pgbuf_put(b, "\\", 1);
-    dw_pgbuf_put(b, p, 1);
-  }
-  dw_pgbuf_put(b, "\"", 1);
-}
-
 /* ---- libpq helpers ---- */
 
 static void set_err(char *errstr, size_t n, PGconn *pg, const PGresult *res, const char *what) {
@@ -138,72 +24,23 @@ static void set_err(char *errstr, size_t n, PGconn *pg, const PGresult *res, con
     if (*p == '\n') *p = ' ';
 }
 
-/* Starts COPY FROM STDIN and streams data; the command's result is left
- * for copy_end. */
-static int copy_send(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
-  PGresult *res = PQexec(pg, copy_sql);
-  if (PQresultStatus(res) != PGRES_COPY_IN) {
-    set_err(errstr, n, pg, res, copy_sql);
-    PQclear(res);
-    return -1;
-  }
-  PQclear(res);
-  /* Chunks keep each CopyData message reasonably small. */
-  size_t off = 0;
-  while (off < len) {
-    size_t chunk = len - off > (1u << 20) ? (1u << 20) : len - off;
-    if (PQputCopyData(pg, data + off, (int)chunk) != 1) {
-      set_err(errstr, n, pg, NULL, "COPY data");
-      PQputCopyEnd(pg, "send failed");
-      while ((res = PQgetResult(pg))) PQclear(res);
-      return -1;
-    }
-    off += chunk;
-  }
-  /* Blocking mode: this returns once everything is on its way. */
-  if (PQputCopyEnd(pg, NULL) != 1) {
-    set_err(errstr, n, pg, NULL, "COPY end");
-    while ((res = PQgetResult(pg))) PQclear(res);
-    return -1;
-  }
-  return 0;
-}
-
-/* Waits for the result of the COPY copy_send started. */
-static int copy_end(PGconn *pg, const char *copy_sql, char *errstr, size_t n) {
-  PGresult *res;
-  int rc = 0;
-  while ((res = PQgetResult(pg))) {
-    if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
-      set_err(errstr, n, pg, res, copy_sql);
-      rc = -1;
-    }
-    PQclear(res);
-  }
-  return rc;
-}
-
-int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
-  if (copy_send(pg, copy_sql, data, len, errstr, n)) return -1;
-  return copy_end(pg, copy_sql, errstr, n);
-}
 
 /* ---- batch ---- */
 
 int dw_pg_sink_prepare(PGconn *pg, char *errstr, size_t n) {
-  dw_pgbuf b = {0};
-  dw_pgbuf_puts(&b,
+  dw_buf b = {0};
+  dw_buf_puts(&b,
                 "CREATE TEMP TABLE IF NOT EXISTS w_state (dossier_id text, kafka_partition int, state bytea,"
-                " open bool) ON COMMIT DELETE ROWS;"
+                " open bool, tombstone bool) ON COMMIT DELETE ROWS;"
                 "CREATE TEMP TABLE IF NOT EXISTS w_alerts (alert_id text, rule text, dossier_id text, commune text,"
                 " agency text, procedure text, severity text, raised_at timestamptz, due_at timestamptz,"
                 " cleared_at timestamptz, detail text) ON COMMIT DELETE ROWS;"
                 "CREATE TEMP TABLE IF NOT EXISTS w_agg (unit_type text, unit text, period_kind text, period text");
-  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&b, ", %s bigint", dw_counter_name((dw_counter)c));
-  dw_pgbuf_puts(&b, ") ON COMMIT DELETE ROWS;");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&b, ", %s bigint", dw_counter_name((dw_counter)c));
+  dw_buf_puts(&b, ") ON COMMIT DELETE ROWS;");
   int rc = b.oom ? -1 : dw_pg_exec(pg, b.data, errstr, n);
   if (b.oom) snprintf(errstr, n, "out of memory");
-  dw_pgbuf_free(&b);
+  dw_buf_free(&b);
   return rc;
 }
 
@@ -243,13 +80,13 @@ int dw_pg_sink_dedupe_send(PGconn *pg, const char *const *ids, size_t n, char *e
   if (n == 0) return 0;
   /* Duplicates inside ids are harmless here: ON CONFLICT skips them and
    * _recv maps every returned id to its first occurrence. */
-  dw_pgbuf arr = {0};
-  dw_pgbuf_puts(&arr, "{");
+  dw_buf arr = {0};
+  dw_buf_puts(&arr, "{");
   for (size_t i = 0; i < n; i++) {
-    if (i) dw_pgbuf_puts(&arr, ",");
-    dw_pgbuf_array_elem(&arr, ids[i]);
+    if (i) dw_buf_puts(&arr, ",");
+    dw_pg_array_elem(&arr, ids[i]);
   }
-  dw_pgbuf_puts(&arr, "}");
+  dw_buf_puts(&arr, "}");
   int rc = 0;
   if (arr.oom) {
     snprintf(errstr, en, "out of memory");
@@ -261,7 +98,7 @@ int dw_pg_sink_dedupe_send(PGconn *pg, const char *const *ids, size_t n, char *e
       rc = -1;
     }
   }
-  dw_pgbuf_free(&arr);
+  dw_buf_free(&arr);
   return rc;
 }
 
@@ -310,16 +147,16 @@ int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_
   return dw_pg_sink_dedupe_recv(pg, ids, n, is_new, errstr, en);
 }
 
-void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row) {
+void dw_pg_archive_copy_row(dw_buf *b, const dw_pg_archive_row *row) {
   const dw_event *ev = row->ev;
   const char *const head[] = {ev->event_id, ev->dossier_id, dw_event_type_name(ev->type)};
   const char *const tail[] = {ev->commune, ev->agency, ev->procedure, row->json};
-  dw_pgbuf_copy_texts(b, head, 3);
-  dw_pgbuf_copy_time(b, ev->occurred_at);
-  dw_pgbuf_put(b, "\t", 1);
-  dw_pgbuf_copy_texts(b, tail, 4);
-  dw_pgbuf_copy_bytea(b, row->avro, row->avro_len);
-  dw_pgbuf_printf(b, "\t%d\t%lld\n", (int)row->partition, (long long)row->offset);
+  dw_pg_copy_texts(b, head, 3);
+  dw_pg_copy_time(b, ev->occurred_at);
+  dw_buf_put(b, "\t", 1);
+  dw_pg_copy_texts(b, tail, 4);
+  dw_pg_copy_bytea(b, row->avro, row->avro_len);
+  dw_buf_printf(b, "\t%d\t%lld\n", (int)row->partition, (long long)row->offset);
 }
 
 static const char ARCHIVE_COPY_SQL[] =
@@ -328,21 +165,21 @@ static const char ARCHIVE_COPY_SQL[] =
 
 int dw_pg_sink_archive_send(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
   if (n == 0) return 0;
-  dw_pgbuf b = {0};
+  dw_buf b = {0};
   for (size_t i = 0; i < n; i++) dw_pg_archive_copy_row(&b, &rows[i]);
   int rc;
   if (b.oom) {
     snprintf(errstr, en, "out of memory");
     rc = -1;
   } else {
-    rc = copy_send(pg, ARCHIVE_COPY_SQL, b.data, b.len, errstr, en);
+    rc = dw_pg_copy_send(pg, ARCHIVE_COPY_SQL, b.data, b.len, errstr, en);
   }
-  dw_pgbuf_free(&b);
+  dw_buf_free(&b);
   return rc;
 }
 
 int dw_pg_sink_archive_finish(PGconn *pg, size_t n, char *errstr, size_t en) {
-  return n == 0 ? 0 : copy_end(pg, ARCHIVE_COPY_SQL, errstr, en);
+  return n == 0 ? 0 : dw_pg_copy_end(pg, ARCHIVE_COPY_SQL, errstr, en);
 }
 
 int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
@@ -352,13 +189,14 @@ int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char
 
 int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t en) {
   if (n == 0) return 0;
-  dw_pgbuf b = {0};
+  dw_buf b = {0};
   bool any_delete = false;
   for (size_t i = 0; i < n; i++) {
-    dw_pgbuf_copy_text(&b, rows[i].dossier_id);
-    dw_pgbuf_printf(&b, "\t%d\t", (int)rows[i].partition);
-    dw_pgbuf_copy_bytea(&b, rows[i].blob, rows[i].len);
-    dw_pgbuf_puts(&b, rows[i].open ? "\tt\n" : "\tf\n");
+    dw_pg_copy_text(&b, rows[i].dossier_id);
+    dw_buf_printf(&b, "\t%d\t", (int)rows[i].partition);
+    dw_pg_copy_bytea(&b, rows[i].blob, rows[i].len);
+    dw_buf_puts(&b, rows[i].open ? "\tt" : "\tf");
+    dw_buf_puts(&b, rows[i].tombstone ? "\tt\n" : "\tf\n");
     if (!rows[i].blob) any_delete = true;
   }
   int rc = -1;
@@ -366,7 +204,7 @@ int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *e
     snprintf(errstr, en, "out of memory");
     goto out;
   }
-  if (dw_pg_sink_copy(pg, "COPY w_state (dossier_id, kafka_partition, state, open) FROM STDIN", b.data, b.len, errstr,
+  if (dw_pg_copy(pg, "COPY w_state (dossier_id, kafka_partition, state, open, tombstone) FROM STDIN", b.data, b.len, errstr,
                  en))
     goto out;
   if (any_delete && dw_pg_exec(pg,
@@ -375,42 +213,42 @@ int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *e
                                errstr, en))
     goto out;
   if (dw_pg_exec(pg,
-                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, updated_at)"
-                 " SELECT dossier_id, kafka_partition, state, open, now() FROM w_state WHERE state IS NOT NULL"
-                 " ORDER BY dossier_id"
+                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at)"
+                 " SELECT dossier_id, kafka_partition, state, open, tombstone, now() FROM w_state"
+                 " WHERE state IS NOT NULL ORDER BY dossier_id"
                  " ON CONFLICT (dossier_id) DO UPDATE SET kafka_partition = EXCLUDED.kafka_partition,"
-                 " state = EXCLUDED.state, open = EXCLUDED.open, updated_at = now()",
+                 " state = EXCLUDED.state, open = EXCLUDED.open, tombstone = EXCLUDED.tombstone, updated_at = now()",
                  errstr, en))
     goto out;
   rc = 0;
 out:
-  dw_pgbuf_free(&b);
+  dw_buf_free(&b);
   return rc;
 }
 
 int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr, size_t en) {
   if (n == 0) return 0;
-  dw_pgbuf b = {0};
+  dw_buf b = {0};
   for (size_t i = 0; i < n; i++) {
     const dw_alert *a = &alerts[i];
     /* columns in the order of the COPY below: texts, times, then detail */
     const char *const texts[] = {a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune,
                                  a->agency,   a->procedure,          dw_severity_name(a->severity)};
     const int64_t times[] = {a->raised_at, a->due_at, a->cleared_at};
-    dw_pgbuf_copy_texts(&b, texts, sizeof texts / sizeof *texts);
+    dw_pg_copy_texts(&b, texts, sizeof texts / sizeof *texts);
     for (size_t k = 0; k < sizeof times / sizeof *times; k++) {
-      dw_pgbuf_copy_time(&b, times[k]);
-      dw_pgbuf_put(&b, "\t", 1);
+      dw_pg_copy_time(&b, times[k]);
+      dw_buf_put(&b, "\t", 1);
     }
-    dw_pgbuf_copy_text(&b, a->detail);
-    dw_pgbuf_put(&b, "\n", 1);
+    dw_pg_copy_text(&b, a->detail);
+    dw_buf_put(&b, "\n", 1);
   }
   int rc = -1;
   if (b.oom) {
     snprintf(errstr, en, "out of memory");
     goto out;
   }
-  if (dw_pg_sink_copy(pg,
+  if (dw_pg_copy(pg,
                  "COPY w_alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
                  " due_at, cleared_at, detail) FROM STDIN",
                  b.data, b.len, errstr, en))
@@ -429,12 +267,12 @@ int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr
     goto out;
   rc = 0;
 out:
-  dw_pgbuf_free(&b);
+  dw_buf_free(&b);
   return rc;
 }
 
 int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *errstr, size_t en) {
-  dw_pgbuf b = {0};
+  dw_buf b = {0};
   size_t rows = 0;
   for (size_t i = 0; i < n; i++) {
     const dw_agg_row *d = &deltas[i];
@@ -443,40 +281,40 @@ int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *
     for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
     if (!any) continue;
     const char *const key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind)};
-    dw_pgbuf_copy_texts(&b, key, 3);
-    dw_pgbuf_copy_text(&b, d->period);
-    for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&b, "\t%lld", (long long)d->counters[c]);
-    dw_pgbuf_put(&b, "\n", 1);
+    dw_pg_copy_texts(&b, key, 3);
+    dw_pg_copy_text(&b, d->period);
+    for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&b, "\t%lld", (long long)d->counters[c]);
+    dw_buf_put(&b, "\n", 1);
     rows++;
   }
   int rc = -1;
-  dw_pgbuf sql = {0};
+  dw_buf sql = {0};
   if (rows == 0) {
     rc = 0;
     goto out;
   }
-  dw_pgbuf_puts(&sql, "COPY w_agg (unit_type, unit, period_kind, period");
-  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
-  dw_pgbuf_puts(&sql, ") FROM STDIN");
+  dw_buf_puts(&sql, "COPY w_agg (unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
+  dw_buf_puts(&sql, ") FROM STDIN");
   if (b.oom || sql.oom) {
     snprintf(errstr, en, "out of memory");
     goto out;
   }
-  if (dw_pg_sink_copy(pg, sql.data, b.data, b.len, errstr, en)) goto out;
-  dw_pgbuf_reset(&sql);
-  dw_pgbuf_puts(&sql, "INSERT INTO aggregates (unit_type, unit, period_kind, period");
-  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
-  dw_pgbuf_puts(&sql, ", updated_at) SELECT unit_type, unit, period_kind, period");
-  for (int c = 0; c < DW_C__COUNT; c++) dw_pgbuf_printf(&sql, ", sum(%s)", dw_counter_name((dw_counter)c));
+  if (dw_pg_copy(pg, sql.data, b.data, b.len, errstr, en)) goto out;
+  dw_buf_reset(&sql);
+  dw_buf_puts(&sql, "INSERT INTO aggregates (unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
+  dw_buf_puts(&sql, ", updated_at) SELECT unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", sum(%s)", dw_counter_name((dw_counter)c));
   /* GROUP BY makes keys unique even if the caller repeated one; ORDER BY
    * gives every process the same lock order on shared rows (province). */
-  dw_pgbuf_puts(&sql, ", now() FROM w_agg GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+  dw_buf_puts(&sql, ", now() FROM w_agg GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
                       " ON CONFLICT (unit_type, unit, period_kind, period) DO UPDATE SET ");
   for (int c = 0; c < DW_C__COUNT; c++) {
     const char *name = dw_counter_name((dw_counter)c);
-    dw_pgbuf_printf(&sql, "%s = aggregates.%s + EXCLUDED.%s, ", name, name, name);
+    dw_buf_printf(&sql, "%s = aggregates.%s + EXCLUDED.%s, ", name, name, name);
   }
-  dw_pgbuf_puts(&sql, "updated_at = now(), version = aggregates.version + 1");
+  dw_buf_puts(&sql, "updated_at = now(), version = aggregates.version + 1");
   if (sql.oom) {
     snprintf(errstr, en, "out of memory");
     goto out;
@@ -484,8 +322,8 @@ int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *
   if (dw_pg_exec(pg, sql.data, errstr, en)) goto out;
   rc = 0;
 out:
-  dw_pgbuf_free(&b);
-  dw_pgbuf_free(&sql);
+  dw_buf_free(&b);
+  dw_buf_free(&sql);
   return rc;
 }
 

@@ -21,31 +21,7 @@
 #include "dw_aggregates.h"
 #include "dw_alert.h"
 #include "dw_event.h"
-#include "dw_pg.h" /* dw_pg_exec */
-
-/* ---- helpers ---- */
-typedef struct dw_pgbuf {
-  char *data;
-  size_t len, cap;
-  bool oom;
-} dw_pgbuf;
-void dw_pgbuf_reset(dw_pgbuf *b);
-void dw_pgbuf_free(dw_pgbuf *b);
-void dw_pgbuf_put(dw_pgbuf *b, const void *p, size_t n);
-void dw_pgbuf_puts(dw_pgbuf *b, const char *s);
-void dw_pgbuf_printf(dw_pgbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* One COPY text-format field (escaped) or \N when s is NULL. */
-void dw_pgbuf_copy_text(dw_pgbuf *b, const char *s);
-/* n such fields, each followed by the column separator (a tab). */
-void dw_pgbuf_copy_texts(dw_pgbuf *b, const char *const *v, size_t n);
-void dw_pgbuf_copy_bytea(dw_pgbuf *b, const void *p, size_t n);
-/* A timestamptz field from ms since epoch, or \N for DW_TIME_NONE. */
-void dw_pgbuf_copy_time(dw_pgbuf *b, int64_t ms);
-/* An element of a text[] literal ("..." with escapes), comma-separated by caller. */
-void dw_pgbuf_array_elem(dw_pgbuf *b, const char *s);
-
-/* COPY ... FROM STDIN with the given text-format data. Returns 0 or -1. */
-int dw_pg_sink_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t errstr_size);
+#include "dw_pg.h" /* dw_pg_exec, dw_pg_copy, dw_buf */
 
 /* ---- the batch transaction ---- */
 
@@ -86,7 +62,7 @@ int dw_pg_sink_archive_send(PGconn *pg, const dw_pg_archive_row *rows, size_t n,
 int dw_pg_sink_archive_finish(PGconn *pg, size_t n, char *errstr, size_t errstr_size);
 /* One archive row in COPY text format (columns of dossier_events, in the
  * order dw_pg_sink_archive copies them); the benchmark's plain COPY uses it. */
-void dw_pg_archive_copy_row(dw_pgbuf *b, const dw_pg_archive_row *row);
+void dw_pg_archive_copy_row(dw_buf *b, const dw_pg_archive_row *row);
 
 typedef struct dw_pg_state_row {
   const char *dossier_id;
@@ -94,6 +70,7 @@ typedef struct dw_pg_state_row {
   const void *blob; /* NULL: the dossier left memory, delete its row */
   size_t len;
   bool open;
+  bool tombstone; /* blob is the engine's tombstone (dw_engine_blob_is_tombstone) */
 } dw_pg_state_row;
 int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t errstr_size);
 

@@ -9,10 +9,10 @@
 #include "dw_event.h"
 #include "dw_pg_sink.h"
 
-static void part_array(dw_pgbuf *b, const int32_t *parts, size_t n) {
-  dw_pgbuf_puts(b, "{");
-  for (size_t i = 0; i < n; i++) dw_pgbuf_printf(b, "%s%d", i ? "," : "", (int)parts[i]);
-  dw_pgbuf_puts(b, "}");
+static void part_array(dw_buf *b, const int32_t *parts, size_t n) {
+  dw_buf_puts(b, "{");
+  for (size_t i = 0; i < n; i++) dw_buf_printf(b, "%s%d", i ? "," : "", (int)parts[i]);
+  dw_buf_puts(b, "}");
 }
 
 static void one_line(char *s) {
@@ -27,14 +27,14 @@ int dw_pg_state_load_offsets(PGconn *pg, const char *group, const char *topic, c
     watermarks[i] = DW_TIME_NONE;
   }
   if (n == 0) return 0;
-  dw_pgbuf arr = {0};
+  dw_buf arr = {0};
   part_array(&arr, parts, n);
   const char *params[3] = {group, topic, arr.data};
   PGresult *res = PQexecParams(pg,
                                "SELECT kafka_partition, next_offset, watermark_ms FROM kafka_offsets"
                                " WHERE consumer_group = $1 AND topic = $2 AND kafka_partition = ANY($3::int[])",
                                3, NULL, params, NULL, NULL, 0);
-  dw_pgbuf_free(&arr);
+  dw_buf_free(&arr);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     snprintf(errstr, en, "load kafka_offsets: %s", PQresultErrorMessage(res));
     one_line(errstr);
@@ -57,7 +57,7 @@ long dw_pg_state_load_dossiers(PGconn *pg, const int32_t *parts, size_t n, dw_pg
                                long *failed, char *errstr, size_t en) {
   *failed = 0;
   if (n == 0) return 0;
-  dw_pgbuf arr = {0};
+  dw_buf arr = {0};
   part_array(&arr, parts, n);
   const char *params[1] = {arr.data};
   /* Binary results: the blob arrives as raw bytes, ints in network order. */
@@ -65,7 +65,7 @@ long dw_pg_state_load_dossiers(PGconn *pg, const int32_t *parts, size_t n, dw_pg
                              "SELECT dossier_id, kafka_partition, state, COALESCE(open, false) FROM dossier_state"
                              " WHERE kafka_partition = ANY($1::int[])",
                              1, NULL, params, NULL, NULL, 1);
-  dw_pgbuf_free(&arr);
+  dw_buf_free(&arr);
   if (!ok) {
     snprintf(errstr, en, "load dossier_state: %s", PQerrorMessage(pg));
     one_line(errstr);

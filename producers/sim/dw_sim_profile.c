@@ -4,6 +4,8 @@
  * default), and every error names the field path. */
 #include "dw_sim_profile.h"
 
+#include "dw_embedded.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -478,17 +480,34 @@ dw_sim_profile *dw_sim_profile_preset(const char *name, char *errstr, size_t n) 
     }
   const char *dir = getenv("DW_SIMULATE_DIR");
   char path[1024];
-  if (dir && *dir)
+  if (dir && *dir) {
     snprintf(path, sizeof path, "%s/%s.json", dir, name);
-  else
-    snprintf(path, sizeof path, "%s/deploy/simulate/%s.json", DW_SOURCE_DIR, name);
-  FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+      snprintf(errstr, n, "preset '%s': no file %s", name, path);
+      return NULL;
+    }
+    fclose(f);
+    return dw_sim_profile_load(path, errstr, n);
+  }
+  /* the presets compiled in (deploy/simulate) */
+  snprintf(path, sizeof path, "%s.json", name);
+  const dw_embedded_file *f = dw_embedded_find(dw_embedded_presets, path);
   if (!f) {
-    snprintf(errstr, n, "preset '%s': no file %s", name, path);
+    snprintf(errstr, n, "preset '%s': no such preset (built in: see deploy/simulate)", name);
     return NULL;
   }
-  fclose(f);
-  return dw_sim_profile_load(path, errstr, n);
+  json_error_t je;
+  json_t *root = json_loadb(f->data, f->len, 0, &je);
+  if (!root) {
+    snprintf(errstr, n, "preset %s:%d:%d: %s", path, je.line, je.column, je.text);
+    return NULL;
+  }
+  char why[512];
+  dw_sim_profile *prof = parse_root(root, why, sizeof why);
+  json_decref(root);
+  if (!prof) snprintf(errstr, n, "preset %s: %s", path, why);
+  return prof;
 }
 
 void dw_sim_profile_limit(dw_sim_profile *prof, int n) {

@@ -107,4 +107,8 @@ void dw_sim_agency(const dw_sim_profile *prof, const dw_sim_commune *c, const ch
 
 void dw_sim_profile_destroy(dw_sim_profile *prof);
 
+/* The presets compiled into the binary (deploy/simulate/NAME.json). */
+#include "dw_embedded.h"
+extern const dw_embedded_file dw_embedded_presets[];
+
 #endif

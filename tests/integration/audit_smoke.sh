@@ -63,8 +63,11 @@ check '.dossiers' "$summary" 7 "dossiers"
 # the rejected lines: named on stderr as FILE:LINE, kept in the rejects file
 grep -q "events.jsonl:11: " "$tmp/err.txt" || fail "line 11 not reported: $(cat "$tmp/err.txt")"
 grep -q "events.jsonl:26: .*TELEPORTED" "$tmp/err.txt" || fail "line 26 not reported: $(cat "$tmp/err.txt")"
+# (the one reject file format: {"file","line","reason","raw"} per line)
 [ "$(wc -l <"$tmp/rejects.jsonl")" -eq 2 ] || fail "rejects file should have 2 lines"
-grep -q '"e-bad"' "$tmp/rejects.jsonl" || fail "truncated line not in the rejects file"
+[ "$(jq -r .line "$tmp/rejects.jsonl" | tr '\n' ' ')" = "11 26 " ] || fail "reject line numbers: $(cat "$tmp/rejects.jsonl")"
+jq -r .raw "$tmp/rejects.jsonl" | grep -q '"e-bad"' || fail "truncated line not in the rejects file"
+jq -r .reason "$tmp/rejects.jsonl" | grep -q 'TELEPORTED' || fail "reason not in the rejects file"
 
 # --- aggregates
 "$DW_BIN" audit "$data/events.jsonl" --as-of "$AS_OF" --aggregates >"$tmp/agg.jsonl" 2>/dev/null

@@ -109,7 +109,7 @@ static dw_event *received(const char *eid, const char *did, const char *at, dw_c
 static void apply_ok(fx *f, const dw_event *e) {
   char err[256];
   dw_apply_status st = dw_engine_apply(f->eng, e, err, sizeof err);
-  if (st != DW_APPLY_OK) fail_msg("apply %s: status %d %s", e->event_id, st, err);
+  if (st != DW_APPLY_OK && st != DW_APPLY_SETTLED) fail_msg("apply %s: status %d %s", e->event_id, st, err);
 }
 
 /* Index of the only alert change matching (dossier, rule, change) after
@@ -794,7 +794,8 @@ typedef struct blobs {
   size_t len[16];
 } blobs;
 
-static void keep_blob(const char *id, const void *blob, size_t len, void *opaque) {
+static void keep_blob(const char *id, const void *blob, size_t len, int open, void *opaque) {
+  (void)open;
   (void)id;
   blobs *bs = opaque;
   assert_non_null(blob);

@@ -1,0 +1,48 @@
+/* dw_paths: the installed data folder (see dw_paths.h). */
+#include "dw_paths.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+const char *dw_paths_share_dir(void) {
+  static char dir[PATH_MAX];
+  static int done;
+  if (done) return dir[0] ? dir : NULL;
+  done = 1;
+  const char *env = getenv("DW_DATA_DIR");
+  if (env && *env) {
+    snprintf(dir, sizeof dir, "%s", env);
+    return dir;
+  }
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return NULL;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (!slash) return NULL;
+  *slash = '\0'; /* PREFIX/bin */
+  snprintf(dir, sizeof dir, "%s/../share/dossierwatch", exe);
+  char real[PATH_MAX];
+  if (!is_dir(dir) || !realpath(dir, real)) {
+    dir[0] = '\0';
+    return NULL;
+  }
+  snprintf(dir, sizeof dir, "%s", real);
+  return dir;
+}
+
+const char *dw_paths_share_sub(const char *sub, char *buf, int bufsize) {
+  const char *share = dw_paths_share_dir();
+  if (!share) return NULL;
+  snprintf(buf, (size_t)bufsize, "%s/%s", share, sub);
+  return is_dir(buf) ? buf : NULL;
+}

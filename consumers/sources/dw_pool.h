@@ -1,0 +1,97 @@
+/* dw_pool: the bookkeeping of a consumer-group source, without librdkafka,
+ * so that every decision in it is a pure function with unit tests
+ * (tests/unit/test_pool.c):
+ * - the partition table: what is assigned, where each partition stands
+ *   (next offset to process, stored offset, next to receive, latest event
+ *   time received, the broker's low/high offsets), paused or not;
+ * - the event-time watermark over the partitions;
+ * - the reorder pool of received messages and the choice of the next chunk
+ *   to apply;
+ * - the offsets to commit after a chunk;
+ * - flow control (which partitions to pause or resume).
+ *
+ * Watermark: producers write each partition in event-time order, so once
+ * every assigned partition with messages still to receive has delivered
+ * one, W = the least of their latest received occurred_at bounds every
+ * event still to come from them: events at or before W may be applied, but
+ * events *at* W may still arrive, so the clock may go only to just before W.
+ * When nothing is left to receive anywhere, W is the latest event received
+ * and the clock may go to W itself. */
+#ifndef DW_POOL_H
+#define DW_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DW_MAX_PARTITIONS 4096
+
+typedef struct dw_part {
+  bool assigned;
+  bool paused;       /* fetching paused: too far ahead of the watermark */
+  int64_t next;      /* next offset to process; -1: from the beginning */
+  int64_t stored;    /* value in the offset store when loaded/committed; -1: no row */
+  int64_t recv;      /* next offset to receive; -1 unknown */
+  int64_t maxp;      /* latest occurred_at received, DW_TIME_NONE */
+  int64_t low, high; /* the broker's watermark offsets, -1 unknown */
+} dw_part;
+
+/* A partition before anything is known of it. */
+dw_part dw_part_unknown(void);
+
+/* The watermark (see above): DW_TIME_NONE while some partition with
+ * messages pending has delivered none. *inclusive: nothing is pending, so
+ * the clock may reach W itself (else only W - 1 ms). */
+int64_t dw_parts_watermark(const dw_part *parts, int nparts, bool *inclusive);
+
+/* A received message waiting in the pool. */
+typedef struct dw_held {
+  void *msg; /* the caller's (an rd_kafka_message_t) */
+  int32_t partition;
+  int64_t offset;
+  int64_t at;   /* occurred_at once examined */
+  uint64_t seq; /* arrival order */
+  char *bad;    /* why it is not an event (it went to the DLQ), or NULL */
+  bool examined, in_chunk;
+} dw_held;
+
+typedef struct dw_pool {
+  dw_held *v;
+  size_t n, max;
+  uint64_t seq;
+  size_t *cand; /* scratch for the chunk, max entries */
+} dw_pool;
+
+int dw_pool_init(dw_pool *p, size_t max);
+void dw_pool_free(dw_pool *p, void (*free_msg)(void *msg));
+/* Adds a received message (the pool must not be full). */
+void dw_pool_add(dw_pool *p, void *msg, int32_t partition, int64_t offset);
+/* Drops every message (a rebuild or revoke: they will be received again). */
+void dw_pool_clear(dw_pool *p, void (*free_msg)(void *msg));
+
+/* The next chunk: indices into p->v in p->cand[0..*n). With the event
+ * clock: the bad messages first, then events at or before wm in
+ * (occurred_at, arrival) order, at most batch_max; when the pool is full
+ * and fewer than batch_max are ready (a slow partition holds the watermark
+ * back), everything, oldest first (*forced). With the wall clock: every
+ * message in arrival order, at most batch_max. *more: another chunk is
+ * ready right after this one. Marks the chosen in_chunk. */
+size_t dw_pool_choose(dw_pool *p, bool event_clock, int64_t wm, size_t batch_max, bool *more, bool *forced);
+
+/* The offsets to commit once the chunk is: for each assigned partition, the
+ * first offset still in the pool (it is re-consumed after a crash), else
+ * what was received; -1 where nothing is known. */
+void dw_pool_next_offsets(const dw_pool *p, const dw_part *parts, int nparts, int64_t *next);
+
+/* Removes the chunk from the pool, keeping the order of the rest. */
+void dw_pool_drop_chunk(dw_pool *p, void (*free_msg)(void *msg));
+
+/* Flow control: with the event clock, a partition holding more than its
+ * share of the pool (max / 2 per assigned partition) is to be paused; a
+ * paused one holding less than half that share is to be resumed. Fills
+ * pause[] and resume[] (partition numbers); returns how many of each in
+ * *np and *nr. */
+void dw_pool_flow(const dw_pool *p, const dw_part *parts, int nparts, bool event_clock, int32_t *pause, int *np,
+                  int32_t *resume, int *nr);
+
+#endif
