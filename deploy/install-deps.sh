@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # install-deps: installs, from Debian's packages, whatever dossierwatch needs to
 # build, test and run that is not on this machine yet. Idempotent; run as root
-# (or through sudo). Both README commands run it first.
+# (or through sudo). Both README commands run it first. Every system header
+# the code includes must come from a package named here
+# (tests/static/check_headers.sh checks it before every build of the tests).
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
-  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev
+  build-essential cmake pkg-config libc6-dev libgcc-12-dev
+  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev uthash-dev
   postgresql postgresql-client
   kcat valgrind procps jq iproute2 xxd bc coreutils gawk
   python3 python3-avro python3-confluent-kafka

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # test: the whole test suite, from a clean clone on Debian 12 as root.
-# Installs what is missing, builds, runs every ctest (unit, integration,
-# fault) on the normal build and again on an ASan+UBSan build, then runs the
-# unit test binaries under valgrind (zero leaks, zero errors).
+# Installs what is missing, checks that every system header the code
+# includes comes from a package install-deps.sh names, builds, runs every
+# ctest (unit, integration, fault) on the normal build and again on an
+# ASan+UBSan build, then runs the unit test binaries under valgrind (zero
+# leaks, zero errors).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 bash deploy/install-deps.sh
 jobs=$(nproc)
+
+echo "== every system header from a package install-deps.sh names; layering"
+bash tests/static/check_headers.sh
 
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

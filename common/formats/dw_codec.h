@@ -23,6 +23,11 @@ char *dw_event_to_json(const dw_event *ev, int utc_offset_min);
 /* ---- Avro ---- */
 typedef struct dw_avro dw_avro;
 
+/* Does the alert schema's Rule enum list the rules of the rules table
+ * (dw_rules.def) in its order? 0, or -1 naming the first difference.
+ * (dw_avro_new checks the embedded schema and fails when it does not.) */
+int dw_avro_check_rules(const char *alert_schema_json, char *errstr, size_t errstr_size);
+
 /* Loads the reader schemas (the .avsc files of schemas/, embedded at build time) and
  * registers every known writer schema by fingerprint. */
 dw_avro *dw_avro_new(char *errstr, size_t errstr_size);

@@ -189,6 +189,33 @@ static int event_writer_init(dw_avro *av, char *err, size_t n) {
 
 static int register_json(dw_avro *av, const char *json, char *err, size_t n);
 
+/* schemas/alert.avsc's Rule enum must be the rules table (dw_rules.def):
+ * the same names in the same order, or an alert would be encoded as
+ * another rule. */
+static int check_rules(avro_schema_t alert, char *err, size_t n) {
+  avro_schema_t rule = avro_schema_record_field_get(alert, "rule");
+  if (!rule || !is_avro_enum(rule)) return err_set(err, n, "alert.avsc: no enum field 'rule'");
+  int count = avro_schema_enum_number_of_symbols(rule);
+  if (count != DW_RULE__COUNT)
+    return err_set(err, n, "alert.avsc lists %d rules, the rules table (dw_rules.def) %d", count, DW_RULE__COUNT);
+  for (int i = 0; i < count; i++) {
+    const char *sym = avro_schema_enum_get(rule, i);
+    if (!sym || strcmp(sym, dw_rule_name((dw_rule)i)) != 0)
+      return err_set(err, n, "alert.avsc rule %d is %s, the rules table (dw_rules.def) says %s", i, sym ? sym : "?",
+                     dw_rule_name((dw_rule)i));
+  }
+  return 0;
+}
+
+int dw_avro_check_rules(const char *alert_schema_json, char *err, size_t n) {
+  avro_schema_t s;
+  if (avro_schema_from_json_length(alert_schema_json, strlen(alert_schema_json), &s))
+    return err_set(err, n, "alert schema: %s", avro_strerror());
+  int rc = check_rules(s, err, n);
+  avro_schema_decref(s);
+  return rc;
+}
+
 static dw_avro *avro_new_with(const char *event_json, char *err, size_t n) {
   dw_avro *av = calloc(1, sizeof *av);
   if (!av) {
@@ -206,7 +233,8 @@ static dw_avro *avro_new_with(const char *event_json, char *err, size_t n) {
     goto fail;
   }
   if (out_schema_init(&av->ev, event_json, err, n) < 0 || event_writer_init(av, err, n) < 0 ||
-      out_schema_init(&av->alert, alert_json, err, n) < 0 || out_schema_init(&av->agg, agg_json, err, n) < 0)
+      out_schema_init(&av->alert, alert_json, err, n) < 0 || out_schema_init(&av->agg, agg_json, err, n) < 0 ||
+      check_rules(av->alert.schema, err, n) < 0)
     goto fail;
   av->cap = 1024;
   if (!(av->buf = malloc(av->cap)) || !(av->mw = avro_writer_memory((const char *)av->buf, (int64_t)av->cap)) ||

@@ -1,20 +1,22 @@
-/* dw_alert: rule and severity names. */
+/* dw_alert: the rules table (from dw_rules.def) and rule and severity names. */
 #include "dw_alert.h"
 
 #include <string.h>
 
-static const char *const rule_names[DW_RULE__COUNT] = {
-  "DUE_SOON", "OVERDUE", "APOLOGY_MISSING", "PROMISE_MISSED",
-  "INTAKE_NOT_DIGITIZED", "RESULT_NOT_DIGITIZED", "PAPER_REQUESTED_FROM_WAREHOUSE",
+#define DW_DETAIL(before, after) {before, after}
+const dw_rule_info dw_rule_table[DW_RULE__COUNT] = {
+#define DW_RULE(name, sev, wakes, d_warning, d_critical) {#name, DW_SEV_##sev, wakes, {d_warning, d_critical}},
+#include "dw_rules.def"
+#undef DW_RULE
 };
 
-const char *dw_rule_name(dw_rule r) { return (r >= 0 && r < DW_RULE__COUNT) ? rule_names[r] : "?"; }
+const char *dw_rule_name(dw_rule r) { return (r >= 0 && r < DW_RULE__COUNT) ? dw_rule_table[r].name : "?"; }
 
 const char *dw_severity_name(dw_severity s) { return s == DW_SEV_CRITICAL ? "critical" : "warning"; }
 
 int dw_rule_parse(const char *name, dw_rule *out) {
   for (int i = 0; i < DW_RULE__COUNT; i++)
-    if (strcmp(name, rule_names[i]) == 0) {
+    if (strcmp(name, dw_rule_table[i].name) == 0) {
       *out = (dw_rule)i;
       return 0;
     }

@@ -7,18 +7,32 @@
 
 #include "dw_event.h"
 
+typedef enum dw_severity { DW_SEV_WARNING = 0, DW_SEV_CRITICAL } dw_severity;
+
+/* The rules, from the one table dw_rules.def. */
 typedef enum dw_rule {
-  DW_RULE_DUE_SOON = 0,
-  DW_RULE_OVERDUE,
-  DW_RULE_APOLOGY_MISSING,
-  DW_RULE_PROMISE_MISSED,
-  DW_RULE_INTAKE_NOT_DIGITIZED,
-  DW_RULE_RESULT_NOT_DIGITIZED,
-  DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE,
+#define DW_RULE(name, sev, wakes, d_warning, d_critical) DW_RULE_##name,
+#include "dw_rules.def"
+#undef DW_RULE
   DW_RULE__COUNT
 } dw_rule;
 
-typedef enum dw_severity { DW_SEV_WARNING = 0, DW_SEV_CRITICAL } dw_severity;
+/* What dw_rules.def says of each rule. */
+#define DW_WAKE(type) (1u << DW_EV_##type)
+/* the events that move a dossier's timeline (receipt, due, pauses, close) */
+#define DW_WAKE_TIMELINE                                                                                            \
+  (DW_WAKE(RECEIVED) | DW_WAKE(SUPPLEMENT_REQUESTED) | DW_WAKE(SUPPLEMENT_RECEIVED) | DW_WAKE(RESULT_ISSUED) |     \
+   DW_WAKE(REJECTED) | DW_WAKE(WITHDRAWN))
+typedef struct dw_rule_detail {
+  const char *before, *after; /* around the rule's own deadline */
+} dw_rule_detail;
+typedef struct dw_rule_info {
+  const char *name;
+  dw_severity severity;
+  unsigned wakes; /* DW_WAKE bits */
+  dw_rule_detail detail[2]; /* by severity */
+} dw_rule_info;
+extern const dw_rule_info dw_rule_table[DW_RULE__COUNT];
 
 typedef enum dw_alert_change {
   DW_ALERT_RAISED = 0, /* a new open alert */

@@ -393,12 +393,16 @@ static int write_output(replay *r, PGconn *pg, const char *schema, bool live, ou
   /* the sink's session temp tables (pg_temp comes first in any path) */
   if (dw_pg_sink_prepare(pg, err, sizeof err)) goto fail;
 
+  /* rows the feeds must deliver (live tables) carry the outbox clock; a
+   * shadow schema is read by no feed until it is swapped in */
+  int64_t seq = 0;
+  if (live && dw_pg_sink_outbox_tick(pg, &seq, err, sizeof err)) goto fail;
   /* alerts, in slices so that the COPY buffer stays bounded */
   size_t na;
   const dw_alert *alerts = dw_driver_alerts(r->drv, &na);
   for (size_t i = 0; i < na; i += 20000) {
     size_t k = na - i < 20000 ? na - i : 20000;
-    if (dw_pg_sink_alerts(pg, alerts + i, k, err, sizeof err) ||
+    if (dw_pg_sink_alerts(pg, alerts + i, k, seq, err, sizeof err) ||
         dw_pg_exec(pg, "DELETE FROM w_alerts", err, sizeof err))
       goto fail;
   }
@@ -411,7 +415,7 @@ static int write_output(replay *r, PGconn *pg, const char *schema, bool live, ou
     snprintf(err, sizeof err, "out of memory collecting aggregate rows");
     goto fail;
   }
-  if (dw_pg_sink_aggregates(pg, ar.v, ar.n, err, sizeof err)) goto fail;
+  if (dw_pg_sink_aggregates(pg, ar.v, ar.n, seq, err, sizeof err)) goto fail;
   oc->agg_rows = ar.n;
 
   dw_driver_drain_states(r->drv, on_state, &sw);
@@ -457,6 +461,9 @@ static int do_swap(PGconn *pg, const char *schema) {
   }
   if (dw_pg_exec(pg, "BEGIN", err, sizeof err)) goto fail_noxact;
   if (dw_pg_exec(pg, "TRUNCATE public.alerts, public.aggregates, public.dossier_state", err, sizeof err)) goto fail;
+  /* the swapped-in alerts and aggregates are news for every feed */
+  int64_t seq = 0;
+  if (dw_pg_sink_outbox_tick(pg, &seq, err, sizeof err)) goto fail;
   long long counts[3] = {0};
   for (int i = 0; i < 3; i++) {
     const char *t = swap_tables[i];
@@ -472,7 +479,21 @@ static int do_swap(PGconn *pg, const char *schema) {
     if (!res) goto fail;
     dw_buf q = {0};
     const char *cols = PQgetvalue(res, 0, 0);
-    dw_buf_printf(&q, "INSERT INTO public.%s (%s) SELECT %s FROM \"%s\".%s", t, cols, cols, schema, t);
+    /* the same columns, change_seq replaced by this transaction's */
+    dw_buf sel = DW_BUF_INIT;
+    for (const char *c = cols; *c;) {
+      const char *comma = strstr(c, ", ");
+      size_t len = comma ? (size_t)(comma - c) : strlen(c);
+      if (sel.len) dw_buf_puts(&sel, ", ");
+      if (len == 10 && strncmp(c, "change_seq", 10) == 0)
+        dw_buf_printf(&sel, "%lld", (long long)seq);
+      else
+        dw_buf_put(&sel, c, len);
+      c += len + (comma ? 2 : 0);
+    }
+    dw_buf_printf(&q, "INSERT INTO public.%s (%s) SELECT %s FROM \"%s\".%s", t, cols, sel.data ? sel.data : "", schema,
+                  t);
+    dw_buf_free(&sel);
     PQclear(res);
     if (q.oom) {
       dw_buf_free(&q);

@@ -46,7 +46,7 @@
 #include "dw_pg_sink.h"
 #include "dw_pg_state.h"
 #include "dw_pool.h"
-#include "dw_publish.h"
+#include "dw_feed.h"
 #include "dw_time.h"
 
 #define CMD "watch"
@@ -93,7 +93,7 @@ typedef struct watch {
   dw_driver *drv;
   dw_producer *producer; /* dead letters */
   dw_dlq *dlq;
-  dw_publisher *pub; /* the outbox feeds, in the background */
+  dw_feeds *pub; /* the outbox feeds, in the background */
   dw_group *grp;
   dw_pool pool;
   chunk ch;
@@ -422,8 +422,13 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
       return -1;
   }
   for (size_t i = 0; i < w->ndeltas; i++) w->deltas[i].unit = w->delta_units[i];
-  if (dw_pg_sink_states(w->pg, w->states, w->nstates, err, en) || dw_pg_sink_alerts(w->pg, alerts, nalerts, err, en) ||
-      dw_pg_sink_aggregates(w->pg, w->deltas, w->ndeltas, err, en))
+  if (dw_pg_sink_states(w->pg, w->states, w->nstates, err, en)) return -1;
+  /* alerts and aggregates for the feeds: the outbox clock is taken late,
+   * as it serializes committers from here on */
+  int64_t seq = 0;
+  if ((nalerts || w->ndeltas) && dw_pg_sink_outbox_tick(w->pg, &seq, err, en)) return -1;
+  if (dw_pg_sink_alerts(w->pg, alerts, nalerts, seq, err, en) ||
+      dw_pg_sink_aggregates(w->pg, w->deltas, w->ndeltas, seq, err, en))
     return -1;
   /* offsets: up to the first message still in the pool, else what was
    * received; the other rows only prove we still own them and carry the
@@ -450,7 +455,7 @@ static void committed(watch *w, const int64_t *next, size_t applied, size_t dups
     if (parts[p].assigned && next[p] >= 0) parts[p].next = parts[p].stored = next[p];
   size_t nalerts;
   dw_driver_alerts(w->drv, &nalerts);
-  if (nalerts && w->pub) dw_publisher_kick_alerts(w->pub);
+  if (nalerts && w->pub) dw_feeds_kick(w->pub, DW_OUTBOX_ALERTS);
   w->c.commits++;
   w->c.archived += applied;
   w->c.win_archived += applied;
@@ -588,7 +593,7 @@ static void on_revoked(void *opaque) {
  * clock that decides the current periods. */
 static void publish_clock(watch *w) {
   if (w->event_clock && w->drv && dw_driver_now(w->drv) != DW_TIME_NONE)
-    dw_publisher_set_now(w->pub, dw_driver_now(w->drv));
+    dw_feeds_set_now(w->pub, dw_driver_now(w->drv));
 }
 
 /* Tombstones of dossiers that left memory (dw_engine.h) guard against late
@@ -617,7 +622,7 @@ static void log_stats(watch *w, int64_t now) {
              (unsigned long long)c->dlq_sent, (unsigned long long)c->refused, (unsigned long long)st.open_alerts,
              (unsigned long long)st.dossiers_in_memory, c->win_batches ? (double)c->win_msgs / (double)c->win_batches : 0.0,
              (unsigned long long)c->commits, (unsigned long long)c->rebuilds, w->grp ? dw_group_assigned(w->grp) : 0,
-             (long long)c->ms_poll, (long long)c->ms_process, (long long)(w->pub ? dw_publisher_take_busy_ms(w->pub) : 0));
+             (long long)c->ms_poll, (long long)c->ms_process, (long long)(w->pub ? dw_feeds_take_busy_ms(w->pub) : 0));
   c->ms_poll = c->ms_process = 0;
   c->win_archived = c->win_batches = c->win_msgs = 0;
   c->win_start = now;
@@ -749,7 +754,7 @@ static int setup(watch *w, char *err, size_t n) {
     snprintf(err, n, "out of memory");
     return -1;
   }
-  if (!(w->pub = dw_publisher_start(w->cfg, w->conninfo, err, n))) return -1;
+  if (!(w->pub = dw_feeds_start(w->cfg, w->conninfo, err, n))) return -1;
   dw_group_hooks hooks = {on_assigned, on_revoking, on_revoked, w};
   if (!(w->grp = dw_group_new(w->cfg, hooks, err, n))) return -1;
   return 0;
@@ -765,7 +770,7 @@ static void watch_free(watch *w) {
   free(w->states);
   free(w->deltas);
   free(w->delta_units);
-  dw_publisher_stop(w->pub);
+  dw_feeds_stop(w->pub);
   if (w->dlq) dw_dlq_destroy(w->dlq);
   dw_producer_destroy(w->producer);
   if (w->av) dw_avro_destroy(w->av);
@@ -837,7 +842,7 @@ int dw_cmd_watch(int argc, char **argv) {
   run(w);
   dw_group_close(w->grp); /* leaves the group: the revoking hook commits what is held */
   w->grp = NULL;
-  dw_publisher_stop(w->pub); /* a last round of both: everything committed goes out */
+  dw_feeds_stop(w->pub); /* a last round of both: everything committed goes out */
   w->pub = NULL;
   log_stats(w, dw_now_ms());
   rc = DW_EXIT_OK;

@@ -387,22 +387,13 @@ static void detail_of(const dw_engine *e, const change *c, char *buf, size_t n) 
   }
   time_format(c->ref, e->utc, t, sizeof t);
   if (c->ref == DW_TIME_NONE) strcpy(t, "unknown");
-  const char *pre = "", *post = "";
-  switch ((dw_rule)c->rule) {
-  case DW_RULE_DUE_SOON: pre = "due at "; break;
-  case DW_RULE_OVERDUE: pre = "past due "; break;
-  case DW_RULE_APOLOGY_MISSING: pre = "no apology issued by due "; break;
-  case DW_RULE_PROMISE_MISSED: pre = "promised time ", post = " passed"; break;
-  case DW_RULE_INTAKE_NOT_DIGITIZED: pre = "intake not digitized by "; break;
-  case DW_RULE_RESULT_NOT_DIGITIZED:
-    if (c->sev == DW_SEV_CRITICAL)
-      pre = "result returned undigitized (digitize by ", post = ")";
-    else
-      pre = "result not digitized by ";
-    break;
-  case DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE: pre = "paper requested from warehouse at "; break;
-  default: buf[0] = 0; return;
+  if (c->rule >= DW_RULE__COUNT) {
+    buf[0] = 0;
+    return;
   }
+  /* the rule's detail text for its severity (dw_rules.def) */
+  const dw_rule_detail *dt = &dw_rule_table[c->rule].detail[c->sev == DW_SEV_CRITICAL];
+  const char *pre = dt->before, *post = dt->after;
   /* pre + t + post, as snprintf would (truncated to n - 1) */
   char *p = buf, *end = buf + n - 1;
   p = put_str(p, end, pre);
@@ -870,16 +861,18 @@ static int contrib_inputs(const dw_event *ev) {
 }
 
 /* Can this event move an input of the rules or of the eviction time other
- * than the current agency (which the caller compares)? */
+ * than the current agency (which the caller compares)? The event types
+ * some rule wakes on (dw_rules.def); a PAPER_REQUESTED that is not for a
+ * paper in the warehouse changes no fact. */
+static const unsigned rules_wake = 0
+#define DW_RULE(name, sev, wakes, d_warning, d_critical) | (wakes)
+#include "dw_rules.def"
+#undef DW_RULE
+    ;
+
 static int rule_inputs(const dw_event *ev) {
-  switch (ev->type) {
-  case DW_EV_DOC_REUSED:
-  case DW_EV_TRANSFERRED:
-  case DW_EV_PAYMENT:
-  case DW_EV_RATED: return 0;
-  case DW_EV_PAPER_REQUESTED: return ev->in_warehouse;
-  default: return 1;
-  }
+  if (ev->type == DW_EV_PAPER_REQUESTED && !ev->in_warehouse) return 0;
+  return (rules_wake >> ev->type) & 1u;
 }
 
 /* Counters that count events, not dossiers (CONTRACT §5), at the event's

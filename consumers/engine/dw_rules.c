@@ -85,8 +85,10 @@ static dw_ival mk(int64_t r, int strict, int64_t c, int64_t due, int64_t ref, in
 }
 
 /* OVERDUE: in the first unpaused open stretch [a,b) with due d where now > d
- * can hold: raised at max(a, d), cleared at close. Returns 1 if raised. */
-static int rule_overdue(const dw_timeline *tl, dw_rule_out *o, dw_ival *ov) {
+ * can hold: raised at max(a, d), cleared at close. */
+static void derive_OVERDUE(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
+  (void)cfg;
+  (void)d;
   for (int k = 0; k < tl->n; k++) {
     const dw_stretch *s = &tl->s[k];
     if (s->due == DW_TIME_NONE) continue;
@@ -94,17 +96,20 @@ static int rule_overdue(const dw_timeline *tl, dw_rule_out *o, dw_ival *ov) {
     int64_t r = strict ? s->due : s->a;
     int64_t first = strict ? r + 1 : r;
     if (first < s->b) {
-      *ov = mk(r, strict, tl->close_at, s->due, s->due, DW_SEV_CRITICAL);
-      push(o, DW_RULE_OVERDUE, *ov);
-      return 1;
+      push(o, DW_RULE_OVERDUE, mk(r, strict, tl->close_at, s->due, s->due, DW_SEV_CRITICAL));
+      return;
     }
   }
-  return 0;
 }
 
-/* APOLOGY_MISSING: with OVERDUE when no apology at or before the due then in
- * force; cleared by the first apology (all are later) or close. */
-static void rule_apology_missing(const dw_dossier *d, const dw_timeline *tl, const dw_ival *ov, dw_rule_out *o) {
+/* APOLOGY_MISSING: with OVERDUE (derived before it) when no apology at or
+ * before the due then in force; cleared by the first apology (all are
+ * later) or close. */
+static void derive_APOLOGY_MISSING(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl,
+                                   dw_rule_out *o) {
+  (void)cfg;
+  if (o->n[DW_RULE_OVERDUE] == 0) return;
+  const dw_ival *ov = &o->iv[DW_RULE_OVERDUE][0];
   const dw_apology *ap = dw_dossier_apologies(d);
   if (d->n_apol && ap[0].at <= ov->due) return;
   int64_t c = min_t(d->n_apol ? ap[0].at : DW_TIME_NONE, tl->close_at);
@@ -114,7 +119,9 @@ static void rule_apology_missing(const dw_dossier *d, const dw_timeline *tl, con
 /* PROMISE_MISSED: open, the latest apology so far promised p, now > p. Once
  * raised it stays until close (a later apology does not undo a missed
  * promise). */
-static void rule_promise_missed(const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
+static void derive_PROMISE_MISSED(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
+  (void)cfg;
+  if (!tl->received) return;
   const dw_apology *ap = dw_dossier_apologies(d);
   const int64_t lim = tl->close_at == DW_TIME_NONE ? INF : tl->close_at;
   for (unsigned i = 0; i < d->n_apol; i++) {
@@ -134,8 +141,9 @@ static void rule_promise_missed(const dw_dossier *d, const dw_timeline *tl, dw_r
 /* DUE_SOON: open, not paused, 0 < working time to due <= window. Raised at
  * max(stretch start, due - window); cleared at due, close, or at a resume
  * whose due is out of the window or past; carried through a pause. */
-static void rule_due_soon(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
+static void derive_DUE_SOON(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
   char err[8];
+  if (cfg->due_soon_ms <= 0 || !tl->received) return;
   int have = 0;
   dw_ival cur = {0};
   for (int k = 0; k < tl->n; k++) {
@@ -177,8 +185,10 @@ static void rule_due_soon(const dw_rules_cfg *cfg, const dw_dossier *d, const dw
 
 /* INTAKE_NOT_DIGITIZED: not ONLINE_FULL, no DIGITIZED by T1 = receipt + window;
  * raised at T1 (now > T1), cleared at the first DIGITIZED. */
-static void rule_intake(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
+static void derive_INTAKE_NOT_DIGITIZED(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl,
+                                        dw_rule_out *o) {
   char err[8];
+  if (!tl->received) return;
   int64_t t1;
   if (d->channel == DW_CH_ONLINE_FULL) return;
   if (dw_calendar_add_working(cfg->cal, d->received_at, cfg->intake_ms, &t1, err, sizeof err)) return;
@@ -189,7 +199,8 @@ static void rule_intake(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_t
 /* RESULT_NOT_DIGITIZED: warning from T1 = issue + window if not digitized by
  * then; critical from RETURNED while undigitized (the same alert, updated, if
  * the warning is already up); cleared at the first RESULT_DIGITIZED. */
-static void rule_result(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *o) {
+static void derive_RESULT_NOT_DIGITIZED(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl,
+                                        dw_rule_out *o) {
   char err[8];
   if (d->issued_at == DW_TIME_NONE || (d->flags & DW_DF_ISSUED_DIGITIZED)) return;
   const int64_t rd = d->resdig_at;
@@ -211,17 +222,26 @@ static void rule_result(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_t
   }
 }
 
+/* PAPER_REQUESTED_FROM_WAREHOUSE: at the first PAPER_REQUESTED of a paper
+ * in the warehouse; never cleared (an incident to account for). */
+static void derive_PAPER_REQUESTED_FROM_WAREHOUSE(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl,
+                                                  dw_rule_out *o) {
+  (void)cfg;
+  if (d->paper_at != DW_TIME_NONE)
+    push(o, DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE,
+         mk(d->paper_at, 0, DW_TIME_NONE, dw_rules_due_at(d, tl, d->paper_at), d->paper_at, DW_SEV_CRITICAL));
+}
+
+/* The derive functions, derive_NAME for each rule of dw_rules.def, in its
+ * order (a rule may read the intervals of the rules before it). */
+typedef void (*derive_fn)(const dw_rules_cfg *, const dw_dossier *, const dw_timeline *, dw_rule_out *);
+static const derive_fn derive[DW_RULE__COUNT] = {
+#define DW_RULE(name, sev, wakes, d_warning, d_critical) derive_##name,
+#include "dw_rules.def"
+#undef DW_RULE
+};
+
 void dw_rules_derive(const dw_rules_cfg *cfg, const dw_dossier *d, const dw_timeline *tl, dw_rule_out *out) {
   memset(out->n, 0, sizeof out->n);
-  if (tl->received) {
-    dw_ival ov;
-    if (cfg->due_soon_ms > 0) rule_due_soon(cfg, d, tl, out);
-    if (rule_overdue(tl, out, &ov)) rule_apology_missing(d, tl, &ov, out);
-    rule_promise_missed(d, tl, out);
-    rule_intake(cfg, d, tl, out);
-  }
-  rule_result(cfg, d, tl, out);
-  if (d->paper_at != DW_TIME_NONE)
-    push(out, DW_RULE_PAPER_REQUESTED_FROM_WAREHOUSE,
-         mk(d->paper_at, 0, DW_TIME_NONE, dw_rules_due_at(d, tl, d->paper_at), d->paper_at, DW_SEV_CRITICAL));
+  for (int r = 0; r < DW_RULE__COUNT; r++) derive[r](cfg, d, tl, out);
 }

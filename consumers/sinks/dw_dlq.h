@@ -16,7 +16,7 @@
 
 typedef struct dw_dlq dw_dlq;
 
-/* producer: borrowed (dw_publish_producer_new). */
+/* producer: borrowed. */
 dw_dlq *dw_dlq_new(dw_producer *producer, const char *dlq_topic);
 void dw_dlq_destroy(dw_dlq *q);
 

@@ -226,7 +226,17 @@ out:
   return rc;
 }
 
-int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr, size_t en) {
+int dw_pg_sink_outbox_tick(PGconn *pg, int64_t *seq, char *errstr, size_t en) {
+  PGresult *res = dw_pg_query(pg, "UPDATE outbox_clock SET seq = seq + 1 RETURNING seq", 0, NULL, errstr, en);
+  if (!res) return -1;
+  *seq = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+  PQclear(res);
+  if (*seq > 0) return 0;
+  snprintf(errstr, en, "outbox_clock has no row (migration 007 not applied?)");
+  return -1;
+}
+
+int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, int64_t change_seq, char *errstr, size_t en) {
   if (n == 0) return 0;
   dw_buf b = {0};
   for (size_t i = 0; i < n; i++) {
@@ -253,25 +263,30 @@ int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr
                  " due_at, cleared_at, detail) FROM STDIN",
                  b.data, b.len, errstr, en))
     goto out;
-  if (dw_pg_exec(pg,
+  char seq[24];
+  snprintf(seq, sizeof seq, "%lld", (long long)change_seq);
+  const char *params[1] = {seq};
+  PGresult *res = dw_pg_query(pg,
                  "INSERT INTO alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
-                 " due_at, cleared_at, detail, updated_at)"
+                 " due_at, cleared_at, detail, updated_at, change_seq)"
                  " SELECT alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at, due_at,"
-                 " cleared_at, detail, now() FROM w_alerts ORDER BY alert_id"
+                 " cleared_at, detail, now(), $1::bigint FROM w_alerts ORDER BY alert_id"
                  " ON CONFLICT (alert_id) DO UPDATE SET rule = EXCLUDED.rule, dossier_id = EXCLUDED.dossier_id,"
                  " commune = EXCLUDED.commune, agency = EXCLUDED.agency, procedure = EXCLUDED.procedure,"
                  " severity = EXCLUDED.severity, raised_at = EXCLUDED.raised_at, due_at = EXCLUDED.due_at,"
                  " cleared_at = EXCLUDED.cleared_at, detail = EXCLUDED.detail, updated_at = now(),"
-                 " version = alerts.version + 1",
-                 errstr, en))
-    goto out;
+                 " change_seq = EXCLUDED.change_seq",
+                 1, params, errstr, en);
+  if (!res) goto out;
+  PQclear(res);
   rc = 0;
 out:
   dw_buf_free(&b);
   return rc;
 }
 
-int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *errstr, size_t en) {
+int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, int64_t change_seq, char *errstr,
+                          size_t en) {
   dw_buf b = {0};
   size_t rows = 0;
   for (size_t i = 0; i < n; i++) {
@@ -304,17 +319,18 @@ int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *
   dw_buf_reset(&sql);
   dw_buf_puts(&sql, "INSERT INTO aggregates (unit_type, unit, period_kind, period");
   for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
-  dw_buf_puts(&sql, ", updated_at) SELECT unit_type, unit, period_kind, period");
+  dw_buf_puts(&sql, ", updated_at, change_seq) SELECT unit_type, unit, period_kind, period");
   for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", sum(%s)", dw_counter_name((dw_counter)c));
   /* GROUP BY makes keys unique even if the caller repeated one; ORDER BY
    * gives every process the same lock order on shared rows (province). */
-  dw_buf_puts(&sql, ", now() FROM w_agg GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+  dw_buf_printf(&sql, ", now(), %lld FROM w_agg GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", (long long)change_seq);
+  dw_buf_puts(&sql, ""
                       " ON CONFLICT (unit_type, unit, period_kind, period) DO UPDATE SET ");
   for (int c = 0; c < DW_C__COUNT; c++) {
     const char *name = dw_counter_name((dw_counter)c);
     dw_buf_printf(&sql, "%s = aggregates.%s + EXCLUDED.%s, ", name, name, name);
   }
-  dw_buf_puts(&sql, "updated_at = now(), version = aggregates.version + 1");
+  dw_buf_puts(&sql, "updated_at = now(), change_seq = EXCLUDED.change_seq");
   if (sql.oom) {
     snprintf(errstr, en, "out of memory");
     goto out;

@@ -7,9 +7,9 @@
  *   begin -> dedupe -> archive -> (engine) -> states, alerts, aggregates,
  *   rejects, offsets -> commit   (any error: rollback, caller rebuilds).
  * Bulk rows go through COPY (into the archive, or into session temp tables
- * that are merged with INSERT ... ON CONFLICT). Also small helpers (growable
- * buffer, COPY text escaping, array literals) used by dw_pg_state and
- * dw_publish. */
+ * that are merged with INSERT ... ON CONFLICT; COPY encoders are dw_pg's).
+ * Alert and aggregate rows carry the transaction's outbox clock value, which
+ * the feeds (consumers/feeds) read after their cursors. */
 #ifndef DW_PG_SINK_H
 #define DW_PG_SINK_H
 
@@ -75,12 +75,21 @@ typedef struct dw_pg_state_row {
 int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t errstr_size);
 
 /* Upserts the latest version of each alert (ids must be unique in the call). */
-int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, char *errstr, size_t errstr_size);
+/* The outbox clock for this transaction (migration 007): the next value,
+ * locked until commit, so values come in commit order. Every alert and
+ * aggregate row the transaction writes carries it (change_seq), which is
+ * what feeds read after their cursors. */
+int dw_pg_sink_outbox_tick(PGconn *pg, int64_t *seq, char *errstr, size_t errstr_size);
+/* change_seq: from dw_pg_sink_outbox_tick (0 for tables no feed reads,
+ * e.g. a replay's shadow schema). */
+int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, int64_t change_seq, char *errstr,
+                      size_t errstr_size);
 
 /* Adds the counters of each delta row to aggregates (day..year rows only;
  * keys must be unique in the call; rows are written in key order so that
  * concurrent watch processes lock them in the same order). */
-int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, char *errstr, size_t errstr_size);
+int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, int64_t change_seq, char *errstr,
+                          size_t errstr_size);
 
 /* A message that could not be read or applied. */
 int dw_pg_sink_reject(PGconn *pg, const char *topic, int32_t partition, int64_t offset, const char *stage,

@@ -197,14 +197,14 @@ dw_assert_eq "$bad_total" "$(awk '{print $3}' "$DW_TMP/dlq-a.txt" | sort -u | gr
 # One file per part, so that a difference says where it is.
 dump() {
   DW_DB=$1 dw_psql "SELECT event_id, kafka_partition, type, occurred_at FROM dossier_events ORDER BY event_id" >"$2.archive"
-  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM aggregates a
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM aggregates a
     ORDER BY unit_type, unit, period_kind, period" >"$2.aggregates"
   DW_DB=$1 dw_psql "SELECT dossier_id, kafka_partition, open FROM dossier_state ORDER BY dossier_id" >"$2.state"
   DW_DB=$1 dw_psql "SELECT topic, kafka_partition, kafka_offset, stage, encode(msg_key, 'escape') FROM dlq_messages
     ORDER BY 1, 2, 3" >"$2.dlq"
-  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM alerts a
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM alerts a
     WHERE cleared_at IS NULL ORDER BY alert_id" >"$2.open-alerts"
-  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM alerts a ORDER BY alert_id" >"$2.alerts"
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM alerts a ORDER BY alert_id" >"$2.alerts"
 }
 dump "$A_DB" "$DW_TMP/a"
 dump "$B_DB" "$DW_TMP/b"
@@ -220,6 +220,41 @@ for part in $parts; do
   fi
 done
 [ -z "$differ" ] || dw_fail "the faulted run B differs from the reference run A in:$differ"
+
+# --- one clock for the three drivers: A's alert history (watch --clock
+# watermark, six partitions) = `replay --from-archive` of A's archive =
+# `audit --history` of the events (CONTRACT §4) ------------------------------------
+if [ "$late_events" = 0 ]; then
+  "$DW_BIN" replay --db "$A_DB" --from-archive --into shadow >"$DW_TMP/replay.out" 2>"$DW_TMP/replay.log" ||
+    dw_fail "replay of A's archive failed: $(tail -3 "$DW_TMP/replay.log")"
+  cat "$DW_TMP/sim.jsonl" "$DW_TMP/sentinel.jsonl" >"$DW_TMP/unique.jsonl"
+  "$DW_BIN" audit "$DW_TMP/unique.jsonl" --history >"$DW_TMP/audit.jsonl" 2>"$DW_TMP/audit.log" ||
+    dw_fail "audit failed: $(tail -3 "$DW_TMP/audit.log")"
+  table_history() {
+    DW_DB=$A_DB dw_psql "SELECT concat_ws(E'\t', alert_id, rule, severity, dossier_id, commune, agency, procedure,
+        (extract(epoch FROM raised_at) * 1000)::bigint, COALESCE(((extract(epoch FROM due_at) * 1000)::bigint)::text, 'null'),
+        COALESCE(((extract(epoch FROM cleared_at) * 1000)::bigint)::text, 'null'), detail) FROM $1.alerts" | sort
+  }
+  table_history public >"$DW_TMP/hist-watch.tsv"
+  table_history shadow >"$DW_TMP/hist-replay.tsv"
+  /usr/bin/python3 - "$DW_TMP/audit.jsonl" <<'PY' | sort >"$DW_TMP/hist-audit.tsv"
+import json, sys
+from datetime import datetime
+def ms(t): return "null" if t is None else str(int(round(datetime.fromisoformat(t).timestamp() * 1000)))
+for line in open(sys.argv[1], encoding="utf-8"):
+    a = json.loads(line)
+    if a["kind"] != "alert": continue
+    print("\t".join([a["alert_id"], a["rule"], a["severity"], a["dossier_id"], a["commune"], a["agency"], a["procedure"],
+                     ms(a["raised_at"]), ms(a.get("due_at")), ms(a.get("cleared_at")), a.get("detail", "")]))
+PY
+  for other in replay audit; do
+    if ! cmp -s "$DW_TMP/hist-watch.tsv" "$DW_TMP/hist-$other.tsv"; then
+      diff "$DW_TMP/hist-watch.tsv" "$DW_TMP/hist-$other.tsv" | head -6 >&2 || true
+      dw_fail "watch's alert history differs from $other's ($(wc -l <"$DW_TMP/hist-watch.tsv") vs $(wc -l <"$DW_TMP/hist-$other.tsv") alerts)"
+    fi
+  done
+  echo "one clock: $(wc -l <"$DW_TMP/hist-watch.tsv") alerts, identical through watch, replay and audit --history"
+fi
 
 # --- no crash ------------------------------------------------------------------------
 if grep -l 'AddressSanitizer\|LeakSanitizer\|runtime error\|Segmentation\|Aborted' "$DW_TMP"/watch-*.log; then

@@ -91,8 +91,8 @@ dw_assert_eq "$unique" "$(DW_DB=$DUO_DB archived)" "duo archive rows"
 # --- compare ------------------------------------------------------------------------
 dump() {
   DW_DB=$1 dw_psql "SELECT 'archive', event_id, kafka_partition, type, occurred_at FROM dossier_events ORDER BY event_id" >"$2"
-  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM alerts a ORDER BY alert_id" >>"$2"
-  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'version' - 'published_version' FROM aggregates a
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM alerts a ORDER BY alert_id" >>"$2"
+  DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM aggregates a
     ORDER BY unit_type, unit, period_kind, period" >>"$2"
   DW_DB=$1 dw_psql "SELECT 'state', dossier_id, kafka_partition, open FROM dossier_state ORDER BY dossier_id" >>"$2"
   DW_DB=$1 dw_psql "SELECT 'dlq', count(*) FROM dlq_messages" >>"$2"

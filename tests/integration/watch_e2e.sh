@@ -84,15 +84,21 @@ echo "{\"event_id\":\"e2e-6\",\"dossier_id\":\"D-LATE\",\"type\":\"DIGITIZED\",\
 "$DW_BIN" import "$DW_TMP/more.jsonl" --bootstrap "$DW_BOOTSTRAP" >>"$DW_TMP/import.log" 2>&1 || dw_fail "import 2 failed"
 dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = 5 ]' 30 || dw_fail "event after the garbage not archived"
 
-# alerts and aggregates reached Kafka (at-least-once outbox drained)
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM alerts WHERE version > published_version")" = 0 ]' 20 ||
-  dw_fail "alerts not published"
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM aggregates WHERE version > published_version")" = 0 ]' 20 ||
-  dw_fail "aggregates not published"
+# alerts and aggregates reached Kafka (at-least-once outbox drained: each
+# feed's cursor is past every row)
+behind() { dw_psql "SELECT count(*) FROM $1 WHERE change_seq > COALESCE((SELECT change_seq FROM feed_cursors WHERE feed = '$2'), 0)"; }
+dw_wait_for '[ "$(behind alerts kafka_alerts)" = 0 ]' 20 || dw_fail "alerts not published"
+dw_wait_for '[ "$(behind aggregates kafka_aggregates)" = 0 ]' 20 || dw_fail "aggregates not published"
 kcat -C -b "$DW_BOOTSTRAP" -t dossier.alerts -o beginning -e -q -f '%k\n' >"$DW_TMP/alerts.txt" 2>>"$DW_TMP/kcat.log"
 grep -q '^UBND-26734$' "$DW_TMP/alerts.txt" || dw_fail "no alert on dossier.alerts keyed by agency"
 kcat -C -b "$DW_BOOTSTRAP" -t compliance.aggregates -o beginning -e -q -f '%k\n' >"$DW_TMP/aggs.txt" 2>>"$DW_TMP/kcat.log"
-grep -q '^province|all|20[0-9][0-9]$' "$DW_TMP/aggs.txt" || dw_fail "no province year row on compliance.aggregates"
+# four-part keys (unit_type|unit|period_kind|period), every period kind
+for kind in 'day|20[0-9-]*' 'month|20[0-9][0-9]-[0-9][0-9]' 'quarter|20[0-9][0-9]-Q[1-4]' 'year|20[0-9][0-9]' \
+  'rolling30|20[0-9-]*'; do
+  grep -q "^province|all|$kind\$" "$DW_TMP/aggs.txt" || dw_fail "no province $kind row on compliance.aggregates: $(sort -u "$DW_TMP/aggs.txt" | head)"
+done
+grep -q '^commune|26734|rolling30|' "$DW_TMP/aggs.txt" || dw_fail "no commune rolling30 row on compliance.aggregates"
+! grep -qv '^[a-z]*|[^|]*|[a-z0-9]*|[0-9Q-]*$' "$DW_TMP/aggs.txt" || dw_fail "a key is not four-part: $(grep -v '^[a-z]*|[^|]*|[a-z0-9]*|[0-9Q-]*$' "$DW_TMP/aggs.txt" | head -3)"
 
 # a simulated load (thousands of events per batch, many aggregate rows and
 # alert changes per transaction) commits without a single rollback/rebuild

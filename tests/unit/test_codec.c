@@ -862,8 +862,38 @@ static void test_dump_for_python(void **state) {
   dw_avro_destroy(av);
 }
 
+/* The alert schema's rules are the rules table (dw_rules.def): the real
+ * schema passes, one with two rules swapped or one missing fails. */
+static void test_rules_match_schema(void **state) {
+  (void)state;
+  char path[1200], err[512];
+  const char *src = getenv("DW_SOURCE_DIR");
+  snprintf(path, sizeof path, "%s/schemas/alert.avsc", src && *src ? src : DW_SOURCE_DIR);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char json[65536];
+  size_t len = fread(json, 1, sizeof json - 1, f);
+  fclose(f);
+  json[len] = 0;
+  assert_int_equal(dw_avro_check_rules(json, err, sizeof err), 0);
+  char *swapped = strdup(json);
+  char *a = strstr(swapped, "\"DUE_SOON\", \"OVERDUE\"");
+  assert_non_null(a);
+  memcpy(a, "\"OVERDUE\", \"DUE_SOON\"", strlen("\"OVERDUE\", \"DUE_SOON\""));
+  assert_int_equal(dw_avro_check_rules(swapped, err, sizeof err), -1);
+  assert_non_null(strstr(err, "DUE_SOON"));
+  free(swapped);
+  char *fewer = strdup(json);
+  char *p = strstr(fewer, ", \"PAPER_REQUESTED_FROM_WAREHOUSE\"");
+  assert_non_null(p);
+  memmove(p, p + strlen(", \"PAPER_REQUESTED_FROM_WAREHOUSE\""), strlen(p + strlen(", \"PAPER_REQUESTED_FROM_WAREHOUSE\"")) + 1);
+  assert_int_equal(dw_avro_check_rules(fewer, err, sizeof err), -1);
+  free(fewer);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_rules_match_schema),
     cmocka_unit_test(test_json_roundtrip_all_types),
     cmocka_unit_test(test_json_lenient),
     cmocka_unit_test(test_json_errors),
