@@ -282,7 +282,7 @@ static int load_applied(PGconn *conn, migration *m, size_t count, char *err, siz
     for (size_t i = 0; i < count; i++)
       if (m[i].version == version) found = &m[i];
     if (!found) {
-      fprintf(stderr, "dossierwatch migrate: warning: version %ld (%s) is applied but has no file\n", version,
+      DW_LOG_WARNING("version %ld (%s) is applied but has no file", version,
               PQgetvalue(res, r, 1));
       continue;
     }

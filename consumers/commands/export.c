@@ -67,16 +67,130 @@ static int copy_to_stdout(const char *path, char *err, size_t n) {
   return rc;
 }
 
+/* One export: where it writes, what it has written. */
+typedef struct exporter {
+  const char *format, *output;
+  bool to_stdout, avro;
+  char *tmp; /* FILE.partial, or the temp file for Avro on stdout */
+  bool tmp_made;
+  dw_writer *w;
+  dw_progress *prog;
+  uint64_t written, undecodable;
+} exporter;
+
+/* The file to write: FILE.partial (renamed when complete), or a temp file
+ * for Avro on stdout (avro-c writes files by path). 0 or -1. */
+static int open_output(exporter *x, int utc) {
+  char err[1024];
+  if (x->to_stdout && x->avro) {
+    const char *dir = getenv("TMPDIR");
+    size_t tl = strlen(dir && *dir ? dir : "/tmp") + 32;
+    if (!(x->tmp = malloc(tl))) return -1;
+    snprintf(x->tmp, tl, "%s/dw-export-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(x->tmp);
+    if (fd < 0) {
+      DW_LOG_ERR("temp file %s: %s", x->tmp, strerror(errno));
+      return -1;
+    }
+    close(fd);
+    x->tmp_made = true;
+  } else if (!x->to_stdout) {
+    size_t tl = strlen(x->output) + 16;
+    if (!(x->tmp = malloc(tl))) return -1;
+    snprintf(x->tmp, tl, "%s.partial", x->output);
+  }
+  char offs[16];
+  snprintf(offs, sizeof offs, "%d", utc);
+  const char *props[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
+  if (!(x->w = dw_writer_create(x->format, x->tmp ? x->tmp : "-", props, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    return -1;
+  }
+  x->tmp_made = x->tmp != NULL;
+  return 0;
+}
+
+/* Every archived event of the filter through the writer. 0 or -1. */
+static int copy_events(exporter *x, PGconn *pg, dw_avro *av, const dw_replay_filter *f) {
+  char err[1024];
+  int64_t count = 0;
+  dw_archive_reader *rd = dw_archive_open(pg, av, f, &count, err, sizeof err);
+  if (!rd) {
+    DW_LOG_ERR("reading the archive: %s", err);
+    return -1;
+  }
+  x->prog = dw_progress_new(CMD, "events", (uint64_t)count);
+  dw_event ev;
+  int32_t part;
+  int rc;
+  while ((rc = dw_archive_next(rd, &ev, &part, err, sizeof err)) != 0) {
+    if (rc < 0) {
+      dw_progress_clear(x->prog);
+      DW_LOG_ERR("reading the archive: %s", err);
+      break;
+    }
+    if (rc == 2) {
+      if (x->undecodable++ < MAX_REPORTED) {
+        dw_progress_clear(x->prog);
+        DW_LOG_ERR("%s (skipped)", err);
+      }
+      continue;
+    }
+    if (dw_writer_write(x->w, &ev, err, sizeof err)) {
+      dw_progress_clear(x->prog);
+      DW_LOG_ERR("event '%s': %s", ev.event_id, err);
+      rc = -1;
+      break;
+    }
+    x->written++;
+    dw_progress_update(x->prog, x->written + x->undecodable);
+  }
+  char ignored[256];
+  if (rc != 0) {
+    dw_archive_close(rd, ignored, sizeof ignored);
+    return -1;
+  }
+  if (dw_archive_close(rd, err, sizeof err)) {
+    DW_LOG_ERR("reading the archive: %s", err);
+    return -1;
+  }
+  return 0;
+}
+
+/* Completes the file and puts it in place (or on stdout). 0 or -1. */
+static int finish_output(exporter *x) {
+  char err[1024];
+  int wrc = dw_writer_close(x->w, err, sizeof err);
+  x->w = NULL;
+  if (wrc) {
+    DW_LOG_ERR("writing %s: %s", x->to_stdout ? "stdout" : x->tmp, err);
+    return -1;
+  }
+  if (x->to_stdout && x->avro) {
+    if (copy_to_stdout(x->tmp, err, sizeof err)) {
+      DW_LOG_ERR("%s", err);
+      return -1;
+    }
+  } else if (!x->to_stdout) {
+    if (rename(x->tmp, x->output)) {
+      DW_LOG_ERR("rename %s to %s: %s", x->tmp, x->output, strerror(errno));
+      return -1;
+    }
+    x->tmp_made = false;
+  }
+  return 0;
+}
+
 int dw_cmd_export(int argc, char **argv) {
-  const char *format = NULL, *output = NULL;
+  exporter x = {0};
   int64_t from = DW_TIME_NONE, to = DW_TIME_NONE;
   dw_strs communes = {0};
   const dw_opt opts[] = {
     {"from", DW_OPT_TIME, &from, "T", "only events with occurred_at >= T", NULL},
     {"to", DW_OPT_TIME_END, &to, "T", "only events with occurred_at <= T (a date: its end)", NULL},
     {"commune", DW_OPT_STRS, &communes, "C", "only events of unit C (repeatable)", NULL},
-    {"format", DW_OPT_STR, &format, "FORMAT", "jsonl or avro (default: by FILE's extension, else jsonl)", NULL},
-    {"output", DW_OPT_STR, &output, "FILE", "where to write; '-' = stdout (required)", NULL},
+    {"format", DW_OPT_STR, &x.format, "FORMAT", "jsonl or avro (default: by FILE's extension, else jsonl)", NULL},
+    {"output", DW_OPT_STR, &x.output, "FILE", "where to write; '-' = stdout (required)", NULL},
     {0},
   };
   const dw_command_spec spec = {CMD, "--db CONNINFO --output FILE|- [OPTIONS]", description, opts, 0, 0, DW_CLI_DB,
@@ -85,32 +199,27 @@ int dw_cmd_export(int argc, char **argv) {
   if (!cli) return DW_EXIT_FAIL;
   PGconn *pg = NULL;
   dw_avro *av = NULL;
-  dw_writer *w = NULL;
-  dw_archive_reader *rd = NULL;
-  dw_progress *prog = NULL;
-  char *tmp = NULL;
-  bool to_stdout = false, tmp_made = false;
   char err[1024];
   int exit_code = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
   if (exit_code >= 0) goto done;
   exit_code = DW_EXIT_USAGE;
   dw_config *cfg = dw_cli_config(cli);
   int utc = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
-  if (!output) {
+  if (!x.output) {
     DW_LOG_ERR("--output FILE (or '-' for stdout) is required");
     goto done;
   }
-  to_stdout = strcmp(output, "-") == 0;
-  if (!format) {
-    size_t ol = strlen(output);
-    format = ol > 5 && strcmp(output + ol - 5, ".avro") == 0 ? "avro" : "jsonl";
+  x.to_stdout = strcmp(x.output, "-") == 0;
+  if (!x.format) {
+    size_t ol = strlen(x.output);
+    x.format = ol > 5 && strcmp(x.output + ol - 5, ".avro") == 0 ? "avro" : "jsonl";
   }
-  bool avro = strcmp(format, "avro") == 0;
-  const dw_format *fmt = dw_format_find(format);
+  x.avro = strcmp(x.format, "avro") == 0;
+  const dw_format *fmt = dw_format_find(x.format);
   if (!fmt || !fmt->create) {
     char names[256];
     dw_format_names(1, names, sizeof names);
-    DW_LOG_ERR("--format: '%s' is not one of %s", format, names);
+    DW_LOG_ERR("--format: '%s' is not one of %s", x.format, names);
     goto done;
   }
   dw_replay_filter f = {from, to, communes.v, communes.n};
@@ -123,122 +232,27 @@ int dw_cmd_export(int argc, char **argv) {
     DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
     goto done;
   }
-  if (to_stdout && isatty(STDOUT_FILENO) && avro) {
+  if (x.to_stdout && isatty(STDOUT_FILENO) && x.avro) {
     DW_LOG_ERR("not writing a binary Avro file to a terminal: give --output FILE");
     goto done;
   }
-
   exit_code = DW_EXIT_FAIL;
-  if (!(av = dw_avro_new(err, sizeof err))) {
+  if (!(av = dw_avro_new(err, sizeof err)) || !(pg = dw_pg_connect(conninfo, 10, err, sizeof err))) {
     DW_LOG_ERR("%s", err);
     goto done;
   }
-  if (!(pg = dw_pg_connect(conninfo, 10, err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto done;
-  }
-  /* the file to write: FILE.partial, or a temp file for Avro on stdout
-   * (avro-c writes files by path) */
-  if (to_stdout && avro) {
-    const char *dir = getenv("TMPDIR");
-    size_t tl = strlen(dir && *dir ? dir : "/tmp") + 32;
-    if (!(tmp = malloc(tl))) goto oom;
-    snprintf(tmp, tl, "%s/dw-export-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-      DW_LOG_ERR("temp file %s: %s", tmp, strerror(errno));
-      goto done;
-    }
-    close(fd);
-    tmp_made = true;
-  } else if (!to_stdout) {
-    size_t tl = strlen(output) + 16;
-    if (!(tmp = malloc(tl))) goto oom;
-    snprintf(tmp, tl, "%s.partial", output);
-  }
-  char offs[16];
-  snprintf(offs, sizeof offs, "%d", utc);
-  const char *props[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
-  if (!(w = dw_writer_create(format, tmp ? tmp : "-", props, err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto done;
-  }
-  tmp_made = tmp != NULL;
-
-  int64_t count = 0;
-  if (!(rd = dw_archive_open(pg, av, &f, &count, err, sizeof err))) {
-    DW_LOG_ERR("reading the archive: %s", err);
-    goto done;
-  }
-  prog = dw_progress_new(CMD, "events", (uint64_t)count);
-  uint64_t written = 0, undecodable = 0;
-  dw_event ev;
-  int32_t part;
-  int rc;
-  while ((rc = dw_archive_next(rd, &ev, &part, err, sizeof err)) != 0) {
-    if (rc < 0) {
-      dw_progress_clear(prog);
-      DW_LOG_ERR("reading the archive: %s", err);
-      goto done;
-    }
-    if (rc == 2) {
-      if (undecodable++ < MAX_REPORTED) {
-        dw_progress_clear(prog);
-        DW_LOG_ERR("%s (skipped)", err);
-      }
-      continue;
-    }
-    if (dw_writer_write(w, &ev, err, sizeof err)) {
-      dw_progress_clear(prog);
-      DW_LOG_ERR("event '%s': %s", ev.event_id, err);
-      goto done;
-    }
-    written++;
-    dw_progress_update(prog, written + undecodable);
-  }
-  int crc = dw_archive_close(rd, err, sizeof err);
-  rd = NULL;
-  if (crc) {
-    DW_LOG_ERR("reading the archive: %s", err);
-    goto done;
-  }
-  int wrc = dw_writer_close(w, err, sizeof err);
-  w = NULL;
-  if (wrc) {
-    DW_LOG_ERR("writing %s: %s", to_stdout ? "stdout" : tmp, err);
-    goto done;
-  }
-  if (to_stdout && avro) {
-    if (copy_to_stdout(tmp, err, sizeof err)) {
-      DW_LOG_ERR("%s", err);
-      goto done;
-    }
-  } else if (!to_stdout) {
-    if (rename(tmp, output)) {
-      DW_LOG_ERR("rename %s to %s: %s", tmp, output, strerror(errno));
-      goto done;
-    }
-    tmp_made = false;
-  }
-  dw_progress_clear(prog);
-  double el = dw_progress_elapsed(prog);
+  if (open_output(&x, utc) || copy_events(&x, pg, av, &f) || finish_output(&x)) goto done;
+  dw_progress_clear(x.prog);
+  double el = dw_progress_elapsed(x.prog);
   fprintf(stderr, "export: done: events=%llu undecodable=%llu format=%s output=%s elapsed=%.2fs events_per_s=%.0f\n",
-          (unsigned long long)written, (unsigned long long)undecodable, format, output, el,
-          el > 0 ? (double)written / el : 0.0);
-  exit_code = undecodable ? DW_EXIT_FAIL : DW_EXIT_OK;
-  goto done;
-oom:
-  DW_LOG_ERR("out of memory");
-  exit_code = DW_EXIT_FAIL;
+          (unsigned long long)x.written, (unsigned long long)x.undecodable, x.format, x.output, el,
+          el > 0 ? (double)x.written / el : 0.0);
+  exit_code = x.undecodable ? DW_EXIT_FAIL : DW_EXIT_OK;
 done:
-  if (rd) {
-    char ignored[256];
-    dw_archive_close(rd, ignored, sizeof ignored);
-  }
-  if (w) dw_writer_close(w, err, sizeof err);
-  if (tmp && tmp_made) remove(tmp);
-  free(tmp);
-  dw_progress_destroy(prog);
+  if (x.w) dw_writer_close(x.w, err, sizeof err);
+  if (x.tmp && x.tmp_made) remove(x.tmp);
+  free(x.tmp);
+  dw_progress_destroy(x.prog);
   if (av) dw_avro_destroy(av);
   if (pg) PQfinish(pg);
   dw_cli_destroy(cli);

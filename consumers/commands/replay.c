@@ -101,7 +101,7 @@ static int replay_archive(replay *r, PGconn *pg) {
     if (rc == 2) {
       if (r->undecodable++ < MAX_REPORTED) {
         dw_progress_clear(r->prog);
-        fprintf(stderr, "replay: %s (not applied)\n", err);
+        DW_LOG_WARNING("%s (not applied)", err);
       }
       continue;
     }
@@ -154,7 +154,7 @@ static int collect(void *opaque, int32_t partition, int64_t offset, const void *
   if (!value || dw_avro_decode_event(r->av, value, len, &ev, why, sizeof why)) {
     if (r->undecodable++ < MAX_REPORTED) {
       dw_progress_clear(r->prog);
-      fprintf(stderr, "replay: undecodable message at partition %d offset %lld: %s (not applied)\n",
+      DW_LOG_WARNING("undecodable message at partition %d offset %lld: %s (not applied)",
               (int)partition, (long long)offset, value ? why : "empty value");
     }
     return 0;
@@ -527,7 +527,118 @@ typedef struct opts {
   int64_t since, from, to, as_of;
   const char *into, *swap;
   dw_strs communes;
+  bool has_since, has_from, has_to, has_as_of;
 } opts;
+
+static int refuse(const char *msg) {
+  DW_LOG_ERR("%s", msg);
+  return -1;
+}
+
+/* The combinations of options that make sense; -1 after saying why. */
+static int check_usage(const opts *o) {
+  if (o->swap) {
+    if (o->from_archive || o->from_topic || o->has_since || o->has_from || o->has_to || o->communes.n || o->has_as_of ||
+        o->into || o->into_live)
+      return refuse("--swap SCHEMA takes no other replay option (it only copies SCHEMA into public)");
+    if (!valid_schema(o->swap))
+      return refuse("--swap: not a schema name we accept (letters, digits, _; not public/pg_*)");
+    return 0;
+  }
+  if (o->from_archive == o->from_topic) return refuse("give exactly one source: --from-archive or --from-topic");
+  if (o->from_topic && !o->has_since) return refuse("--from-topic needs --since T (the Kafka message time to start from)");
+  if (!o->from_topic && o->has_since)
+    return refuse("--since goes with --from-topic (use --from/--to to select archived events by time)");
+  if (o->into && o->into_live) return refuse("--into and --into-live exclude each other");
+  if (o->force && !o->into_live) return refuse("--force only applies to --into-live");
+  if (o->into_live && !o->force && (o->has_from || o->has_to || o->communes.n || o->from_topic)) {
+    DW_LOG_ERR("refusing --into-live with %s: the live tables would be truncated and refilled from part of the history "
+               "only, so every dossier, alert and count outside it would be lost and watch would carry on from that "
+               "partial state. Replay into a shadow schema (--into SCHEMA) and compare, or add --force if that is what "
+               "you mean",
+               o->from_topic ? "--from-topic (only the topic since --since)" : "a time range or unit filter");
+    return -1;
+  }
+  if (o->into && !valid_schema(o->into))
+    return refuse("--into: not a schema name we accept (letters, digits, _; not public/pg_*)");
+  if (o->from != DW_TIME_NONE && o->to != DW_TIME_NONE && o->from > o->to) return refuse("--from is after --to");
+  return 0;
+}
+
+/* The shadow schema to create (a new one: an existing one is refused), or
+ * NULL for the live tables; NULL with *bad on a problem. */
+static const char *choose_schema(replay *r, PGconn *pg, const opts *o, char *buf, size_t bufsize, bool *bad) {
+  char err[1024];
+  *bad = false;
+  if (o->into_live) return NULL;
+  const char *schema = o->into;
+  if (!schema) {
+    char ts[40];
+    dw_time_format(dw_now_ms(), r->utc, ts, sizeof ts); /* 2025-04-29T08:00:00+07:00 */
+    snprintf(buf, bufsize, "replay_%.4s%.2s%.2s%.2s%.2s%.2s", ts, ts + 5, ts + 8, ts + 11, ts + 14, ts + 17);
+    schema = buf;
+  }
+  int exists = 0;
+  if (schema_exists(pg, schema, &exists, err, sizeof err)) {
+    DW_LOG_ERR("%s", err);
+    *bad = true;
+  } else if (exists) {
+    DW_LOG_ERR("schema \"%s\" exists already: choose another --into, or DROP SCHEMA \"%s\" CASCADE", schema, schema);
+    *bad = true;
+  }
+  return *bad ? NULL : schema;
+}
+
+static void print_summary(replay *r, const opts *o, const char *schema, int64_t as_of, const out_counts *oc,
+                          double apply_s) {
+  double el = dw_progress_elapsed(r->prog);
+  char as_of_s[40] = "none";
+  if (as_of != DW_TIME_NONE) dw_time_format(as_of, r->utc, as_of_s, sizeof as_of_s);
+  dw_engine_stats st;
+  dw_engine_stats_get(dw_driver_engine(r->drv), &st);
+  dw_driver_stats ds;
+  dw_driver_stats_get(r->drv, &ds);
+  fprintf(stderr,
+          "replay: done: events=%llu applied=%llu duplicates=%llu engine_errors=%llu undecodable=%llu "
+          "alerts=%llu open_alerts=%llu engine_open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs "
+          "events_per_s=%.0f apply_events_per_s=%.0f source=%s into=%s as_of=%s\n",
+          (unsigned long long)r->events, (unsigned long long)ds.applied, (unsigned long long)ds.duplicates,
+          (unsigned long long)ds.errors, (unsigned long long)r->undecodable, (unsigned long long)oc->alerts,
+          (unsigned long long)oc->open_alerts, (unsigned long long)st.open_alerts, (unsigned long long)oc->agg_rows,
+          (unsigned long long)oc->states, el, el > 0 ? (double)r->events / el : 0.0,
+          apply_s > 0 ? (double)r->events / apply_s : 0.0, o->from_archive ? "archive" : "topic",
+          o->into_live ? "public" : schema, as_of_s);
+  if (r->filtered)
+    fprintf(stderr, "replay: %llu message(s) of the topic outside --from/--to/--commune/--as-of skipped\n",
+            (unsigned long long)r->filtered);
+}
+
+/* The replay itself: a fresh driver over the source, the clock to as_of,
+ * the output written in one transaction. */
+static int run_replay(replay *r, PGconn *pg, const opts *o, const char *schema, int64_t as_of) {
+  char err[1024];
+  if (!(r->cal = dw_calendar_from_config(r->cfg, err, sizeof err))) {
+    DW_LOG_ERR("calendar: %s", err);
+    return -1;
+  }
+  if (!(r->av = dw_avro_new(err, sizeof err)) || !(r->drv = dw_driver_new(r->cfg, r->cal, DW_CLOCK_EVENT, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    return -1;
+  }
+  r->prog = dw_progress_new(CMD, "events", 0);
+  if (o->from_archive ? replay_archive(r, pg) : replay_topic(r, o->since)) return -1;
+  if (as_of == DW_TIME_NONE) as_of = r->watermark;
+  dw_driver_advance(r->drv, as_of);
+  double apply_s = dw_progress_elapsed(r->prog);
+  dw_progress_phase(r->prog, "writing");
+  dw_progress_update(r->prog, r->events);
+  out_counts oc = {0};
+  int wr = write_output(r, pg, schema, o->into_live, &oc);
+  dw_progress_clear(r->prog);
+  if (wr) return -1;
+  print_summary(r, o, schema, as_of, &oc, apply_s);
+  return 0;
+}
 
 int dw_cmd_replay(int argc, char **argv) {
   opts o = {.since = DW_TIME_NONE, .from = DW_TIME_NONE, .to = DW_TIME_NONE, .as_of = DW_TIME_NONE};
@@ -556,77 +667,20 @@ int dw_cmd_replay(int argc, char **argv) {
   if (!cli) return DW_EXIT_FAIL;
   replay r = {.watermark = DW_TIME_NONE};
   PGconn *pg = NULL;
-  char err[1024];
-  char schema_buf[64];
+  char err[1024], schema_buf[64];
   int exit_code = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
   if (exit_code >= 0) goto done;
   exit_code = DW_EXIT_USAGE;
   r.cfg = dw_cli_config(cli);
   r.utc = (int)dw_config_get_int(r.cfg, "calendar.utc_offset_min");
-  const bool has_since = dw_cli_given(cli, "since"), has_from = dw_cli_given(cli, "from"),
-             has_to = dw_cli_given(cli, "to"), has_as_of = dw_cli_given(cli, "as-of");
-
-  /* ---- usage checks ---- */
-  if (o.swap) {
-    if (o.from_archive || o.from_topic || has_since || has_from || has_to || o.communes.n || has_as_of || o.into ||
-        o.into_live) {
-      DW_LOG_ERR("--swap SCHEMA takes no other replay option (it only copies SCHEMA into public)");
-      goto done;
-    }
-    if (!valid_schema(o.swap)) {
-      DW_LOG_ERR("--swap: '%s' is not a schema name we accept (letters, digits, _; not public/pg_*)",
-                   o.swap);
-      goto done;
-    }
-  } else {
-    if (o.from_archive == o.from_topic) {
-      DW_LOG_ERR("give exactly one source: --from-archive or --from-topic");
-      goto done;
-    }
-    if (o.from_topic && !has_since) {
-      DW_LOG_ERR("--from-topic needs --since T (the Kafka message time to start from)");
-      goto done;
-    }
-    if (!o.from_topic && has_since) {
-      DW_LOG_ERR("--since goes with --from-topic (use --from/--to to select archived events by time)");
-      goto done;
-    }
-    if (o.into && o.into_live) {
-      DW_LOG_ERR("--into and --into-live exclude each other");
-      goto done;
-    }
-    if (o.force && !o.into_live) {
-      DW_LOG_ERR("--force only applies to --into-live");
-      goto done;
-    }
-    if (o.into_live && !o.force && (has_from || has_to || o.communes.n || o.from_topic)) {
-      DW_LOG_ERR(
-                   "refusing --into-live with %s: the live tables would be truncated and refilled from part of "
-                   "the history only, so every dossier, alert and count outside it would be lost and watch would "
-                   "carry on from that partial state. Replay into a shadow schema (--into SCHEMA) and compare, "
-                   "or add --force if that is what you mean",
-                   o.from_topic ? "--from-topic (only the topic since --since)" : "a time range or unit filter");
-      goto done;
-    }
-    if (o.into && !valid_schema(o.into)) {
-      DW_LOG_ERR("--into: '%s' is not a schema name we accept (letters, digits, _; not public/pg_*)",
-                   o.into);
-      goto done;
-    }
-  }
-  r.filter.from = o.from;
-  r.filter.to = o.to;
-  r.filter.communes = o.communes.v;
-  r.filter.n_communes = o.communes.n;
-  int64_t since = o.since, as_of = o.as_of;
-  if (r.filter.from != DW_TIME_NONE && r.filter.to != DW_TIME_NONE && r.filter.from > r.filter.to) {
-    DW_LOG_ERR("--from is after --to");
-    goto done;
-  }
+  o.has_since = dw_cli_given(cli, "since"), o.has_from = dw_cli_given(cli, "from");
+  o.has_to = dw_cli_given(cli, "to"), o.has_as_of = dw_cli_given(cli, "as-of");
+  if (check_usage(&o)) goto done;
+  r.filter = (dw_replay_filter){o.from, o.to, o.communes.v, o.communes.n};
   /* audit's rule: as of T, only events that occurred by T count */
+  int64_t as_of = o.as_of;
   if (as_of != DW_TIME_NONE && (r.filter.to == DW_TIME_NONE || as_of < r.filter.to)) r.filter.to = as_of;
-  if (as_of == DW_TIME_NONE && has_to) as_of = r.filter.to;
-
+  if (as_of == DW_TIME_NONE && o.has_to) as_of = r.filter.to;
   const char *conninfo = dw_config_get(r.cfg, "db.conninfo");
   if (!conninfo) {
     DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
@@ -637,8 +691,7 @@ int dw_cmd_replay(int argc, char **argv) {
     goto done;
   }
   exit_code = DW_EXIT_FAIL;
-  pg = dw_pg_connect(conninfo, 10, err, sizeof err);
-  if (!pg) {
+  if (!(pg = dw_pg_connect(conninfo, 10, err, sizeof err))) {
     DW_LOG_ERR("%s", err);
     goto done;
   }
@@ -646,71 +699,9 @@ int dw_cmd_replay(int argc, char **argv) {
     exit_code = do_swap(pg, o.swap);
     goto done;
   }
-
-  const char *schema = o.into;
-  if (!o.into_live && !schema) {
-    char ts[40];
-    dw_time_format(dw_now_ms(), r.utc, ts, sizeof ts); /* 2025-04-29T08:00:00+07:00 */
-    snprintf(schema_buf, sizeof schema_buf, "replay_%.4s%.2s%.2s%.2s%.2s%.2s", ts, ts + 5, ts + 8, ts + 11, ts + 14,
-             ts + 17);
-    schema = schema_buf;
-  }
-  if (!o.into_live) {
-    int exists = 0;
-    if (schema_exists(pg, schema, &exists, err, sizeof err)) {
-      DW_LOG_ERR("%s", err);
-      goto done;
-    }
-    if (exists) {
-      DW_LOG_ERR("schema \"%s\" exists already: choose another --into, or DROP SCHEMA \"%s\" CASCADE", schema,
-                   schema);
-      goto done;
-    }
-  }
-
-  /* ---- engine ---- */
-  if (!(r.cal = dw_calendar_from_config(r.cfg, err, sizeof err))) {
-    DW_LOG_ERR("calendar: %s", err);
-    goto done;
-  }
-  if (!(r.av = dw_avro_new(err, sizeof err)) || !(r.drv = dw_driver_new(r.cfg, r.cal, DW_CLOCK_EVENT, err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto done;
-  }
-  r.prog = dw_progress_new(CMD, "events", 0);
-
-  int src = o.from_archive ? replay_archive(&r, pg) : replay_topic(&r, since);
-  if (src) goto done;
-  if (as_of == DW_TIME_NONE) as_of = r.watermark;
-  dw_driver_advance(r.drv, as_of);
-  double apply_s = dw_progress_elapsed(r.prog);
-  dw_progress_phase(r.prog, "writing");
-  dw_progress_update(r.prog, r.events);
-  out_counts oc = {0};
-  int wr = write_output(&r, pg, schema, o.into_live, &oc);
-  dw_progress_clear(r.prog);
-  if (wr) goto done;
-  double el = dw_progress_elapsed(r.prog);
-  char as_of_s[40] = "none";
-  if (as_of != DW_TIME_NONE) dw_time_format(as_of, r.utc, as_of_s, sizeof as_of_s);
-  dw_engine_stats st;
-  dw_engine_stats_get(dw_driver_engine(r.drv), &st);
-  dw_driver_stats ds;
-  dw_driver_stats_get(r.drv, &ds);
-  fprintf(stderr,
-          "replay: done: events=%llu applied=%llu duplicates=%llu engine_errors=%llu undecodable=%llu "
-          "alerts=%llu open_alerts=%llu engine_open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs "
-          "events_per_s=%.0f "
-          "apply_events_per_s=%.0f source=%s into=%s as_of=%s\n",
-          (unsigned long long)r.events, (unsigned long long)ds.applied, (unsigned long long)ds.duplicates,
-          (unsigned long long)ds.errors, (unsigned long long)r.undecodable, (unsigned long long)oc.alerts,
-          (unsigned long long)oc.open_alerts, (unsigned long long)st.open_alerts, (unsigned long long)oc.agg_rows, (unsigned long long)oc.states, el,
-          el > 0 ? (double)r.events / el : 0.0, apply_s > 0 ? (double)r.events / apply_s : 0.0,
-          o.from_archive ? "archive" : "topic", o.into_live ? "public" : schema, as_of_s);
-  if (r.filtered)
-    fprintf(stderr, "replay: %llu message(s) of the topic outside --from/--to/--commune/--as-of skipped\n",
-            (unsigned long long)r.filtered);
-  exit_code = DW_EXIT_OK;
+  bool bad;
+  const char *schema = choose_schema(&r, pg, &o, schema_buf, sizeof schema_buf, &bad);
+  if (!bad && run_replay(&r, pg, &o, schema, as_of) == 0) exit_code = DW_EXIT_OK;
 done:
   dw_progress_destroy(r.prog);
   dw_driver_destroy(r.drv);

@@ -27,7 +27,10 @@ dw_psql "UPDATE outbox_clock SET seq = seq + 1;
 "$DW_BIN" import "$DW_TMP/sim.jsonl" --bootstrap "$DW_BOOTSTRAP" 2>"$DW_TMP/import.log" || dw_fail "import failed"
 n=$(wc -l <"$DW_TMP/sim.jsonl")
 
-common=(--bootstrap "$DW_BOOTSTRAP" --db "$DW_DB" --set aggregates.publish_interval_ms=300)
+# (a short session timeout: the embedded broker's group coordinator waits for
+# a member that left until its session expires before it reassigns)
+common=(--bootstrap "$DW_BOOTSTRAP" --db "$DW_DB" --set aggregates.publish_interval_ms=300
+  --set kafka.session.timeout.ms=6000 --set kafka.heartbeat.interval.ms=1000)
 dw_bg "$DW_BIN" watch "${common[@]}" >"$DW_TMP/w1.out" 2>"$DW_TMP/w1.log"
 w1=$DW_LAST_PID
 dw_wait_for "grep -q 'feed kafka_alerts: active' '$DW_TMP/w1.log'" 30 || dw_fail "no active alerts feed"
@@ -70,6 +73,6 @@ dw_wait_for "grep -q 'feed kafka_alerts: active' '$standby_log'" 30 || dw_fail "
 echo '{"event_id":"late-1","dossier_id":"D-NEW","type":"PAPER_REQUESTED","occurred_at":"2025-03-05T09:00:00+07:00","commune":"30412","agency":"UBND-NEW","procedure":"1.001612","document":"giấy khai sinh","in_warehouse":true}' \
   >"$DW_TMP/more.jsonl"
 "$DW_BIN" import "$DW_TMP/more.jsonl" --bootstrap "$DW_BOOTSTRAP" 2>>"$DW_TMP/import.log" || dw_fail "import 2 failed"
-dw_wait_for "kcat -C -b '$DW_BOOTSTRAP' -t dossier.alerts -o beginning -e -q -f '%k\n' 2>/dev/null | grep -q '^UBND-NEW$'" 30 ||
+dw_wait_for "kcat -C -b '$DW_BOOTSTRAP' -t dossier.alerts -o beginning -e -q -f '%k\n' 2>/dev/null | grep -q '^UBND-NEW$'" 60 ||
   dw_fail "the standby did not publish the new alert"
 echo "feeds_outbox: ok"
