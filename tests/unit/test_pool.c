@@ -1,0 +1,191 @@
+/* Unit tests: dw_pool, the bookkeeping of watch's consumer-group source:
+ * the watermark over partitions (and when the clock may reach it), the
+ * choice of the next chunk (event-time order, bad messages first, batch
+ * limit, the forced chunk of a full pool, the wall clock's arrival order),
+ * the offsets to commit after a chunk, and flow control. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dw_pool.h"
+#include "dw_time.h"
+
+#define NP 4
+
+static void parts_init(dw_part *p) {
+  for (int i = 0; i < NP; i++) {
+    p[i] = dw_part_unknown();
+    p[i].assigned = true;
+  }
+}
+
+/* A pool entry examined with event time at (bad: not an event). */
+static void add(dw_pool *pool, int32_t part, int64_t off, int64_t at, int bad) {
+  dw_pool_add(pool, NULL, part, off);
+  dw_held *h = &pool->v[pool->n - 1];
+  h->examined = true;
+  h->at = at;
+  if (bad) h->bad = strdup("bad");
+}
+
+static void test_watermark(void **state) {
+  (void)state;
+  dw_part p[NP];
+  parts_init(p);
+  bool incl;
+  /* nothing fetched yet: every partition may hold more, none delivered */
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), DW_TIME_NONE);
+  for (int i = 0; i < NP; i++) p[i].low = 0, p[i].high = 10, p[i].recv = 5;
+  p[0].maxp = 100, p[1].maxp = 50, p[2].maxp = 70, p[3].maxp = 90;
+  /* all pending: the least latest event; events at it may still come */
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 50);
+  assert_false(incl);
+  /* partition 1 caught up: it no longer holds the watermark back */
+  p[1].recv = 10;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 70);
+  assert_false(incl);
+  /* a pending partition that delivered nothing holds everything */
+  p[2].maxp = DW_TIME_NONE;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), DW_TIME_NONE);
+  p[2].maxp = 70;
+  /* everything caught up: the latest event, inclusive */
+  for (int i = 0; i < NP; i++) p[i].recv = 10;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 100);
+  assert_true(incl);
+  /* an unassigned partition counts for nothing */
+  p[0].assigned = false;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 90);
+  /* empty partitions (high = low) are caught up */
+  parts_init(p);
+  for (int i = 0; i < NP; i++) p[i].low = p[i].high = 3;
+  p[3].maxp = 7, p[3].high = 9, p[3].recv = 9;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 7);
+  assert_true(incl);
+}
+
+static void test_choose_event_clock(void **state) {
+  (void)state;
+  dw_pool pool;
+  assert_int_equal(dw_pool_init(&pool, 100), 0);
+  add(&pool, 0, 10, 300, 0);
+  add(&pool, 1, 20, 100, 0);
+  add(&pool, 0, 11, 0, 1); /* bad: first */
+  add(&pool, 1, 21, 200, 0);
+  add(&pool, 2, 30, 200, 0); /* same instant as 21: arrival order */
+  add(&pool, 2, 31, 500, 0); /* after the watermark */
+  bool more, forced;
+  size_t n = dw_pool_choose(&pool, true, 300, 10, &more, &forced);
+  assert_int_equal(n, 5);
+  assert_false(more);
+  assert_false(forced);
+  const int64_t want[] = {11, 20, 21, 30, 10};
+  for (size_t k = 0; k < n; k++) assert_int_equal(pool.v[pool.cand[k]].offset, want[k]);
+  assert_false(pool.v[5].in_chunk);
+  /* a batch limit: the oldest first, more to come */
+  n = dw_pool_choose(&pool, true, 300, 2, &more, &forced);
+  assert_int_equal(n, 2);
+  assert_true(more);
+  assert_int_equal(pool.v[pool.cand[0]].offset, 11);
+  assert_int_equal(pool.v[pool.cand[1]].offset, 20);
+  /* no watermark yet: only the bad ones can go */
+  n = dw_pool_choose(&pool, true, DW_TIME_NONE, 10, &more, &forced);
+  assert_int_equal(n, 1);
+  assert_int_equal(pool.v[pool.cand[0]].offset, 11);
+  dw_pool_free(&pool, NULL);
+}
+
+static void test_choose_forced_and_wall(void **state) {
+  (void)state;
+  dw_pool pool;
+  assert_int_equal(dw_pool_init(&pool, 4), 0);
+  add(&pool, 0, 1, 400, 0);
+  add(&pool, 1, 1, 300, 0);
+  add(&pool, 2, 1, 200, 0);
+  add(&pool, 3, 1, 100, 0);
+  bool more, forced;
+  /* full pool, fewer than a batch ready (watermark 150): everything, oldest first */
+  size_t n = dw_pool_choose(&pool, true, 150, 10, &more, &forced);
+  assert_int_equal(n, 4);
+  assert_true(forced);
+  assert_false(more);
+  assert_int_equal(pool.v[pool.cand[0]].partition, 3);
+  assert_int_equal(pool.v[pool.cand[3]].partition, 0);
+  /* the wall clock: arrival order, no watermark */
+  n = dw_pool_choose(&pool, false, INT64_MAX, 3, &more, &forced);
+  assert_int_equal(n, 3);
+  assert_true(more);
+  assert_false(forced);
+  assert_int_equal(pool.v[pool.cand[0]].partition, 0);
+  assert_int_equal(pool.v[pool.cand[2]].partition, 2);
+  dw_pool_free(&pool, NULL);
+}
+
+static void test_offsets_and_drop(void **state) {
+  (void)state;
+  dw_part p[NP];
+  parts_init(p);
+  p[0].recv = 13, p[1].recv = 22, p[2].recv = 32, p[3].recv = -1;
+  p[3].assigned = false;
+  dw_pool pool;
+  assert_int_equal(dw_pool_init(&pool, 100), 0);
+  add(&pool, 0, 10, 100, 0);
+  add(&pool, 0, 11, 500, 0);
+  add(&pool, 0, 12, 150, 0);
+  add(&pool, 1, 20, 120, 0);
+  add(&pool, 1, 21, 130, 0);
+  add(&pool, 2, 30, 600, 0);
+  add(&pool, 2, 31, 700, 0);
+  bool more, forced;
+  size_t n = dw_pool_choose(&pool, true, 200, 100, &more, &forced);
+  assert_int_equal(n, 4); /* 10, 20, 21, 12 */
+  int64_t next[NP];
+  dw_pool_next_offsets(&pool, p, NP, next);
+  /* partition 0: 11 waits in the pool (a crash re-consumes from it, and 12
+   * again, which dedupe ignores); 1: everything received is in the chunk;
+   * 2: nothing chosen, from its first held offset; 3: not ours */
+  assert_int_equal(next[0], 11);
+  assert_int_equal(next[1], 22);
+  assert_int_equal(next[2], 30);
+  assert_int_equal(next[3], -1);
+  dw_pool_drop_chunk(&pool, NULL);
+  assert_int_equal(pool.n, 3);
+  assert_int_equal(pool.v[0].offset, 11); /* the order of the rest kept */
+  assert_int_equal(pool.v[1].offset, 30);
+  assert_int_equal(pool.v[2].offset, 31);
+  dw_pool_free(&pool, NULL);
+}
+
+static void test_flow(void **state) {
+  (void)state;
+  dw_part p[NP];
+  parts_init(p);
+  dw_pool pool;
+  assert_int_equal(dw_pool_init(&pool, 80), 0); /* share: 80 / (2 * 4) = 10 */
+  for (int i = 0; i < 10; i++) add(&pool, 0, i, 100 + i, 0);
+  for (int i = 0; i < 3; i++) add(&pool, 1, i, 100 + i, 0);
+  p[2].paused = true; /* holds nothing: to be resumed */
+  int32_t pause[NP], resume[NP];
+  int np, nr;
+  dw_pool_flow(&pool, p, NP, true, pause, &np, resume, &nr);
+  assert_int_equal(np, 1);
+  assert_int_equal(pause[0], 0);
+  assert_int_equal(nr, 1);
+  assert_int_equal(resume[0], 2);
+  /* the wall clock never pauses (nothing waits for a watermark) */
+  dw_pool_flow(&pool, p, NP, false, pause, &np, resume, &nr);
+  assert_int_equal(np, 0);
+  dw_pool_free(&pool, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_watermark),          cmocka_unit_test(test_choose_event_clock),
+    cmocka_unit_test(test_choose_forced_and_wall), cmocka_unit_test(test_offsets_and_drop),
+    cmocka_unit_test(test_flow),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
