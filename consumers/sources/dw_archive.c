@@ -1,50 +1,13 @@
-/* dw_replay_archive: filter parsing and the archive cursor (see
+/* dw_archive: the filter of replay and export, and the archive cursor (see
  * dw_archive.h). */
 #include "dw_archive.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dw_pg.h"
 #include "dw_time.h"
-
-int dw_replay_parse_time(const char *s, bool end_of_day, int utc_offset_min, int64_t *out, char *err, size_t n) {
-  if (!s || !*s) {
-    snprintf(err, n, "empty time");
-    return -1;
-  }
-  size_t len = strlen(s);
-  bool digits = true;
-  for (size_t i = 0; i < len; i++) digits &= isdigit((unsigned char)s[i]) != 0;
-  if (digits && len > 10) {
-    /* epoch milliseconds (what `date +%s%3N` prints) */
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    *out = v;
-    return 0;
-  }
-  int y, m, d;
-  char tail;
-  if (len == 10 && sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3) {
-    if (m < 1 || m > 12 || d < 1 || d > 31) {
-      snprintf(err, n, "'%s': not a date YYYY-MM-DD", s);
-      return -1;
-    }
-    int64_t day = dw_days_from_civil(y, m, d);
-    if (end_of_day) day++;
-    *out = day * DW_MS_PER_DAY - (int64_t)utc_offset_min * DW_MS_PER_MIN - (end_of_day ? 1 : 0);
-    return 0;
-  }
-  char why[200];
-  if (dw_time_parse_rfc3339(s, out, why, sizeof why)) {
-    snprintf(err, n, "'%s': want RFC 3339 (2025-04-29T08:00:00+07:00), a date YYYY-MM-DD or epoch ms: %s", s,
-             why);
-    return -1;
-  }
-  return 0;
-}
 
 bool dw_replay_filter_match(const dw_replay_filter *f, const dw_event *ev) {
   if (f->from != DW_TIME_NONE && ev->occurred_at < f->from) return false;

@@ -24,12 +24,6 @@ typedef struct dw_replay_filter {
   size_t n_communes;
 } dw_replay_filter;
 
-/* A time argument: RFC 3339 ("2025-04-29T08:00:00+07:00"), a local date
- * ("2025-04-29": its first instant, or with end_of_day its last
- * millisecond), or milliseconds since the epoch (all digits). Returns 0 or
- * -1 with the reason in errstr. */
-int dw_replay_parse_time(const char *s, bool end_of_day, int utc_offset_min, int64_t *out, char *errstr,
-                         size_t errstr_size);
 
 /* Does ev pass the filter (time range and communes)? */
 bool dw_replay_filter_match(const dw_replay_filter *f, const dw_event *ev);
