@@ -62,18 +62,13 @@ void dw_buf_printf(dw_buf *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
-void dw_buf_json_string(dw_buf *b, const char *s) {
-  if (!s) {
-    dw_buf_puts(b, "null");
-    return;
-  }
+void dw_buf_json_string_n(dw_buf *b, const char *s, size_t n) {
   dw_buf_putc(b, '"');
-  const char *run = s;
-  for (const unsigned char *p = (const unsigned char *)s;; p++) {
-    unsigned char c = *p;
-    if (c && c >= 0x20 && c != '"' && c != '\\') continue;
-    dw_buf_put(b, run, (size_t)((const char *)p - run));
-    if (!c) break;
+  size_t run = 0; /* start of the plain run being gathered */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F) continue;
+    dw_buf_put(b, s + run, i - run);
     switch (c) {
     case '"': dw_buf_puts(b, "\\\""); break;
     case '\\': dw_buf_puts(b, "\\\\"); break;
@@ -82,9 +77,17 @@ void dw_buf_json_string(dw_buf *b, const char *s) {
     case '\t': dw_buf_puts(b, "\\t"); break;
     default: dw_buf_printf(b, "\\u%04x", c);
     }
-    run = (const char *)p + 1;
+    run = i + 1;
   }
+  dw_buf_put(b, s + run, n - run);
   dw_buf_putc(b, '"');
+}
+
+void dw_buf_json_string(dw_buf *b, const char *s) {
+  if (!s)
+    dw_buf_puts(b, "null");
+  else
+    dw_buf_json_string_n(b, s, strlen(s));
 }
 
 char *dw_buf_take(dw_buf *b) {

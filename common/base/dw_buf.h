@@ -27,6 +27,8 @@ void dw_buf_printf(dw_buf *b, const char *fmt, ...) __attribute__((format(printf
 /* A JSON string literal of s (escaped, quoted; UTF-8 passes through), or
  * null when s is NULL. */
 void dw_buf_json_string(dw_buf *b, const char *s);
+/* The same for n bytes (which may hold NULs: they are escaped). */
+void dw_buf_json_string_n(dw_buf *b, const char *s, size_t n);
 /* Detaches the text (caller frees; "" when empty); NULL after oom. The
  * buffer is empty afterwards. */
 char *dw_buf_take(dw_buf *b);

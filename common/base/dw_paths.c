@@ -1,6 +1,7 @@
 /* dw_paths: the installed data folder (see dw_paths.h). */
 #include "dw_paths.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,4 +46,44 @@ const char *dw_paths_share_sub(const char *sub, char *buf, int bufsize) {
   if (!share) return NULL;
   snprintf(buf, (size_t)bufsize, "%s/%s", share, sub);
   return is_dir(buf) ? buf : NULL;
+}
+
+char *dw_read_text_file(const char *path, size_t *lenp, char *err, size_t n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, n, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 16384, len = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    if (len + 1 == cap) {
+      char *g = realloc(buf, cap * 2);
+      if (!g) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = g;
+      cap *= 2;
+    }
+    size_t r = fread(buf + len, 1, cap - 1 - len, f);
+    if (r == 0) break;
+    len += r;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (!buf || bad) {
+    snprintf(err, n, "%s: %s", path, buf ? "read error" : "out of memory");
+    free(buf);
+    return NULL;
+  }
+  buf[len] = '\0';
+  if (strlen(buf) != len) {
+    snprintf(err, n, "%s: contains a NUL byte at offset %zu", path, strlen(buf));
+    free(buf);
+    return NULL;
+  }
+  if (lenp) *lenp = len;
+  return buf;
 }

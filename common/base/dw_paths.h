@@ -14,4 +14,10 @@ const char *dw_paths_share_dir(void);
 /* dw_paths_share_dir()/sub when that folder exists, else NULL. */
 const char *dw_paths_share_sub(const char *sub, char *buf, int bufsize);
 
+#include <stddef.h>
+
+/* A whole text file, NUL-terminated (caller frees); NULs inside are refused
+ * (they would cut the text short). NULL with errstr naming the file. */
+char *dw_read_text_file(const char *path, size_t *len, char *errstr, size_t errstr_size);
+
 #endif

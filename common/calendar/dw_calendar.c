@@ -220,45 +220,6 @@ static int load_text(const char *path, const char *text, int year, year_marks *y
   return rc;
 }
 
-/* Reads a whole calendar file (NUL bytes refused). */
-static char *read_all(const char *path, char *errstr, size_t n) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    seterr(errstr, n, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 16384, len = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    if (len + 1 == cap) {
-      char *g = realloc(buf, cap * 2);
-      if (!g) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = g;
-      cap *= 2;
-    }
-    size_t r = fread(buf + len, 1, cap - 1 - len, f);
-    if (r == 0) break;
-    len += r;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (!buf || bad) {
-    seterr(errstr, n, "%s: %s", path, buf ? "read error" : "out of memory");
-    free(buf);
-    return NULL;
-  }
-  buf[len] = '\0';
-  if (strlen(buf) != len) {
-    seterr(errstr, n, "%s: contains a NUL byte", path);
-    free(buf);
-    return NULL;
-  }
-  return buf;
-}
 
 /* The calendars compiled in (deploy/calendars, CMakeLists.txt dw_embed). */
 extern const dw_embedded_file dw_embedded_calendars[];
@@ -385,7 +346,7 @@ dw_calendar *dw_calendar_new(const char *dir, const char *hours, int utc_offset_
         const dw_embedded_file *f = dw_embedded_find(dw_embedded_calendars, path + strlen(BUILTIN) + 1);
         if (!f || load_text(path, f->data, y, marks, errstr, errstr_size)) goto fail;
       } else {
-        char *text = read_all(path, errstr, errstr_size);
+        char *text = dw_read_text_file(path, NULL, errstr, errstr_size);
         int bad = !text || load_text(path, text, y, marks, errstr, errstr_size);
         free(text);
         if (bad) goto fail;

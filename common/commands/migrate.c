@@ -14,6 +14,7 @@
 
 #include "dw_cli.h"
 #include "dw_embedded.h"
+#include "dw_paths.h"
 #include "dw_log.h"
 #include "dw_commands.h"
 #include "dw_pg.h"
@@ -61,50 +62,6 @@ static int by_version(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* Reads a whole text file; NUL bytes are refused (they would cut the SQL). */
-static char *read_text(const char *path, char *err, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, n, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (!buf) break;
-    if (len + 1 >= cap) {
-      char *grown = realloc(buf, cap * 2);
-      if (!grown) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = grown;
-      cap *= 2;
-    }
-    size_t r = fread(buf + len, 1, cap - 1 - len, f);
-    len += r;
-    if (r == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (!buf) {
-    snprintf(err, n, "%s: out of memory", path);
-    return NULL;
-  }
-  if (bad) {
-    snprintf(err, n, "%s: read error", path);
-    free(buf);
-    return NULL;
-  }
-  buf[len] = 0;
-  if (strlen(buf) != len) {
-    snprintf(err, n, "%s: contains a NUL byte at offset %zu", path, strlen(buf));
-    free(buf);
-    return NULL;
-  }
-  return buf;
-}
 
 /* The migrations compiled in (deploy/migrations, CMakeLists.txt dw_embed). */
 extern const dw_embedded_file dw_embedded_migrations[];
@@ -348,7 +305,7 @@ int dw_cmd_migrate(int argc, char **argv) {
     goto out;
   }
   for (size_t i = 0; i < count; i++)
-    if (!m[i].sql && !(m[i].sql = read_text(m[i].path, err, sizeof err))) {
+    if (!m[i].sql && !(m[i].sql = dw_read_text_file(m[i].path, NULL, err, sizeof err))) {
       DW_LOG_ERR("%s", err);
       goto out;
     }

@@ -62,27 +62,6 @@ int dw_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
-/* A JSON string of the n bytes at s (valid UTF-8; NULs escaped too). */
-static void json_n(dw_buf *b, const char *s, size_t n) {
-  dw_buf_putc(b, '"');
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    switch (c) {
-    case '"': dw_buf_puts(b, "\\\""); break;
-    case '\\': dw_buf_puts(b, "\\\\"); break;
-    case '\n': dw_buf_puts(b, "\\n"); break;
-    case '\r': dw_buf_puts(b, "\\r"); break;
-    case '\t': dw_buf_puts(b, "\\t"); break;
-    default:
-      if (c < 0x20 || c == 0x7F)
-        dw_buf_printf(b, "\\u%04x", c);
-      else
-        dw_buf_putc(b, (char)c);
-    }
-  }
-  dw_buf_putc(b, '"');
-}
-
 static void base64(dw_buf *b, const unsigned char *s, size_t n) {
   static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   dw_buf_putc(b, '"');
@@ -107,15 +86,15 @@ int dw_rejects_add(dw_rejects *r, const char *file, const dw_reject *rej, char *
   dw_buf *b = &r->line;
   dw_buf_reset(b);
   dw_buf_puts(b, "{\"file\":");
-  json_n(b, file, dw_utf8_valid(file, strlen(file)) ? strlen(file) : 0);
+  dw_buf_json_string_n(b, file, dw_utf8_valid(file, strlen(file)) ? strlen(file) : 0);
   dw_buf_printf(b, ",\"%s\":%llu,\"reason\":", rej->unit && strcmp(rej->unit, "record") == 0 ? "record" : "line",
                 (unsigned long long)rej->at);
   const char *reason = dw_utf8_valid(rej->reason, strlen(rej->reason)) ? rej->reason : "invalid input";
-  json_n(b, reason, strlen(reason));
+  dw_buf_json_string_n(b, reason, strlen(reason));
   if (rej->raw) {
     if (dw_utf8_valid(rej->raw, rej->raw_len)) {
       dw_buf_puts(b, ",\"raw\":");
-      json_n(b, rej->raw, rej->raw_len);
+      dw_buf_json_string_n(b, rej->raw, rej->raw_len);
     } else {
       dw_buf_puts(b, ",\"raw_base64\":");
       base64(b, (const unsigned char *)rej->raw, rej->raw_len);

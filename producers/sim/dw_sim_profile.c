@@ -458,18 +458,25 @@ dw_sim_profile *dw_sim_profile_parse(const char *text, char *errstr, size_t n) {
   return prof;
 }
 
-dw_sim_profile *dw_sim_profile_load(const char *path, char *errstr, size_t n) {
+/* A profile from JSON text (data, len) or, with data NULL, the file path;
+ * name names it in messages. */
+static dw_sim_profile *profile_from(const char *name, const char *data, size_t len, const char *path, char *errstr,
+                                    size_t n) {
   json_error_t je;
-  json_t *root = json_load_file(path, 0, &je);
+  json_t *root = data ? json_loadb(data, len, 0, &je) : json_load_file(path, 0, &je);
   if (!root) {
-    snprintf(errstr, n, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+    snprintf(errstr, n, "%s:%d:%d: %s", name, je.line, je.column, je.text);
     return NULL;
   }
   char why[512];
   dw_sim_profile *prof = parse_root(root, why, sizeof why);
   json_decref(root);
-  if (!prof) snprintf(errstr, n, "%s: %s", path, why);
+  if (!prof) snprintf(errstr, n, "%s: %s", name, why);
   return prof;
+}
+
+dw_sim_profile *dw_sim_profile_load(const char *path, char *errstr, size_t n) {
+  return profile_from(path, NULL, 0, path, errstr, n);
 }
 
 dw_sim_profile *dw_sim_profile_preset(const char *name, char *errstr, size_t n) {
@@ -497,17 +504,9 @@ dw_sim_profile *dw_sim_profile_preset(const char *name, char *errstr, size_t n) 
     snprintf(errstr, n, "preset '%s': no such preset (built in: see deploy/simulate)", name);
     return NULL;
   }
-  json_error_t je;
-  json_t *root = json_loadb(f->data, f->len, 0, &je);
-  if (!root) {
-    snprintf(errstr, n, "preset %s:%d:%d: %s", path, je.line, je.column, je.text);
-    return NULL;
-  }
-  char why[512];
-  dw_sim_profile *prof = parse_root(root, why, sizeof why);
-  json_decref(root);
-  if (!prof) snprintf(errstr, n, "preset %s: %s", path, why);
-  return prof;
+  char label[1100];
+  snprintf(label, sizeof label, "preset %s", path);
+  return profile_from(label, f->data, f->len, NULL, errstr, n);
 }
 
 void dw_sim_profile_limit(dw_sim_profile *prof, int n) {

@@ -19,10 +19,11 @@ typedef struct avrof {
 
 static int sniff(const unsigned char *head, size_t n) { return n >= 4 && memcmp(head, "Obj\x01", 4) == 0; }
 
-static void *open_avro(const char *path, const char *const *props, char *err, size_t n) {
-  (void)props;
+/* A reader (writing 0) or writer (1) of the container file at path. */
+static avrof *avrof_new(const char *path, int writing, char *err, size_t n) {
   if (strcmp(path, "-") == 0) {
-    snprintf(err, n, "an Avro container file cannot be read from standard input");
+    snprintf(err, n, "an Avro container file cannot be %s standard %s", writing ? "written to" : "read from",
+             writing ? "output" : "input");
     return NULL;
   }
   avrof *a = calloc(1, sizeof *a);
@@ -36,12 +37,18 @@ static void *open_avro(const char *path, const char *const *props, char *err, si
     free(a);
     return NULL;
   }
-  if (!(a->f = dw_avro_file_open(a->av, path, err, n))) {
+  a->f = writing ? dw_avro_file_create(a->av, path, err, n) : dw_avro_file_open(a->av, path, err, n);
+  if (!a->f) {
     dw_avro_destroy(a->av);
     free(a);
     return NULL;
   }
   return a;
+}
+
+static void *open_avro(const char *path, const char *const *props, char *err, size_t n) {
+  (void)props;
+  return avrof_new(path, 0, err, n);
 }
 
 static dw_read_result next(void *st, dw_event *ev, dw_reject *rej, char *err, size_t n) {
@@ -82,27 +89,7 @@ static void close_avro(void *st) {
 
 static void *create(const char *path, const char *const *props, char *err, size_t n) {
   (void)props;
-  if (strcmp(path, "-") == 0) {
-    snprintf(err, n, "an Avro container file cannot be written to standard output");
-    return NULL;
-  }
-  avrof *a = calloc(1, sizeof *a);
-  if (!a) {
-    snprintf(err, n, "out of memory");
-    return NULL;
-  }
-  char why[512];
-  if (!(a->av = dw_avro_new(why, sizeof why))) {
-    snprintf(err, n, "avro: %s", why);
-    free(a);
-    return NULL;
-  }
-  if (!(a->f = dw_avro_file_create(a->av, path, err, n))) {
-    dw_avro_destroy(a->av);
-    free(a);
-    return NULL;
-  }
-  return a;
+  return avrof_new(path, 1, err, n);
 }
 
 static int write_avro(void *st, const dw_event *ev, char *err, size_t n) {
