@@ -219,6 +219,10 @@ static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, siz
   if (rc == 0) {
     dw_part *parts = dw_group_parts(w->grp);
     for (size_t i = 0; i < n; i++) {
+      /* what was received before (a rebuild drops the pool) says nothing
+       * of what comes now: the watermark starts afresh */
+      parts[ps[i]].maxp = DW_TIME_NONE;
+      parts[ps[i]].low = parts[ps[i]].high = -1;
       parts[ps[i]].next = parts[ps[i]].stored = parts[ps[i]].recv = next[i];
       /* the clock of the last commit: everything not committed is after it */
       if (w->event_clock && wm[i] != DW_TIME_NONE) dw_driver_advance(w->drv, wm[i]);
