@@ -5,6 +5,7 @@
  * after C3 01, so it must match other Avro implementations byte for byte.
  * avro-c 1.11 has no canonical form of its own, hence this module (jansson
  * parses the schema text). */
+#include "dw_buf.h"
 #include "dw_codec.h"
 
 #include <jansson.h>
@@ -41,54 +42,28 @@ uint64_t dw_avro_crc64(const void *buf, size_t len) {
 
 /* ---- Parsing Canonical Form ---- */
 
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
 /* [STRINGS]: a JSON string literal with escapes replaced by the UTF-8
  * characters themselves; only what JSON requires stays escaped. */
-static void sb_putstr(sbuf *b, const char *s) {
-  sb_putn(b, "\"", 1);
+static void sb_putstr(dw_buf *b, const char *s) {
+  dw_buf_put(b, "\"", 1);
   for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
     char tmp[8];
     if (*c == '"' || *c == '\\') {
       tmp[0] = '\\';
       tmp[1] = (char)*c;
-      sb_putn(b, tmp, 2);
+      dw_buf_put(b, tmp, 2);
     } else if (*c < 0x20) {
       snprintf(tmp, sizeof tmp, "\\u%04x", *c);
-      sb_puts(b, tmp);
+      dw_buf_puts(b, tmp);
     } else {
-      sb_putn(b, (const char *)c, 1);
+      dw_buf_put(b, (const char *)c, 1);
     }
   }
-  sb_putn(b, "\"", 1);
+  dw_buf_put(b, "\"", 1);
 }
 
 typedef struct pcf {
-  sbuf out;
+  dw_buf out;
   char **names; /* fullnames of the named types defined so far */
   size_t nnames;
   char *err;
@@ -198,9 +173,9 @@ static int emit_named(pcf *c, json_t *s, const char *type, const char *ns) {
     goto out;
   }
   /* [ORDER]: name, type, fields, symbols, items, values, size */
-  sb_puts(&c->out, "{\"name\":");
+  dw_buf_puts(&c->out, "{\"name\":");
   sb_putstr(&c->out, full);
-  sb_puts(&c->out, ",\"type\":");
+  dw_buf_puts(&c->out, ",\"type\":");
   sb_putstr(&c->out, type);
   if (strcmp(type, "record") == 0 || strcmp(type, "error") == 0) {
     json_t *fields = json_object_get(s, "fields");
@@ -208,7 +183,7 @@ static int emit_named(pcf *c, json_t *s, const char *type, const char *ns) {
       rc = fail(c, "schema: record '%s' without a fields array", full);
       goto out;
     }
-    sb_puts(&c->out, ",\"fields\":[");
+    dw_buf_puts(&c->out, ",\"fields\":[");
     size_t i;
     json_t *f;
     json_array_foreach(fields, i, f) {
@@ -218,21 +193,21 @@ static int emit_named(pcf *c, json_t *s, const char *type, const char *ns) {
         rc = fail(c, "schema: record '%s' field %zu needs a name and a type", full, i);
         goto out;
       }
-      if (i) sb_puts(&c->out, ",");
-      sb_puts(&c->out, "{\"name\":");
+      if (i) dw_buf_puts(&c->out, ",");
+      dw_buf_puts(&c->out, "{\"name\":");
       sb_putstr(&c->out, fname);
-      sb_puts(&c->out, ",\"type\":");
+      dw_buf_puts(&c->out, ",\"type\":");
       if ((rc = emit(c, ftype, inner_ns)) < 0) goto out;
-      sb_puts(&c->out, "}");
+      dw_buf_puts(&c->out, "}");
     }
-    sb_puts(&c->out, "]");
+    dw_buf_puts(&c->out, "]");
   } else if (strcmp(type, "enum") == 0) {
     json_t *syms = json_object_get(s, "symbols");
     if (!json_is_array(syms)) {
       rc = fail(c, "schema: enum '%s' without a symbols array", full);
       goto out;
     }
-    sb_puts(&c->out, ",\"symbols\":[");
+    dw_buf_puts(&c->out, ",\"symbols\":[");
     size_t i;
     json_t *y;
     json_array_foreach(syms, i, y) {
@@ -240,10 +215,10 @@ static int emit_named(pcf *c, json_t *s, const char *type, const char *ns) {
         rc = fail(c, "schema: enum '%s' symbol %zu is not a string", full, i);
         goto out;
       }
-      if (i) sb_puts(&c->out, ",");
+      if (i) dw_buf_puts(&c->out, ",");
       sb_putstr(&c->out, json_string_value(y));
     }
-    sb_puts(&c->out, "]");
+    dw_buf_puts(&c->out, "]");
   } else { /* fixed */
     json_t *size = json_object_get(s, "size");
     if (!json_is_integer(size) || json_integer_value(size) < 0) {
@@ -253,9 +228,9 @@ static int emit_named(pcf *c, json_t *s, const char *type, const char *ns) {
     char tmp[32];
     /* [INTEGERS]: plain decimal, no quotes or leading zeros */
     snprintf(tmp, sizeof tmp, ",\"size\":%lld", (long long)json_integer_value(size));
-    sb_puts(&c->out, tmp);
+    dw_buf_puts(&c->out, tmp);
   }
-  sb_puts(&c->out, "}");
+  dw_buf_puts(&c->out, "}");
 out:
   free(full);
   free(inner_ns);
@@ -266,14 +241,14 @@ static int emit(pcf *c, json_t *s, const char *ns) {
   if (c->failed) return -1;
   if (json_is_string(s)) return emit_reference(c, json_string_value(s), ns);
   if (json_is_array(s)) { /* union */
-    sb_puts(&c->out, "[");
+    dw_buf_puts(&c->out, "[");
     size_t i;
     json_t *b;
     json_array_foreach(s, i, b) {
-      if (i) sb_puts(&c->out, ",");
+      if (i) dw_buf_puts(&c->out, ",");
       if (emit(c, b, ns) < 0) return -1;
     }
-    sb_puts(&c->out, "]");
+    dw_buf_puts(&c->out, "]");
     return 0;
   }
   if (!json_is_object(s)) return fail(c, "schema: a type must be a string, an array or an object");
@@ -289,13 +264,13 @@ static int emit(pcf *c, json_t *s, const char *ns) {
     const char *key = type[0] == 'a' ? "items" : "values";
     json_t *inner = json_object_get(s, key);
     if (!inner) return fail(c, "schema: %s without %s", type, key);
-    sb_puts(&c->out, "{\"type\":");
+    dw_buf_puts(&c->out, "{\"type\":");
     sb_putstr(&c->out, type);
-    sb_puts(&c->out, ",\"");
-    sb_puts(&c->out, key);
-    sb_puts(&c->out, "\":");
+    dw_buf_puts(&c->out, ",\"");
+    dw_buf_puts(&c->out, key);
+    dw_buf_puts(&c->out, "\":");
     if (emit(c, inner, ns) < 0) return -1;
-    sb_puts(&c->out, "}");
+    dw_buf_puts(&c->out, "}");
     return 0;
   }
   /* a named-type reference written as {"type":"vn.x.Name"} */
@@ -316,10 +291,10 @@ char *dw_avro_canonical_form(const char *schema_json, char *errstr, size_t errst
   for (size_t i = 0; i < c.nnames; i++) free(c.names[i]);
   free(c.names);
   if (!c.failed && c.out.oom) fail(&c, "out of memory");
-  if (c.failed || !c.out.p) {
+  if (c.failed || c.out.oom || !c.out.data) {
     if (!c.failed) fail(&c, "schema: empty");
-    free(c.out.p);
+    dw_buf_free(&c.out);
     return NULL;
   }
-  return c.out.p;
+  return c.out.data;
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dw_buf.h"
+
 static size_t var_size(const dw_dossier *d) {
   return 8 * (size_t)d->n_seen + sizeof(dw_pause_ev) * d->n_pause + sizeof(dw_apology) * d->n_apol +
          sizeof(dw_alert_rec) * d->n_rec;
@@ -260,28 +262,9 @@ int dw_dossier_apply(dw_slab *slab, dw_dossier *d, const dw_event *ev, uint64_t 
 
 /* ---- blob ---- */
 
-typedef struct wbuf {
-  uint8_t **buf;
-  size_t *len, *cap;
-  int err;
-} wbuf;
-
-static void put(wbuf *w, const void *p, size_t n) {
-  if (w->err) return;
-  if (*w->len + n > *w->cap) {
-    size_t nc = *w->cap ? *w->cap : 256;
-    while (nc < *w->len + n) nc *= 2;
-    uint8_t *nb = realloc(*w->buf, nc);
-    if (!nb) {
-      w->err = 1;
-      return;
-    }
-    *w->buf = nb;
-    *w->cap = nc;
-  }
-  memcpy(*w->buf + *w->len, p, n);
-  *w->len += n;
-}
+/* The blob is written into the caller's dw_buf (the one buffer). */
+typedef dw_buf wbuf;
+static void put(wbuf *w, const void *p, size_t n) { dw_buf_put(w, p, n); }
 
 static void put_u64(wbuf *w, uint64_t v) {
   uint8_t b[8];
@@ -299,42 +282,43 @@ static void put_str(wbuf *w, const char *s) {
   put(w, s, n);
 }
 
-int dw_dossier_serialize(const dw_dossier *d, const char *const *names, uint8_t **buf, size_t *len, size_t *cap) {
-  wbuf w = {buf, len, cap, 0};
-  put_u8(&w, 'D');
-  put_u8(&w, DW_BLOB_VERSION);
-  put_str(&w, d->id);
+int dw_dossier_serialize(const dw_dossier *d, const char *const *names, dw_buf *out) {
+  dw_buf_reset(out);
+  wbuf *w = out;
+  put_u8(w, 'D');
+  put_u8(w, DW_BLOB_VERSION);
+  put_str(w, d->id);
   const int64_t times[] = {d->received_at, d->base_due, d->digitized_at, d->reuse_at, d->issued_at,
                            d->resdig_at,   d->returned_at, d->end_at,     d->paper_at, d->last_at};
-  for (size_t i = 0; i < sizeof times / sizeof *times; i++) put_u64(&w, (uint64_t)times[i]);
+  for (size_t i = 0; i < sizeof times / sizeof *times; i++) put_u64(w, (uint64_t)times[i]);
   const uint32_t strs[] = {d->commune,      d->procedure,     d->agency,        d->recv_agency, d->dig_agency,
                            d->reuse_agency, d->issued_agency, d->resdig_agency, d->end_agency};
-  for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) put_str(&w, names[strs[i]]);
-  put_u8(&w, (uint8_t)d->channel);
-  put_u8(&w, (uint8_t)(d->flags & ~(DW_DF_DIRTY | DW_DF_VAR_INLINE)));
-  put_u16(&w, d->n_seen);
-  for (unsigned i = 0; i < d->n_seen; i++) put_u64(&w, dw_dossier_seen(d)[i]);
-  put_u8(&w, d->n_pause);
+  for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) put_str(w, names[strs[i]]);
+  put_u8(w, (uint8_t)d->channel);
+  put_u8(w, (uint8_t)(d->flags & ~(DW_DF_DIRTY | DW_DF_VAR_INLINE)));
+  put_u16(w, d->n_seen);
+  for (unsigned i = 0; i < d->n_seen; i++) put_u64(w, dw_dossier_seen(d)[i]);
+  put_u8(w, d->n_pause);
   for (unsigned i = 0; i < d->n_pause; i++) {
-    put_u64(&w, (uint64_t)dw_dossier_pauses(d)[i].at);
-    put_u64(&w, (uint64_t)dw_dossier_pauses(d)[i].due);
+    put_u64(w, (uint64_t)dw_dossier_pauses(d)[i].at);
+    put_u64(w, (uint64_t)dw_dossier_pauses(d)[i].due);
   }
-  put_u8(&w, d->n_apol);
+  put_u8(w, d->n_apol);
   for (unsigned i = 0; i < d->n_apol; i++) {
-    put_u64(&w, (uint64_t)dw_dossier_apologies(d)[i].at);
-    put_u64(&w, (uint64_t)dw_dossier_apologies(d)[i].promised);
+    put_u64(w, (uint64_t)dw_dossier_apologies(d)[i].at);
+    put_u64(w, (uint64_t)dw_dossier_apologies(d)[i].promised);
   }
-  put_u8(&w, d->n_rec);
+  put_u8(w, d->n_rec);
   const dw_alert_rec *r = dw_dossier_recs((dw_dossier *)d);
   for (unsigned i = 0; i < d->n_rec; i++) {
-    put_u8(&w, r[i].rule);
-    put_u8(&w, r[i].sev);
-    put_u8(&w, r[i].open);
-    put_u64(&w, (uint64_t)r[i].raised_at);
-    put_u64(&w, (uint64_t)r[i].due_at);
-    put_str(&w, names[r[i].agency]);
+    put_u8(w, r[i].rule);
+    put_u8(w, r[i].sev);
+    put_u8(w, r[i].open);
+    put_u64(w, (uint64_t)r[i].raised_at);
+    put_u64(w, (uint64_t)r[i].due_at);
+    put_str(w, names[r[i].agency]);
   }
-  return w.err ? -1 : 0;
+  return out->oom ? -1 : 0;
 }
 
 typedef struct rbuf {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "dw_alert.h"
+#include "dw_buf.h"
 #include "dw_event.h"
 #include "dw_hash.h"
 #include "dw_slab.h"
@@ -127,8 +128,8 @@ dw_alert_rec *dw_dossier_rec(dw_dossier *d, int rule);
 /* Adds a record (rule not present). Returns the stored record or NULL. */
 dw_alert_rec *dw_dossier_rec_add(dw_slab *slab, dw_dossier *d, const dw_alert_rec *r);
 
-/* Blob: appends the dossier to *buf (growing it). Returns 0 or -1. */
-int dw_dossier_serialize(const dw_dossier *d, const char *const *names, uint8_t **buf, size_t *len, size_t *cap);
+/* Blob: the dossier into out (replacing what it held). Returns 0 or -1. */
+int dw_dossier_serialize(const dw_dossier *d, const char *const *names, dw_buf *out);
 /* Parses a blob; intern(name) gives ids. NULL with a reason on error. */
 dw_dossier *dw_dossier_deserialize(dw_slab *slab, const void *blob, size_t len,
                                    uint32_t (*intern)(void *opaque, const char *s), void *opaque, char *errstr,

@@ -73,8 +73,7 @@ struct dw_engine {
   unsigned pf_n;
 
   uint64_t applied, duplicates, errors, evicted, open_alerts, dossier_bytes;
-  uint8_t *blob;
-  size_t blob_cap;
+  dw_buf blob; /* a dossier's state being drained */
 };
 
 static void set_heap_index(void *item, uint32_t idx) { ((dw_dossier *)item)->heap_idx = idx; }
@@ -840,7 +839,7 @@ void dw_engine_destroy(dw_engine *e) {
   for (int t = 0; t < DW_UNIT_PROVINCE; t++) free(e->unit_of[t]);
   free(e->gone);
   free(e->tombs);
-  free(e->blob);
+  dw_buf_free(&e->blob);
   free(e);
 }
 
@@ -1094,10 +1093,9 @@ void dw_engine_drain_dirty(dw_engine *e,
   for (size_t i = 0; i < e->tab_cap; i++) {
     dw_dossier *d = tab_at(e, i);
     if (!d || !(d->flags & DW_DF_DIRTY)) continue;
-    size_t len = 0;
     const int open = d->received_at != DW_TIME_NONE && d->issued_at == DW_TIME_NONE && d->end_at == DW_TIME_NONE;
-    if (dw_dossier_serialize(d, (const char *const *)e->names, &e->blob, &len, &e->blob_cap) == 0)
-      fn(d->id, e->blob, len, open, opaque);
+    if (dw_dossier_serialize(d, (const char *const *)e->names, &e->blob) == 0)
+      fn(d->id, e->blob.data, e->blob.len, open, opaque);
     d->flags &= (uint8_t)~DW_DF_DIRTY;
   }
 }
