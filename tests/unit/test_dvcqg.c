@@ -1010,6 +1010,13 @@ static void test_reader_shapes(void **state) {
   read_all(path, units, &o);
   assert_false(o.failed);
   assert_int_equal(2, o.events);
+  /* an envelope whose one record is alone on its line, madonvi after data */
+  snprintf(text, sizeof text, "{\"data\": [\n{\"MaHoSo\":\"F6\",\"MaTTHC\":\"1.1\",\"TrangThaiHoSo\":\"2\"," RCVD "}\n],\n"
+           "\"madonvi\": \"MADV-C\"}\n");
+  write_file("envelope1.json", text, path, sizeof path);
+  read_all(path, units, &o);
+  assert_false(o.failed);
+  assert_string_equal("dvcqg:F6:RECEIVED:20250429080000@record1 ", o.ids);
   /* truncated array and envelope: nothing mapped, a failure naming the place */
   snprintf(text, sizeof text, "[\n  %s,\n  %s,\n  {\"MaHoSo\":\"F5\",\"ChuHoSo\":\"ZZFAKE", a, b);
   write_file("trunc.json", text, path, sizeof path);

@@ -137,19 +137,24 @@ static int parses(const rd *r, size_t b, size_t e) {
   return v != NULL;
 }
 
-static int pick_mode(rd *r) {
-  size_t p = r->pos;
-  if (r->in.len >= 3 && memcmp(r->in.data, "\xEF\xBB\xBF", 3) == 0 && p == 0) p = r->pos = 3;
-  p = skip_ws(r, p);
+/* The input's shape. A '{' is JSON Lines when the first line is a value
+ * alone; else one document (parsed here: *doc) when the whole input is one;
+ * else JSON Lines again when the second line is a record alone (a broken
+ * first line); else a broken document (*doc NULL, *je why). */
+static int pick_mode(rd *r, json_t **doc, json_error_t *je) {
+  *doc = NULL;
+  if (r->in.len >= 3 && memcmp(r->in.data, "\xEF\xBB\xBF", 3) == 0 && r->pos == 0) r->pos = r->line_start = 3;
+  size_t p = skip_ws(r, r->pos);
   if (p >= r->in.len) return MODE_LINES; /* nothing: no records */
   char c = r->in.data[p];
   if (c == '[') return MODE_ARRAY;
   if (c != '{') return MODE_LINES; /* every line refused, with its reason */
   size_t e = line_end(r, p);
   if (parses(r, p, e)) return MODE_LINES;
+  if ((*doc = json_loadb(r->in.data + p, r->in.len - p, DVCQG_JSON_FLAGS | JSON_DECODE_ANY, je))) return MODE_DOC;
   size_t p2 = skip_ws(r, e);
   if (p2 >= r->in.len) return MODE_LINES; /* one broken line */
-  if (r->in.data[p2] == '{' && parses(r, p2, line_end(r, p2))) return MODE_LINES; /* a broken first line */
+  if (r->in.data[p2] == '{' && parses(r, p2, line_end(r, p2))) return MODE_LINES;
   return MODE_DOC;
 }
 
@@ -314,7 +319,9 @@ static int next_unit(rd *r, arr *a) {
   }
   if (r->done) return 0;
   if (r->mode == MODE_NONE) {
-    r->mode = pick_mode(r);
+    json_t *doc;
+    json_error_t je;
+    r->mode = pick_mode(r, &doc, &je);
     if (r->mode == MODE_ARRAY || r->mode == MODE_DOC) advance(r, skip_ws(r, r->pos));
     if (r->mode == MODE_ARRAY) {
       arr chk = {0, r->pos, r->line, r->line_start};
@@ -324,14 +331,12 @@ static int next_unit(rd *r, arr *a) {
       if (k < 0) return -1; /* nothing mapped: the whole array is refused */
       *a = (arr){0, r->pos, r->line, r->line_start};
     } else if (r->mode == MODE_DOC) {
-      json_error_t je;
-      json_t *v = json_loadb(r->in.data + r->pos, r->in.len - r->pos, DVCQG_JSON_FLAGS | JSON_DECODE_ANY, &je);
-      if (!v) {
+      if (!doc) {
         dvcqg_json_error(&je, r->line, r->pos - r->line_start + 1, r->failure, sizeof r->failure);
         return -1;
       }
       r->done = 1;
-      if (take_value(r, v, r->line, 0) < 0) {
+      if (take_value(r, doc, r->line, 0) < 0) {
         snprintf(r->failure, sizeof r->failure, "out of memory");
         return -1;
       }
