@@ -121,7 +121,8 @@ void *dvcqg_create(const char *path, const char *const *props, char *err, size_t
   }
   w->own = strcmp(path, "-") != 0;
   if (!units && !w->own) {
-    snprintf(err, n, "format dvcqg to standard output: give the units file a place (--format-opt units=FILE, or an output file)");
+    snprintf(err, n, "format dvcqg needs an output file (the units file goes next to it as FILE.units.csv) or the "
+             "units property");
     free(w);
     return NULL;
   }

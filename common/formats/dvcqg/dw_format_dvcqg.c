@@ -465,10 +465,8 @@ static void close_dvcqg(void *st) {
 }
 
 static const dw_format_prop props[] = {
-  {"units", "FILE",
-   "units CSV key,commune,agency: a record's DonViXuLy (or its envelope's madonvi) -> commune, agency; when\n"
-   "writing, where the simulated province's units go (default: OUTPUT.units.csv)",
-   1},
+  /* when writing: where the simulated province's units go (default OUTPUT.units.csv) */
+  {"units", "FILE", "units CSV key,commune,agency; key = a record's DonViXuLy or its envelope's madonvi", 1},
   {0},
 };
 
