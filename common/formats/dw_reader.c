@@ -33,12 +33,13 @@ void dw_format_names(int writable, char *buf, size_t n) {
   }
 }
 
-/* Every given property must be one the format declares, and every
- * required one given. */
-static int check_props(const dw_format *f, const char *const *props, char *err, size_t n) {
+/* Every given property must be one the format declares, and, for reading,
+ * every required one given. */
+static int check_props(const dw_format *f, const char *const *props, int reading, char *err, size_t n) {
   for (const char *const *kv = props; kv && kv[0]; kv += 2) {
-    /* the local offset is offered to every format (text formats write it) */
-    int known = strcmp(kv[0], DW_FORMAT_PROP_UTC_OFFSET) == 0;
+    /* the local offset and the calendar are offered to every format */
+    int known = strcmp(kv[0], DW_FORMAT_PROP_UTC_OFFSET) == 0 || strcmp(kv[0], DW_FORMAT_PROP_CALENDAR_DIR) == 0 ||
+                strcmp(kv[0], DW_FORMAT_PROP_CALENDAR_HOURS) == 0;
     for (const dw_format_prop *p = f->props; p && p->name; p++) known |= strcmp(p->name, kv[0]) == 0;
     if (!known) {
       snprintf(err, n, "format %s takes no option '%s'", f->name, kv[0]);
@@ -50,7 +51,7 @@ static int check_props(const dw_format *f, const char *const *props, char *err, 
     }
   }
   for (const dw_format_prop *p = f->props; p && p->name; p++) {
-    if (!p->required) continue;
+    if (!p->required || !reading) continue;
     int given = 0;
     for (const char *const *kv = props; kv && kv[0]; kv += 2) given |= strcmp(p->name, kv[0]) == 0;
     if (!given) {
@@ -83,7 +84,7 @@ dw_reader *dw_reader_open(const char *format, const char *path, const char *cons
     snprintf(err, n, "unknown input format '%s' (known: %s)", format ? format : "?", names);
     return NULL;
   }
-  if (check_props(f, props, err, n)) return NULL;
+  if (check_props(f, props, 1, err, n)) return NULL;
   dw_reader *r = calloc(1, sizeof *r);
   if (!r) {
     snprintf(err, n, "out of memory");
@@ -146,7 +147,7 @@ dw_writer *dw_writer_create(const char *format, const char *path, const char *co
       snprintf(err, n, "%s: no format for this file name (give one of: %s)", path, names);
     return NULL;
   }
-  if (check_props(f, props, err, n)) return NULL;
+  if (check_props(f, props, 0, err, n)) return NULL;
   dw_writer *w = calloc(1, sizeof *w);
   if (!w) {
     snprintf(err, n, "out of memory");

@@ -39,15 +39,20 @@ typedef struct dw_reject {
 } dw_reject;
 
 /* Every format is offered the local UTC offset in minutes (the times a
- * text format writes); the others are the format's own. */
+ * text format writes, or reads without an offset) and the working calendar
+ * (calendar.dir, calendar.hours: for a format that must compute a due time,
+ * e.g. dvcqg's NgayHenTra from processing_days); the others are the
+ * format's own. */
 #define DW_FORMAT_PROP_UTC_OFFSET "utc_offset_min"
+#define DW_FORMAT_PROP_CALENDAR_DIR "calendar_dir"
+#define DW_FORMAT_PROP_CALENDAR_HOURS "calendar_hours"
 
 /* A property a format takes (its typed config map). */
 typedef struct dw_format_prop {
   const char *name;
   const char *arg; /* "FILE" */
   const char *doc;
-  int required;
+  int required; /* for reading (a writer may take it or not) */
 } dw_format_prop;
 
 typedef struct dw_reader dw_reader;

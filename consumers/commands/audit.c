@@ -302,7 +302,9 @@ int dw_cmd_audit(int argc, char **argv) {
     DW_LOG_ERR("out of memory");
     goto out;
   }
-  const char *props[] = {units ? "units" : NULL, units, NULL};
+  char offs[16];
+  snprintf(offs, sizeof offs, "%d", au.offset);
+  const char *props[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, units ? "units" : NULL, units, NULL};
   for (int i = 0; i < au.nfiles; i++)
     if (read_file(&au, i, input, props)) goto out;
   if (au.as_of == DW_TIME_NONE) au.as_of = au.latest_seen;

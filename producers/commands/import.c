@@ -146,7 +146,7 @@ int dw_cmd_import(int argc, char **argv) {
   char **files;
   int nfiles;
   importer im = {0};
-  const char *props[2 * 66 + 1];
+  const char *props[2 * 67 + 1];
   int rc = dw_cli_run(cli, &spec, argc, argv, &files, &nfiles);
   if (rc >= 0) goto out;
   rc = DW_EXIT_USAGE;
@@ -154,8 +154,16 @@ int dw_cmd_import(int argc, char **argv) {
   char err[1024];
   /* the format's options: --units is --format-opt units=FILE */
   size_t np = 0;
+  /* the local offset: formats whose times carry none (dvcqg) read them in it */
+  char offs[16];
+  snprintf(offs, sizeof offs, "%d", (int)dw_config_get_int(cfg, "calendar.utc_offset_min"));
+  props[np++] = DW_FORMAT_PROP_UTC_OFFSET, props[np++] = offs;
   if (units) props[np++] = "units", props[np++] = units;
   static char kv[64][256];
+  if (fopts.n > 64) {
+    DW_LOG_ERR("--format-opt given %zu times (at most 64)", fopts.n);
+    goto out;
+  }
   for (size_t i = 0; i < fopts.n; i++) {
     const char *eq = strchr(fopts.v[i], '=');
     if (!eq || eq == fopts.v[i]) {
@@ -181,7 +189,7 @@ int dw_cmd_import(int argc, char **argv) {
     goto out;
   }
   if (output) {
-    const char *wprops[] = {NULL};
+    const char *wprops[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
     if (!(im.out = dw_writer_create(NULL, output, wprops, err, sizeof err))) {
       DW_LOG_ERR("%s", err);
       goto out;

@@ -92,7 +92,8 @@ int dw_cmd_simulate(int argc, char **argv) {
     {"communes", DW_OPT_INT, &communes, "N", "generated province: N communes; profile: the first N (1..3321)", NULL},
     {"rate", DW_OPT_INT, &rate, "N", "at most N events per second (default: as fast as possible)", NULL},
     {"output", DW_OPT_STR, &output, "FILE", "write to FILE ('-' = stdout) instead of stdout", NULL},
-    {"format", DW_OPT_STR, &format, "FORMAT", "output format (jsonl, avro, ...; default: by the file's extension)", NULL},
+    {"format", DW_OPT_STR, &format, "FORMAT", "output format (jsonl, avro, dvcqg: the sync records a one-stop system\n"
+     "would send, with FILE.units.csv; default: by the file's extension)", NULL},
     {"kafka", DW_OPT_FLAG, &kafka, NULL, "produce to topic.events instead (needs --bootstrap or DW_BOOTSTRAP)", NULL},
     {"verbose", DW_OPT_FLAG, &verbose, NULL, "per-commune expected and achieved result digitization rates", NULL},
     {0},
@@ -167,7 +168,9 @@ int dw_cmd_simulate(int argc, char **argv) {
   if (!kafka) {
     char offs[16];
     snprintf(offs, sizeof offs, "%d", off);
-    const char *props[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
+    const char *cal_dir = dw_config_get(cfg, "calendar.dir"), *cal_hours = dw_config_get(cfg, "calendar.hours");
+    const char *props[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, DW_FORMAT_PROP_CALENDAR_DIR, cal_dir ? cal_dir : "",
+                           DW_FORMAT_PROP_CALENDAR_HOURS, cal_hours ? cal_hours : "", NULL};
     if (!(s.w = dw_writer_create(format, output, props, err, sizeof err))) {
       DW_LOG_ERR("cannot write %s: %s", output, err);
       goto cleanup;
