@@ -315,8 +315,15 @@ static void put_number(dw_buf *b, double v) {
     dw_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
   else if (v == floor(v) && fabs(v) < 9007199254740992.0)
     dw_buf_printf(b, "%.0f", v);
-  else
-    dw_buf_printf(b, "%.17g", v);
+  else {
+    /* the shortest text that reads back as v: 0.005, not 0.0050000000000000001 */
+    char t[40];
+    for (int prec = 6; prec <= 17; prec++) {
+      snprintf(t, sizeof t, "%.*g", prec, v);
+      if (strtod(t, NULL) == v) break;
+    }
+    dw_buf_puts(b, t);
+  }
 }
 
 /* Label values: backslash, double quote and newline escaped. HELP text:

@@ -1,6 +1,7 @@
 /* watch_obs: watch's metric families and readiness (see watch_obs.h). */
 #include "watch_obs.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 struct watch_obs {
   dw_http_ops *ops;
+  char *conninfo; /* for /readyz's own probe (PQping: is the server accepting connections?) */
   int64_t max_lag;
   dw_metric *consumed, *archived, *duplicates, *dlq, *lag, *batch, *commit, *raised, *cleared, *open, *backlog,
     *dossiers, *rebuilds, *assigned, *pg_up;
@@ -36,11 +38,14 @@ static int ready(void *opaque, char *reason, size_t n) {
   else if (!o->nassigned)
     rc = snprintf(reason, n, "no partition assigned (group still joining, or more members than partitions)");
   else if (!o->pg_ok)
-    rc = snprintf(reason, n, "PostgreSQL not reachable (retrying)");
+    rc = snprintf(reason, n, "PostgreSQL: watch's connection failed (retrying)");
   else if (o->worst_lag > o->max_lag)
     rc = snprintf(reason, n, "partition %d lags %lld messages (watch.ready_max_lag %lld)", o->worst_partition,
                   (long long)o->worst_lag, (long long)o->max_lag);
   pthread_mutex_unlock(&o->mu);
+  /* watch notices a dead server only when it next commits: ask it now */
+  if (rc <= 0 && o->conninfo && PQping(o->conninfo) != PQPING_OK)
+    rc = snprintf(reason, n, "PostgreSQL not reachable (it does not accept connections)");
   return rc > 0 ? -1 : 0;
 }
 
@@ -52,6 +57,12 @@ watch_obs *watch_obs_new(const dw_config *cfg, char *err, size_t n) {
   }
   pthread_mutex_init(&o->mu, NULL);
   o->max_lag = dw_config_get_int(cfg, "watch.ready_max_lag");
+  const char *ci = dw_config_get(cfg, "db.conninfo");
+  if (ci && !(o->conninfo = strdup(ci))) {
+    free(o);
+    snprintf(err, n, "out of memory");
+    return NULL;
+  }
   dw_metrics *m = dw_metrics_process();
   o->consumed = dw_metrics_counter(m, "dossierwatch_events_consumed_total", "Messages taken from the events topic and committed", NULL);
   o->archived = dw_metrics_counter(m, "dossierwatch_events_archived_total", "New events applied and archived in PostgreSQL", NULL);
@@ -78,6 +89,7 @@ watch_obs *watch_obs_new(const dw_config *cfg, char *err, size_t n) {
   const char *listen = dw_config_get(cfg, "watch.http_listen");
   if (listen && *listen && !(o->ops = dw_http_ops_start(listen, "watch", m, ready, o, err, n))) {
     pthread_mutex_destroy(&o->mu);
+    free(o->conninfo);
     free(o);
     return NULL;
   }
@@ -88,6 +100,7 @@ void watch_obs_destroy(watch_obs *o) {
   if (!o) return;
   dw_http_ops_stop(o->ops);
   pthread_mutex_destroy(&o->mu);
+  free(o->conninfo);
   free(o);
 }
 

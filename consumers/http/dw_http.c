@@ -450,10 +450,10 @@ dw_http_server *dw_http_start(const dw_http_options *opt, char *err, size_t n) {
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
                    MHD_USE_ERROR_LOG;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
-  s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->opt.max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-                            completed, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+  s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+                            MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)s->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)s->opt.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
   if (!s->mhd) {
     snprintf(err, n, "libmicrohttpd could not start on %s", s->address);
     close(s->fd);
@@ -461,7 +461,7 @@ dw_http_server *dw_http_start(const dw_http_options *opt, char *err, size_t n) {
     free(s);
     return NULL;
   }
-  DW_LOG_INF("%s: listening on http://%s/", s->opt.name, s->address);
+  DW_LOG_INF("listening on http://%s/", s->address);
   return s;
 }
 

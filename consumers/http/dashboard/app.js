@@ -90,7 +90,7 @@ const lang = new URLSearchParams(location.search).get('lang') === 'en' ? 'en' : 
 const T = I18N[lang];
 const $ = (id) => document.getElementById(id);
 const state = { token: null, unitType: 'commune', rows: [], sortKey: null, sortDir: 1, selected: null,
-  alertsNext: null, chart: null };
+  alertsNext: null, chart: null, openDossier: null };
 
 /* ---- text and numbers ---- */
 function fmtRate(v) {
@@ -136,11 +136,15 @@ function showError(msg) {
 }
 
 /* ---- token and API ---- */
+/* #token=...: kept, then removed from the address bar; #dossier=ID opens
+ * that dossier's timeline (a link a colleague can be sent, without the token) */
 function takeToken() {
   const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  const d = /(?:^#|&)dossier=([^&]+)/.exec(location.hash);
+  if (d) state.openDossier = decodeURIComponent(d[1]);
   if (m) {
     sessionStorage.setItem('dw.token', decodeURIComponent(m[1]));
-    history.replaceState(null, '', location.pathname + location.search);
+    history.replaceState(null, '', location.pathname + location.search + (d ? '#dossier=' + d[1] : ''));
   }
   return sessionStorage.getItem('dw.token');
 }
@@ -311,6 +315,7 @@ async function start() {
   $('who').textContent = `${me.name} — ${T.scope}: ${T['scope_' + me.scope] || me.scope}${me.units.length ? ' ' + me.units.join(', ') : ''}`;
   if (state.unitType === 'agency') $('ranking-title').textContent = T.ranking_title_agency;
   await Promise.all([loadRanking(), loadAlerts(false)]);
+  if (state.openDossier) await openDossier(state.openDossier);
   document.body.dataset.ready = 'true';
 }
 
