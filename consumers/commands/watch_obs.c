@@ -107,7 +107,7 @@ void watch_obs_destroy(watch_obs *o) {
 const char *watch_obs_address(const watch_obs *o) { return o && o->ops ? dw_http_ops_address(o->ops) : ""; }
 
 void watch_obs_committed(watch_obs *o, size_t messages, size_t archived, size_t duplicates, size_t refused,
-                         double secs, const dw_alert *alerts, const uint8_t *changes, size_t nalerts) {
+                         double secs, const dw_alert *alerts, const dw_alert_counts *changes, size_t nalerts) {
   if (!o) return;
   dw_metric_add(o->consumed, (double)messages);
   dw_metric_add(o->archived, (double)archived);
@@ -117,8 +117,8 @@ void watch_obs_committed(watch_obs *o, size_t messages, size_t archived, size_t 
   dw_metric_observe(o->commit, secs);
   for (size_t i = 0; changes && i < nalerts; i++) {
     const char *const l[] = {dw_rule_name(alerts[i].rule), dw_severity_name(alerts[i].severity)};
-    if (changes[i] & DW_DRIVER_RAISED) dw_metric_inc_l(o->raised, l);
-    if (changes[i] & DW_DRIVER_CLEARED) dw_metric_inc_l(o->cleared, l);
+    if (changes[i].raised) dw_metric_add_l(o->raised, l, changes[i].raised);
+    if (changes[i].cleared) dw_metric_add_l(o->cleared, l, changes[i].cleared);
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include "dw_alert.h"
 #include "dw_config.h"
+#include "dw_driver.h"
 #include "dw_pool.h"
 
 typedef struct watch_obs watch_obs;
@@ -27,7 +28,8 @@ const char *watch_obs_address(const watch_obs *o); /* "" without a server */
  * refused by the engine (to the DLQ), the transaction's duration, the
  * alerts it wrote with their changes (dw_driver_alert_changes). */
 void watch_obs_committed(watch_obs *o, size_t messages, size_t archived, size_t duplicates, size_t refused,
-                         double commit_seconds, const dw_alert *alerts, const uint8_t *changes, size_t nalerts);
+                         double commit_seconds, const dw_alert *alerts, const dw_alert_counts *changes,
+                         size_t nalerts);
 /* Unreadable messages sent to the DLQ. */
 void watch_obs_dead_letters(watch_obs *o, const char *reason, size_t n);
 void watch_obs_rebuilt(watch_obs *o);
