@@ -37,6 +37,7 @@ const dw_config_key dw_config_keys[] = {
   {"http.db_pool", DW_CONF_INT, "8", 1, 256, "serve: PostgreSQL connections at most"},
   {"http.statement_timeout_ms", DW_CONF_INT, "5000", 100, 600000, "serve: longest query, and longest wait for a pooled connection"},
   {"http.max_connections", DW_CONF_INT, "256", 1, 10000, "serve: HTTP connections at once"},
+  {"http.dvcqg_units", DW_CONF_STRING, NULL, 0, 0, "serve: the portal's unit keys file (key,commune,agency) of POST /api/dvcqg/DongBoHoSoMC; unset: that route answers 501"},
   {"http.ingest_max_bytes", DW_CONF_INT, "1048576", 1024, 268435456, "serve: largest request body of the dvcqg ingest route (413 above)"},
 
   {"score.timeliness.max", DW_CONF_DOUBLE, "20", 0, 100, "points for on_time_rate (no threshold)"},

@@ -44,7 +44,7 @@ int dw_cmd_serve(int argc, char **argv) {
     {"listen-file", DW_OPT_STR, &listen_file, "FILE", "write the address listened on to FILE (for scripts)", NULL},
     {0},
   };
-  const dw_command_spec spec = {CMD, "[OPTIONS]", description, opts, 0, 0, DW_CLI_DB, epilog};
+  const dw_command_spec spec = {CMD, "[OPTIONS]", description, opts, 0, 0, DW_CLI_DB | DW_CLI_KAFKA, epilog};
   dw_cli *cli = dw_cli_new();
   if (!cli) return DW_EXIT_FAIL;
   int rc = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);

@@ -6,9 +6,10 @@
  * wrong) and hands the body to this function; turning it into events and
  * producing them (dw_producer) is the function's.
  *
- * TO BE CONNECTED by the lead: dw_http_ingest_stub.c implements these with
- * "501 not connected in this build"; replace it with the dvcqg format's
- * decoder and a dw_producer (created in dw_http_ingest_new from cfg). */
+ * dw_http_ingest.c implements it over the dvcqg format's mapper
+ * (dw_dvcqg.h) and the one producer (dw_producer) when the format is in the
+ * build (found with __has_include: the dvcqg plugin folder brings its
+ * header), else answers 501. */
 #ifndef DW_HTTP_INGEST_H
 #define DW_HTTP_INGEST_H
 

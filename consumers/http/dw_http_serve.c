@@ -151,6 +151,57 @@ static void finish(dw_serve *s, serve_ctx *x, bool commit) {
   free(x);
 }
 
+/* BEGIN and dw_http_authenticate (migration 008: the token's row, and its
+ * scope set in the transaction when the hash matches) in one round trip
+ * (libpq's pipeline mode). The row: hex hash, name, scope, revoked; no row
+ * for an unknown id. NULL with the reason. */
+static PGresult *begin_and_authenticate(PGconn *c, const char *id, const char *hex, char *err, size_t n) {
+  const char *params[2] = {id, hex};
+  PGresult *row = NULL;
+  int failed = 0;
+  if (!PQenterPipelineMode(c) ||
+      !PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
+      !PQsendQueryParams(c,
+                         "SELECT encode(token_hash, 'hex'), name, scope, revoked "
+                         "FROM dw_http_authenticate($1, decode($2, 'hex'))",
+                         2, NULL, params, NULL, NULL, 0) ||
+      !PQpipelineSync(c)) {
+    dw_pg_error(c, NULL, "pipeline", err, n);
+    PQexitPipelineMode(c);
+    return NULL;
+  }
+  /* results: BEGIN, NULL, the SELECT, NULL, the sync */
+  for (int step = 0; step < 3; step++) {
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        step = 3;
+        break;
+      }
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        if (!failed) dw_pg_error(c, r, "authenticate", err, n);
+        failed = 1;
+      }
+      if (st == PGRES_TUPLES_OK && !row)
+        row = r;
+      else
+        PQclear(r);
+    }
+  }
+  if (!PQexitPipelineMode(c)) {
+    if (!failed) dw_pg_error(c, NULL, "leaving pipeline mode", err, n);
+    failed = 1;
+  }
+  if (failed || !row) {
+    if (!failed) snprintf(err, n, "no reply to the token check");
+    PQclear(row);
+    return NULL;
+  }
+  return row;
+}
+
 static int before(void *app, dw_http_req *req, dw_http_resp *resp) {
   dw_serve *s = app;
   char id[DW_TOKEN_ID_LEN + 1], err[512];
@@ -165,26 +216,23 @@ static int before(void *app, dw_http_req *req, dw_http_resp *resp) {
     return dw_http_error(resp, 503, "the database is not reachable; try again"), -1;
   }
   req->ctx = x;
-  const char *params[1] = {id};
-  PGresult *r = NULL;
-  if (dw_pg_exec(x->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, sizeof err) ||
-      !(r = dw_pg_query(x->conn,
-                        "SELECT encode(token_hash, 'hex'), scope, name, revoked_at IS NOT NULL "
-                        "FROM api_tokens WHERE token_id = $1",
-                        1, params, err, sizeof err))) {
+  uint8_t got[32], want[32] = {0};
+  char hex[65];
+  dw_token_hash(secret, got);
+  dw_token_hex(got, hex);
+  PGresult *r = begin_and_authenticate(x->conn, id, hex, err, sizeof err);
+  if (!r) {
     db_error(s, req, resp, err);
     finish(s, x, false);
     req->ctx = NULL;
     return -1;
   }
-  uint8_t want[32] = {0}, got[32];
   bool found = PQntuples(r) == 1 && dw_token_unhex(PQgetvalue(r, 0, 0), want) == 0;
-  dw_token_hash(secret, got);
   bool same = dw_token_equal(want, got); /* computed whether or not the id exists */
   bool revoked = found && strcmp(PQgetvalue(r, 0, 3), "t") == 0;
   if (found) {
-    snprintf(x->token_name, sizeof x->token_name, "%s", PQgetvalue(r, 0, 2));
-    if (dw_scope_parse(PQgetvalue(r, 0, 1), &x->scope, err, sizeof err)) found = false;
+    snprintf(x->token_name, sizeof x->token_name, "%s", PQgetvalue(r, 0, 1));
+    if (dw_scope_parse(PQgetvalue(r, 0, 2), &x->scope, err, sizeof err)) found = false;
   }
   PQclear(r);
   const char *why = !found ? "unknown token" : revoked ? "revoked token" : !same ? "wrong secret" : NULL;
@@ -206,18 +254,6 @@ static int before(void *app, dw_http_req *req, dw_http_resp *resp) {
                                                  : "a token of scope ingest cannot read; ask for a reading token"),
            -1;
   }
-  char units[DW_SCOPE_MAX_UNITS * 64];
-  dw_scope_units_csv(&x->scope, units, sizeof units);
-  const char *sp[2] = {dw_scope_kind_name(x->scope.kind), units};
-  r = dw_pg_query(x->conn, "SELECT set_config('dw.scope_kind', $1, true), set_config('dw.scope_units', $2, true)", 2,
-                  sp, err, sizeof err);
-  if (!r) {
-    db_error(s, req, resp, err);
-    finish(s, x, false);
-    req->ctx = NULL;
-    return -1;
-  }
-  PQclear(r);
   return 0;
 }
 

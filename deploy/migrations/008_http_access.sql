@@ -70,6 +70,34 @@ CREATE FUNCTION dw_http_scope_units() RETURNS text[]
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$ SELECT coalesce(string_to_array(nullif(current_setting('dw.scope_units', true), ''), ','), '{}'::text[]) $$;
 
+-- A request's token, checked and its scope set in one call (serve's first
+-- statement of each request, in the request's transaction): the row of the
+-- token id, and only when the SHA-256 of the presented secret matches and
+-- the token is not revoked, the two transaction-local settings. So the
+-- scope can only come from a token whose secret was shown; serve compares
+-- the returned hash once more itself, in constant time, before it answers.
+CREATE FUNCTION dw_http_authenticate(p_id text, p_hash bytea)
+  RETURNS TABLE (token_hash bytea, name text, scope text, revoked boolean)
+  LANGUAGE plpgsql VOLATILE
+  AS $$
+DECLARE
+  t record;
+  kind text;
+BEGIN
+  SELECT a.token_hash, a.name, a.scope, a.revoked_at IS NOT NULL AS revoked INTO t
+    FROM api_tokens a WHERE a.token_id = p_id;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF t.token_hash = p_hash AND NOT t.revoked THEN
+    kind := split_part(t.scope, ':', 1);
+    PERFORM set_config('dw.scope_kind', kind, true),
+            set_config('dw.scope_units', substr(t.scope, length(kind) + 2), true);
+  END IF;
+  RETURN QUERY SELECT t.token_hash, t.name, t.scope, t.revoked;
+END
+$$;
+
 -- Is the role running the query scoped by these policies?
 CREATE FUNCTION dw_http_scoped() RETURNS boolean
   LANGUAGE sql STABLE PARALLEL SAFE
@@ -131,3 +159,4 @@ CREATE POLICY dw_http_scope ON dossier_state FOR SELECT TO dossierwatch_serve US
 
 GRANT SELECT ON alerts, aggregates, dossier_events, dossier_state TO dossierwatch_serve;
 GRANT SELECT (token_id, name, scope, token_hash, revoked_at) ON api_tokens TO dossierwatch_serve;
+GRANT EXECUTE ON FUNCTION dw_http_authenticate(text, bytea) TO dossierwatch_serve;
