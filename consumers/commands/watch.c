@@ -112,7 +112,7 @@ typedef struct watch {
   /* metrics and health (watch --http): watch_obs.h */
   watch_obs *obs;
   double tx_seconds;               /* the last chunk's transaction */
-  int64_t obs_at, obs_open_at;     /* last gauge refresh, last open-alert count */
+  int64_t obs_at;                  /* last gauge refresh */
 } watch;
 
 static void free_msg(void *m) { rd_kafka_message_destroy(m); }
@@ -638,27 +638,17 @@ static void log_stats(watch *w, int64_t now) {
 
 /* ------------------------------------------------- metrics and health -- */
 
-static void count_open(const dw_alert *a, void *opaque) { ((uint64_t *)opaque)[a->rule]++; }
-
-/* The gauges and /readyz's view, about once a second (open alerts per
- * rule, a walk over them, every 5 s). Reads only this thread's state. */
+/* The gauges and /readyz's view, about once a second. Reads only this
+ * thread's state (the broker's offsets as librdkafka cached them). */
 static void obs_refresh(watch *w, int64_t now) {
   if (now - w->obs_at < 1000) return;
   w->obs_at = now;
-  uint64_t open[DW_RULE__COUNT] = {0}, *by_rule = NULL;
   dw_engine_stats st = {0};
-  if (w->drv) {
-    dw_engine_stats_get(dw_driver_engine(w->drv), &st);
-    if (now - w->obs_open_at >= 5000) {
-      dw_engine_foreach_open_alert(dw_driver_engine(w->drv), count_open, open);
-      by_rule = open;
-      w->obs_open_at = now;
-    }
-  }
+  if (w->drv) dw_engine_stats_get(dw_driver_engine(w->drv), &st);
   if (w->grp) dw_group_refresh_offsets(w->grp);
   bool pg_ok = w->pg && PQstatus(w->pg) == CONNECTION_OK && !w->need_rebuild;
   watch_obs_refresh(w->obs, w->grp ? dw_group_parts(w->grp) : NULL, w->grp ? DW_MAX_PARTITIONS : 0, pg_ok,
-                    st.dossiers_in_memory, by_rule);
+                    st.dossiers_in_memory, w->drv ? st.open_by_rule : NULL);
 }
 
 /* ------------------------------------------------------------------ loop -- */

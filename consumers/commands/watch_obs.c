@@ -78,7 +78,7 @@ watch_obs *watch_obs_new(const dw_config *cfg, char *err, size_t n) {
                                    commit_bounds, sizeof commit_bounds / sizeof *commit_bounds);
   o->raised = dw_metrics_counter(m, "dossierwatch_alerts_raised_total", "Alerts raised (committed), by rule and severity", "rule,severity");
   o->cleared = dw_metrics_counter(m, "dossierwatch_alerts_cleared_total", "Alerts cleared (committed), by rule and severity", "rule,severity");
-  o->open = dw_metrics_gauge(m, "dossierwatch_open_alerts", "Open alerts of the dossiers this process holds, by rule", "rule");
+  o->open = dw_metrics_gauge(m, "dossierwatch_open_alerts", "Open alerts of the dossiers this process holds in memory, by rule", "rule");
   o->backlog = dw_metrics_gauge(m, "dossierwatch_publisher_backlog_rows",
                                 "Outbox rows committed but not yet confirmed on Kafka, by feed (set by the publisher)", "feed");
   o->dossiers = dw_metrics_gauge(m, "dossierwatch_engine_dossiers_in_memory", "Dossiers the engine holds in memory", NULL);
