@@ -12,6 +12,8 @@ int dw_cmd_watch(int argc, char **argv);    /* consumers/watch.c */
 int dw_cmd_audit(int argc, char **argv);    /* consumers/audit.c */
 int dw_cmd_replay(int argc, char **argv);   /* consumers/replay.c */
 int dw_cmd_export(int argc, char **argv);   /* consumers/export.c */
-int dw_cmd_demo(int argc, char **argv);     /* common/demo.c */
+int dw_cmd_demo(int argc, char **argv);     /* consumers/demo.c */
+int dw_cmd_serve(int argc, char **argv);    /* consumers/serve.c */
+int dw_cmd_token(int argc, char **argv);    /* consumers/token.c */
 
 #endif

@@ -28,6 +28,18 @@ const dw_config_key dw_config_keys[] = {
   {"watch.clock", DW_CONF_STRING, "wall", 0, 0, "clock for time rules in watch: wall or watermark"},
   {"aggregates.publish_interval_ms", DW_CONF_INT, "5000", 100, 3600000, "how often changed aggregates go to Kafka"},
 
+  {"watch.http_listen", DW_CONF_STRING, NULL, 0, 0, "watch --http: address of /metrics, /healthz, /readyz (e.g. 127.0.0.1:9464; unset: none)"},
+  {"watch.ready_max_lag", DW_CONF_INT, "100000", 0, 1000000000000, "/readyz of watch: 503 when a partition lags more messages than this"},
+
+  {"http.listen", DW_CONF_STRING, "127.0.0.1:8080", 0, 0, "serve: HOST:PORT to listen on ([::1]:8080 for IPv6; port 0: any free port)"},
+  {"http.units", DW_CONF_STRING, NULL, 0, 0, "serve: units file for names: a built-in (seed-letter, generated) or a path to a .csv (code,name,type,parent)"},
+  {"http.db_role", DW_CONF_STRING, "dossierwatch_serve", 0, 0, "serve: PostgreSQL role every query runs as (SET ROLE when the login role is not it); must be scoped by migration 008's policies"},
+  {"http.db_pool", DW_CONF_INT, "8", 1, 256, "serve: PostgreSQL connections at most"},
+  {"http.statement_timeout_ms", DW_CONF_INT, "5000", 100, 600000, "serve: longest query, and longest wait for a pooled connection"},
+  {"http.max_connections", DW_CONF_INT, "256", 1, 10000, "serve: HTTP connections at once"},
+  {"http.dvcqg_units", DW_CONF_STRING, NULL, 0, 0, "serve: the portal's unit keys file (key,commune,agency) of POST /api/dvcqg/DongBoHoSoMC; unset: that route answers 501"},
+  {"http.ingest_max_bytes", DW_CONF_INT, "1048576", 1024, 268435456, "serve: largest request body of the dvcqg ingest route (413 above)"},
+
   {"score.timeliness.max", DW_CONF_DOUBLE, "20", 0, 100, "points for on_time_rate (no threshold)"},
   {"score.result_digitized.max", DW_CONF_DOUBLE, "8", 0, 100, "points for result_digitized_rate"},
   {"score.result_digitized.threshold", DW_CONF_DOUBLE, "80", 0.01, 100, "threshold (%) for full points"},

@@ -22,6 +22,8 @@ static const command commands[] = {
   {"replay", dw_cmd_replay, "rebuild state, alerts and aggregates from history"},
   {"export", dw_cmd_export, "write archived events as JSON Lines or Avro"},
   {"demo", dw_cmd_demo, "everything on the embedded defaults"},
+  {"serve", dw_cmd_serve, "JSON API, dashboard and metrics over HTTP"},
+  {"token", dw_cmd_token, "add, list or revoke API tokens"},
 };
 
 static void usage(FILE *out) {

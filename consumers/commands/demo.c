@@ -2,8 +2,10 @@
  * embedded broker and a throwaway PostgreSQL, migrates, runs `watch`, runs
  * `simulate` with the seed-letter preset for a quarter of event time ending
  * now, waits until every event is archived, prints open alerts by severity
- * and the commune ranking, tells how to look further, and shuts everything
- * down (or keeps it running with --keep-running until Ctrl-C). */
+ * and the commune ranking, starts `serve` (the dashboard and the JSON API)
+ * and prints its URL with a province token, tells how to look further, and
+ * shuts everything down (or keeps it running with --keep-running until
+ * Ctrl-C). */
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -30,7 +32,7 @@ typedef struct demo {
   char self[4096];
   char bootstrap[512];
   char conninfo[1024];
-  pid_t broker, watch;
+  pid_t broker, watch, serve;
   int pg_started;
 } demo;
 
@@ -139,6 +141,7 @@ static void pg_script(const demo *d, const char *verb, char *out, size_t outsize
 }
 
 static void teardown(demo *d) {
+  stop_child(&d->serve);
   stop_child(&d->watch);
   stop_child(&d->broker);
   if (d->pg_started) pg_script(d, "stop", NULL, 0);
@@ -277,11 +280,43 @@ static void report(PGconn *conn, const char *start_day) {
   free(names);
 }
 
+/* serve on the demo's database, its address and a province token: the
+ * configured http.listen (default 127.0.0.1:8080), else any free port.
+ * 0, or -1 (the demo goes on without the dashboard). */
+static int start_serve(demo *d, const char *conf_path, const char *listen, char *addr, size_t addr_size, char *token,
+                       size_t token_size) {
+  char *token_argv[] = {d->self, "token", "add", "--name", "demo", "--scope", "province", "--db", d->conninfo, NULL};
+  if (run_capture(token_argv, token, token_size) != 0 || strncmp(token, "dwt_", 4) != 0) return -1;
+  char file[300], log[300];
+  snprintf(file, sizeof file, "%s/serve.addr", d->dir);
+  snprintf(log, sizeof log, "%s/serve.log", d->dir);
+  const char *tries[2] = {listen, "127.0.0.1:0"};
+  for (int t = 0; t < 2; t++) {
+    char *serve_args[] = {"serve",  "--config", (char *)conf_path, "--db",          d->conninfo, "--units",
+                          "seed-letter", "--listen", (char *)tries[t], "--listen-file", file,        NULL};
+    unlink(file);
+    d->serve = spawn_self(d, serve_args, log);
+    for (int i = 0; i < 100 && read_file_line(file, addr, addr_size); i++) {
+      if (waitpid(d->serve, NULL, WNOHANG) == d->serve) {
+        d->serve = 0; /* did not start (the port in use?): the next try */
+        break;
+      }
+      sleep_ms(100);
+    }
+    if (d->serve > 0 && addr[0]) return 0;
+    stop_child(&d->serve);
+  }
+  DW_LOG_WARNING("serve did not start (see %s); no dashboard", log);
+  return -1;
+}
+
 static const char description[] =
   "Starts the embedded broker and a throwaway PostgreSQL, runs watch and the\n"
   "seed-letter simulation (N days of event time ending now, default 91), prints\n"
-  "open alerts and the commune ranking, and shuts everything down. --config and\n"
-  "--set apply to every process it starts (watch, simulate).";
+  "open alerts and the commune ranking, starts serve and prints the dashboard's\n"
+  "URL with a province token, and shuts everything down (--keep-running: after\n"
+  "Ctrl-C). --config and --set apply to every process it starts (watch, simulate,\n"
+  "serve; http.listen chooses the dashboard's address, default 127.0.0.1:8080).";
 
 /* The effective configuration, for the processes the demo starts (without
  * the broker and database, which are the demo's own). */
@@ -334,6 +369,8 @@ int dw_cmd_demo(int argc, char **argv) {
     dw_config_foreach_prefix(dw_cli_config(cli), "", write_config, conf);
     fclose(conf);
   }
+  char listen[256];
+  snprintf(listen, sizeof listen, "%s", dw_config_get(dw_cli_config(cli), "http.listen"));
   dw_cli_destroy(cli);
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
@@ -416,6 +453,15 @@ int dw_cmd_demo(int argc, char **argv) {
   }
   printf("%s  archived %lld events, all the simulator produced\n", isatty(STDOUT_FILENO) ? "\r" : "", last);
   report(conn, start_day);
+
+  char addr[256] = "", token[256] = "";
+  if (start_serve(&d, conf_path, listen, addr, sizeof addr, token, sizeof token) == 0) {
+    printf("\nDashboard (Vietnamese; add ?lang=en before the # for English):\n"
+           "  http://%s/#token=%s\n"
+           "Province token (kept only as its hash in PostgreSQL): %s\n"
+           "  curl -H 'Authorization: Bearer %s' 'http://%s/api/v1/ranking?period_kind=quarter'\n",
+           addr, token, token, token, addr);
+  }
 
   printf("\nLook further (while it runs: dossierwatch demo --keep-running):\n"
          "  psql '%s' -c 'SELECT * FROM v_commune_ranking'   # this quarter\n"

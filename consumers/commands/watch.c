@@ -48,6 +48,7 @@
 #include "dw_pool.h"
 #include "dw_feed.h"
 #include "dw_time.h"
+#include "watch_obs.h"
 
 #define CMD "watch"
 #define DRAIN_POLL_MS 2 /* poll timeout once a batch has begun */
@@ -107,6 +108,11 @@ typedef struct watch {
   size_t ndeltas, cap_deltas;
 
   counters c;
+
+  /* metrics and health (watch --http): watch_obs.h */
+  watch_obs *obs;
+  double tx_seconds;               /* the last chunk's transaction */
+  int64_t obs_at;                  /* last gauge refresh */
 } watch;
 
 static void free_msg(void *m) { rd_kafka_message_destroy(m); }
@@ -276,6 +282,7 @@ static int stage_examine(watch *w, char *err, size_t n) {
   if (!bad_new) return 0;
   if (dw_dlq_flush(w->dlq, DLQ_TIMEOUT_MS, err, n)) return -1;
   w->c.dlq_sent += bad_new;
+  watch_obs_dead_letters(w->obs, "decode", bad_new); /* metrics */
   return 0;
 }
 
@@ -485,6 +492,9 @@ static void committed(watch *w, const int64_t *next, size_t applied, size_t dups
     w->c.refused += refused;
     if (dw_dlq_flush(w->dlq, DLQ_TIMEOUT_MS, err, sizeof err)) DW_LOG_ERR("DLQ (refused events): %s", err);
   }
+  /* metrics: what this commit made final */
+  watch_obs_committed(w->obs, c->n, applied, dups, refused, w->tx_seconds, dw_driver_alerts(w->drv, &nalerts),
+                      dw_driver_alert_changes(w->drv), nalerts);
   clear_collected(w);
   dw_pool_drop_chunk(&w->pool, free_msg);
 }
@@ -504,11 +514,13 @@ static int process_chunk(watch *w, bool *more) {
   bool inclusive;
   stage_choose(w, &wm, &inclusive);
   *more = w->ch.more;
+  const double t_tx = watch_obs_clock();
   if (stage_archive(w, err, sizeof err)) goto fail;
   size_t applied, dups;
   stage_apply(w, wm, inclusive, &applied, &dups);
   int rc = stage_commit(w, next, err, sizeof err);
   if (rc < 0) goto fail;
+  w->tx_seconds = watch_obs_clock() - t_tx;
   if (rc == 0) committed(w, next, applied, dups);
   return 0;
 fail:
@@ -546,6 +558,7 @@ static int rebuild(watch *w) {
     return -1;
   }
   w->c.rebuilds++;
+  watch_obs_rebuilt(w->obs);
   w->need_rebuild = false;
   DW_LOG_INF("rebuilt from PostgreSQL (%zu partition(s))", n);
   return 0;
@@ -632,6 +645,21 @@ static void log_stats(watch *w, int64_t now) {
   c->win_start = now;
 }
 
+/* ------------------------------------------------- metrics and health -- */
+
+/* The gauges and /readyz's view, about once a second. Reads only this
+ * thread's state (the broker's offsets as librdkafka cached them). */
+static void obs_refresh(watch *w, int64_t now) {
+  if (now - w->obs_at < 1000) return;
+  w->obs_at = now;
+  dw_engine_stats st = {0};
+  if (w->drv) dw_engine_stats_get(dw_driver_engine(w->drv), &st);
+  if (w->grp) dw_group_refresh_offsets(w->grp);
+  bool pg_ok = w->pg && PQstatus(w->pg) == CONNECTION_OK && !w->need_rebuild;
+  watch_obs_refresh(w->obs, w->grp ? dw_group_parts(w->grp) : NULL, w->grp ? DW_MAX_PARTITIONS : 0, pg_ok,
+                    st.dossiers_in_memory, w->drv ? st.open_by_rule : NULL);
+}
+
 /* ------------------------------------------------------------------ loop -- */
 
 /* Gathers up to batch_max new messages (or batch_ms after the first)
@@ -714,6 +742,7 @@ static void run(watch *w) {
     publish_clock(w);
     int64_t now = dw_now_ms();
     if (now - w->c.win_start >= STATS_INTERVAL_MS) log_stats(w, now);
+    obs_refresh(w, now); /* metrics */
     if (now - last_purge >= TOMBSTONE_PURGE_INTERVAL_MS) {
       purge_tombstones(w);
       last_purge = now;
@@ -735,6 +764,7 @@ static const char description[] =
   "to topic.dlq with a dw.error header.";
 
 static int setup(watch *w, char *err, size_t n) {
+  if (!(w->obs = watch_obs_new(w->cfg, err, n))) return -1; /* metrics and health */
   if (!(w->cal = dw_calendar_from_config(w->cfg, err, n))) return -1;
   if (!(w->av = dw_avro_new(err, n))) return -1;
   if (dw_pool_init(&w->pool, (size_t)w->batch_max * 8 > 20000 ? (size_t)w->batch_max * 8 : 20000)) {
@@ -780,6 +810,7 @@ static void watch_free(watch *w) {
   if (w->av) dw_avro_destroy(w->av);
   if (w->cal) dw_calendar_destroy(w->cal);
   if (w->pg) PQfinish(w->pg);
+  watch_obs_destroy(w->obs);
 }
 
 int dw_cmd_watch(int argc, char **argv) {
@@ -789,6 +820,7 @@ int dw_cmd_watch(int argc, char **argv) {
     {"clock", DW_OPT_CONF, NULL, "wall|watermark", "time rules on the wall clock (default) or the\n"
      "event-time watermark (deterministic)", "watch.clock"},
     {"exit-when-idle", DW_OPT_NUM, &idle, "SECONDS", "exit 0 after that long with no message (tests)", NULL},
+    {"http", DW_OPT_CONF, NULL, "ADDR", "serve /metrics, /healthz and /readyz on ADDR, e.g. 127.0.0.1:9464", "watch.http_listen"},
     {0},
   };
   const dw_command_spec spec = {CMD, "[OPTIONS]", description, opts, 0, 0, DW_CLI_KAFKA | DW_CLI_DB, NULL};

@@ -25,6 +25,7 @@ struct dw_driver {
   dw_engine *eng;
   /* alerts since the last clear: latest versions, by alert_id */
   dw_alert *alerts;
+  dw_alert_counts *alert_counts; /* raised and cleared per alert since the last clear */
   size_t nalerts, cap_alerts;
   alert_slot *alert_index;
   dossier_tag *tags;
@@ -32,13 +33,15 @@ struct dw_driver {
 };
 
 static void on_alert(void *opaque, const dw_alert *a, dw_alert_change change) {
-  (void)change;
   dw_driver *d = opaque;
   d->st.alert_changes++;
+  const dw_alert_counts one = {change == DW_ALERT_RAISED, change == DW_ALERT_CLEARED};
   alert_slot *s;
   HASH_FIND_STR(d->alert_index, a->alert_id, s);
   if (s) {
     d->alerts[s->index] = *a;
+    d->alert_counts[s->index].raised += one.raised;
+    d->alert_counts[s->index].cleared += one.cleared;
     return;
   }
   if (d->nalerts == d->cap_alerts) {
@@ -47,8 +50,12 @@ static void on_alert(void *opaque, const dw_alert *a, dw_alert_change change) {
     /* cannot record an alert change: losing it silently would be worse */
     if (!p) abort();
     d->alerts = p;
+    dw_alert_counts *f = realloc(d->alert_counts, cap * sizeof *f);
+    if (!f) abort();
+    d->alert_counts = f;
     d->cap_alerts = cap;
   }
+  d->alert_counts[d->nalerts] = one;
   size_t idl = strlen(a->alert_id) + 1;
   s = malloc(sizeof *s + idl);
   if (!s) abort();
@@ -103,6 +110,7 @@ void dw_driver_destroy(dw_driver *d) {
   dw_aggregates_destroy(d->agg);
   dw_driver_clear_alerts(d);
   free(d->alerts);
+  free(d->alert_counts);
   drop_tags(d);
   free(d);
 }
@@ -163,6 +171,8 @@ const dw_alert *dw_driver_alerts(const dw_driver *d, size_t *n) {
   *n = d->nalerts;
   return d->alerts;
 }
+
+const dw_alert_counts *dw_driver_alert_changes(const dw_driver *d) { return d->alert_counts; }
 
 typedef struct state_ctx {
   dw_driver *d;

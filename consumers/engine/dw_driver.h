@@ -65,6 +65,15 @@ dw_clock dw_driver_clock(const dw_driver *d);
 /* Alerts changed since the last clear (latest version of each, in the
  * order they first changed). */
 const dw_alert *dw_driver_alerts(const dw_driver *d, size_t *n);
+/* For each of those alerts (same order), how many times it was raised and
+ * cleared since the last clear (an alert may be cleared and hold again
+ * within one batch). watch counts raised and cleared alerts from it after
+ * each commit; raised - cleared summed over every alert is the change in
+ * open alerts. */
+typedef struct dw_alert_counts {
+  uint16_t raised, cleared;
+} dw_alert_counts;
+const dw_alert_counts *dw_driver_alert_changes(const dw_driver *d);
 void dw_driver_clear_alerts(dw_driver *d);
 
 /* A dossier's state to store (see dw_engine_drain_dirty). */

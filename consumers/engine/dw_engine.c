@@ -73,6 +73,7 @@ struct dw_engine {
   unsigned pf_n;
 
   uint64_t applied, duplicates, errors, evicted, open_alerts, dossier_bytes;
+  uint64_t open_by_rule[DW_RULE__COUNT]; /* open_alerts per rule (metrics) */
   dw_buf blob; /* a dossier's state being drained */
 };
 
@@ -438,8 +439,8 @@ static void fill_alert(const dw_engine *e, const dw_dossier *d, const change *c,
 }
 
 static void emit(dw_engine *e, const dw_dossier *d, const change *c) {
-  if (c->kind == DW_ALERT_RAISED) e->open_alerts++;
-  if (c->kind == DW_ALERT_CLEARED) e->open_alerts--;
+  if (c->kind == DW_ALERT_RAISED) e->open_alerts++, e->open_by_rule[c->rule]++;
+  if (c->kind == DW_ALERT_CLEARED) e->open_alerts--, e->open_by_rule[c->rule]--;
   if (c->rule == DW_RULE_OVERDUE && e->agg) {
     if (c->kind != DW_ALERT_UPDATED) {
       gauge_add(e, d, c->agency, c->kind == DW_ALERT_RAISED ? 1 : -1);
@@ -599,6 +600,7 @@ static void drop(dw_engine *e, dw_dossier *d) {
   for (unsigned i = 0; i < d->n_rec; i++) {
     if (!r[i].open) continue;
     e->open_alerts--;
+    e->open_by_rule[r[i].rule]--;
     if (r[i].rule == DW_RULE_OVERDUE && e->agg) gauge_add(e, d, r[i].agency, -1);
   }
   if (d->heap_idx != DW_TIMER_NO_INDEX) dw_timer_remove(&e->heap, d->heap_idx);
@@ -1046,6 +1048,7 @@ void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
   out->evicted = e->evicted;
   out->late_after_eviction = e->late_after_eviction;
   out->open_alerts = e->open_alerts;
+  memcpy(out->open_by_rule, e->open_by_rule, sizeof out->open_by_rule);
   out->dossiers_in_memory = e->tab_n;
   for (size_t i = 0; i < e->tab_cap; i++) {
     const dw_dossier *d = tab_at(e, i);
@@ -1124,6 +1127,7 @@ int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, 
   for (unsigned i = 0; i < d->n_rec; i++) {
     if (!r[i].open) continue;
     e->open_alerts++;
+    e->open_by_rule[r[i].rule]++;
     if (r[i].rule == DW_RULE_OVERDUE && e->agg) gauge_add(e, d, r[i].agency, 1);
   }
   /* evaluated at the next advance: time may have passed since it was saved */

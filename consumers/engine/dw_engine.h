@@ -69,6 +69,7 @@ void dw_engine_foreach_open_alert(const dw_engine *eng, void (*fn)(const dw_aler
 typedef struct dw_engine_stats {
   uint64_t applied, duplicates, errors;
   uint64_t dossiers_in_memory, dossiers_open, open_alerts, evicted;
+  uint64_t open_by_rule[DW_RULE__COUNT]; /* open_alerts per rule */
   uint64_t late_after_eviction; /* events for dossiers already evicted: counted per event only */
   uint64_t state_bytes; /* bytes held for dossier state (for bytes/dossier) */
 } dw_engine_stats;

@@ -79,7 +79,7 @@ static int emit(const dw_event *ev, void *opaque) {
 }
 
 int dw_cmd_simulate(int argc, char **argv) {
-  const char *profile_path = NULL, *preset = NULL, *output = NULL, *format = NULL;
+  const char *profile_path = NULL, *preset = NULL, *output = NULL, *format = NULL, *units_out = NULL;
   int64_t seed = 1, days = 30, rate = 0, communes = 0, start = DW_TIME_NONE;
   bool kafka = false, verbose = false;
   const dw_opt opts[] = {
@@ -96,6 +96,8 @@ int dw_cmd_simulate(int argc, char **argv) {
      "would send, with FILE.units.csv; default: by the file's extension)", NULL},
     {"kafka", DW_OPT_FLAG, &kafka, NULL, "produce to topic.events instead (needs --bootstrap or DW_BOOTSTRAP)", NULL},
     {"verbose", DW_OPT_FLAG, &verbose, NULL, "per-commune expected and achieved result digitization rates", NULL},
+    {"units-out", DW_OPT_STR, &units_out, "FILE", "write the province's units file (code,name,type,parent: what\n"
+     "serve's http.units reads) to FILE ('-' = stdout) and exit", NULL},
     {0},
   };
   const dw_command_spec spec = {CMD, "[OPTIONS]", description, opts, 0, 0, DW_CLI_KAFKA, epilog};
@@ -150,6 +152,17 @@ int dw_cmd_simulate(int argc, char **argv) {
     goto out;
   }
   if (communes) dw_sim_profile_limit(prof, (int)communes);
+  if (units_out) {
+    dw_buf ub = DW_BUF_INIT;
+    FILE *uf = strcmp(units_out, "-") == 0 ? stdout : fopen(units_out, "w");
+    int bad = !uf || dw_sim_profile_units_csv(prof, &ub) || fwrite(ub.data, 1, ub.len, uf) != ub.len;
+    if (uf && uf != stdout) bad |= fclose(uf) != 0;
+    if (bad) DW_LOG_ERR("cannot write the units file %s", units_out);
+    dw_buf_free(&ub);
+    dw_sim_profile_destroy(prof);
+    rc = bad ? DW_EXIT_FAIL : DW_EXIT_OK;
+    goto out;
+  }
 
   dw_calendar *cal = dw_calendar_from_config(cfg, err, sizeof err);
   if (!cal) {

@@ -107,6 +107,14 @@ void dw_sim_agency(const dw_sim_profile *prof, const dw_sim_commune *c, const ch
 
 void dw_sim_profile_destroy(dw_sim_profile *prof);
 
+/* The province's units file (code,name,type,parent with a header line:
+ * the province, its communes and their agencies, the province's agencies,
+ * the procedures), appended to b; names of agencies are made from their
+ * codes (dw_sim_units.c). 0, or -1 out of memory. `simulate --units-out`
+ * writes it; the files in deploy/units are its output for the presets. */
+#include "dw_buf.h"
+int dw_sim_profile_units_csv(const dw_sim_profile *prof, dw_buf *b);
+
 /* The presets compiled into the binary (deploy/simulate/NAME.json). */
 #include "dw_embedded.h"
 extern const dw_embedded_file dw_embedded_presets[];

@@ -17,7 +17,11 @@
 #       the process RSS delta);
 #   (e) alert latency p50/p99 through a live `watch` (wall clock): event
 #       produced -> alert on dossier.alerts (PAPER_REQUESTED in_warehouse),
-#       and due_at passing -> OVERDUE on dossier.alerts.
+#       and due_at passing -> OVERDUE on dossier.alerts;
+#   (f) API latency p50/p99 of `serve` over (b)'s data (the generated
+#       province in PostgreSQL): GET /api/v1/ranking and the first page of
+#       open alerts, 16 concurrent clients (bench_http, libcurl, one
+#       kept-alive connection each, a province token).
 # Two rows put the missed targets in scale: a cache miss on this machine
 # (a dependent read over 256 MB) next to the engine's time per event, and the
 # best any `watch` that archives could do (the raw consumer's wait for its
@@ -49,7 +53,8 @@ while [ $# -gt 0 ]; do
 done
 export DW_SOURCE_DIR=$src DW_BIN=$build/dossierwatch
 BENCH=$build/bench
-[ -x "$DW_BIN" ] && [ -x "$BENCH" ] || { echo "run.sh: build first: cmake --build $build" >&2; exit 1; }
+BENCH_HTTP=$build/bench_http
+[ -x "$DW_BIN" ] && [ -x "$BENCH" ] && [ -x "$BENCH_HTTP" ] || { echo "run.sh: build first: cmake --build $build" >&2; exit 1; }
 source "$src/tests/lib.sh"
 
 if [ $quick = 1 ]; then
@@ -58,13 +63,16 @@ if [ $quick = 1 ]; then
   KAFKA_SIM=(--days 3 --communes 100)    # ~20 k events
   ARCHIVE_ROWS=20000
   LAT_SAMPLES=20
+  API_REQUESTS=20 # per client
 else
   ENGINE_SIM=(--days 55 --communes 1000) # ~5.4 M events
   OPEN_DOSSIERS=1000000
   KAFKA_SIM=(--days 8 --communes 300)    # ~0.2 M events (the embedded broker keeps ~35 k per partition)
   ARCHIVE_ROWS=200000
   LAT_SAMPLES=100
+  API_REQUESTS=200 # per client
 fi
+API_CLIENTS=16
 BATCH=20000 # watch.batch_max default
 
 load() { cut -d' ' -f1 /proc/loadavg; }
@@ -141,7 +149,24 @@ WATCH_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e6}')
 WATCH_STEADY=$(awk -v a="$tf" -v b="$t1" -v n="$TOTAL" -v f="$nf" 'BEGIN{ if (a > 0 && b > a && n > f) printf "%.0f", (n-f)/((b-a)/1e6); else print 0 }')
 ARCHIVED=$(dw_psql "SELECT count(*) FROM dossier_events")
 dw_stop "$WPID"
-dw_psql "$RESET"
+
+# ---- (f) API latency over (b)'s data --------------------------------------------
+say "serve: $API_CLIENTS clients x $API_REQUESTS requests, ranking and open alerts"
+L[f]=$(load)
+TOKEN=$("$DW_BIN" token add --name bench --scope province 2>/dev/null)
+dw_bg "$DW_BIN" serve --listen 127.0.0.1:0 --listen-file "$DW_TMP/serve.addr" --units generated \
+  --set http.db_pool=16 >"$DW_TMP/serve.log" 2>&1
+SPID=$DW_LAST_PID
+dw_wait_for "[ -s '$DW_TMP/serve.addr' ]" 20 || true
+API=$(cat "$DW_TMP/serve.addr" 2>/dev/null || true)
+API_OPEN=$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL")
+API_COMMUNES=$(dw_psql "SELECT count(DISTINCT unit) FROM aggregates WHERE unit_type = 'commune'")
+"$BENCH_HTTP" "http://$API/api/v1/ranking?unit_type=commune&period_kind=quarter&period=current" "$TOKEN" \
+  "$API_CLIENTS" "$API_REQUESTS" >"$DW_TMP/api-ranking.out" || true
+"$BENCH_HTTP" "http://$API/api/v1/alerts?state=open&limit=50" "$TOKEN" "$API_CLIENTS" "$API_REQUESTS" \
+  >"$DW_TMP/api-alerts.out" || true
+dw_stop "$SPID"
+dw_psql "$RESET; TRUNCATE api_tokens"
 
 # ---- (c) archive vs COPY -------------------------------------------------------
 say "archive: $ARCHIVE_ROWS rows, dw_pg_sink_archive vs COPY, batches of $BATCH"
@@ -181,5 +206,9 @@ row "(e) alert latency after event p50/p99" "$(lat event_pg)" "PG alerts row, n=
 row "    (on dossier.alerts)" "$(lat event)" "Kafka, n=$(kv $D/latency.out event_n) lost=$(kv $D/latency.out event_lost)" "" "<= 50 ms" "$(lok event 50)"
 row "    after deadline p50/p99" "$(lat deadline_pg)" "PG alerts row, n=$(kv $D/latency.out deadline_pg_n)" "" "<= 1000 ms" "$(lok deadline_pg 1000)"
 row "    (on dossier.alerts)" "$(lat deadline)" "Kafka, n=$(kv $D/latency.out deadline_n) lost=$(kv $D/latency.out deadline_lost)" "" "<= 1000 ms" "$(lok deadline 1000)"
+api() { echo "$(kv $D/api-$1.out p50_ms)/$(kv $D/api-$1.out p99_ms) ms"; }
+aok() { local v; v=$(kv $D/api-$1.out p99_ms); [ -n "$v" ] && [ "$(kv $D/api-$1.out errors)" = 0 ] && verdict "$v" 50 le || echo missed; }
+row "(f) API ranking p50/p99, $API_CLIENTS clients" "$(api ranking)" "$API_COMMUNES communes, $(kv $D/api-ranking.out rps) req/s" "" "<= 50 ms" "$(aok ranking)  [${L[f]}]"
+row "    open alerts, first page of 50" "$(api alerts)" "$API_OPEN open, $(kv $D/api-alerts.out rps) req/s" "" "<= 50 ms" "$(aok alerts)"
 echo "details: engine (run 1 of 3) wall $(kv $D/engine.out run0_wall_s) s / CPU $(kv $D/engine.out run0_engine_cpu_s) s (unpack $(kv $D/engine.out unpack_cpu_s) s and aggregate drains $(kv $D/engine.out run0_drain_cpu_s) s excluded); alerts raised $(kv $D/engine.out raised);" \
   "watch $WATCH_S s for $TOTAL events (archived $ARCHIVED); raw consume $(kv $D/consume.out wall_s) s (first message after $(kv $D/consume.out first_msg_s) s)"

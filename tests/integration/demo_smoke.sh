@@ -13,6 +13,9 @@ grep -q "OVERDUE" "$out" || dw_fail "no OVERDUE alert in the demo output"
 ranking=$(awk '/^Commune ranking/{f=1; next} f && /^  [0-9]{5} /{print $2" "$3" "$4}' "$out" | head -2)
 echo "$ranking" | head -1 | grep -q "Thanh An" || { cat "$out"; dw_fail "Thanh An is not lowest: $ranking"; }
 echo "$ranking" | tail -1 | grep -q "Long Hiệp" || { cat "$out"; dw_fail "Long Hiệp is not second lowest: $ranking"; }
+# the dashboard's URL with a province token (serve ran on the demo's data)
+grep -Eq '^  http://127\.0\.0\.1:[0-9]+/#token=dwt_[0-9a-f]{12}_[0-9a-f]{64}$' "$out" || { cat "$out"; dw_fail "no dashboard URL"; }
+grep -q '^Province token' "$out" || dw_fail "no province token printed"
 # its own folder and processes (other demos may run on this machine)
 dir=$(sed -n 's/^dossierwatch demo: working in \(.*\)$/\1/p' "$out")
 [ -n "$dir" ] || dw_fail "the demo did not say where it works"

@@ -1,0 +1,596 @@
+/* dw_http_serve: serve's route table, hooks and thin handlers (see
+ * dw_http_serve.h). A handler reads its parameters strictly
+ * (dw_http_params.h), calls the internal API (dw_http_api.h) on the
+ * request's connection, and turns its result into a status: 0 -> 200, 1 ->
+ * 404, -1 -> 503 with a plain message (the database's own text goes to the
+ * log, never to the client). */
+#include "dw_http_serve.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dw_alert.h"
+#include "dw_embedded.h"
+#include "dw_http_api.h"
+#include "dw_http_ingest.h"
+#include "dw_http_ops.h"
+#include "dw_http_params.h"
+#include "dw_http_pool.h"
+#include "dw_http_token.h"
+#include "dw_http_units.h"
+#include "dw_log.h"
+#include "dw_pg.h"
+#include "dw_time.h"
+
+extern const dw_embedded_file dw_embedded_dashboard[];
+
+struct dw_serve {
+  char role[64];
+  int statement_timeout_ms;
+  dw_units *units;
+  dw_api *api;
+  dw_pgpool *pool;
+  dw_http_ingest *ingest;
+  dw_metrics *metrics;
+  dw_metric *m_auth_failures, *m_db_conns, *m_db_errors;
+  dw_http_server *srv;
+};
+
+/* What a request with a token carries from the before hook to the after hook. */
+typedef struct serve_ctx {
+  PGconn *conn;
+  dw_scope scope;
+  char token_name[72];
+  bool db_failed;
+} serve_ctx;
+
+static serve_ctx *ctx_of(dw_http_req *req) { return req->ctx; }
+
+/* A database failure: logged with the server's text, answered without it. */
+static int db_error(dw_serve *s, dw_http_req *req, dw_http_resp *resp, const char *err) {
+  serve_ctx *x = ctx_of(req);
+  if (x) x->db_failed = true;
+  DW_LOG_ERR("%s %s: PostgreSQL: %s", req->method, req->path, err);
+  dw_metric_inc(s->m_db_errors);
+  return dw_http_error(resp, 503, "the database did not answer; try again");
+}
+
+/* ------------------------------------------------------------ connections -- */
+
+/* Once per pooled connection: run as the serve role, read-only, bounded;
+ * refuse a role that row-level security would not scope. */
+static int conn_setup(PGconn *c, void *opaque, char *err, size_t n) {
+  dw_serve *s = opaque;
+  char sql[512], why[512];
+  if (dw_pg_exec(c, "SET application_name = 'dossierwatch serve'", why, sizeof why)) {
+    snprintf(err, n, "%s", why);
+    return -1;
+  }
+  const char *p1[1] = {s->role};
+  PGresult *r = dw_pg_query(c, "SELECT current_user = $1", 1, p1, why, sizeof why);
+  if (!r) {
+    snprintf(err, n, "%s", why);
+    return -1;
+  }
+  bool is_role = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  PQclear(r);
+  if (!is_role) {
+    char *q = PQescapeIdentifier(c, s->role, strlen(s->role));
+    snprintf(sql, sizeof sql, "SET ROLE %s", q ? q : "\"\"");
+    PQfreemem(q);
+    if (dw_pg_exec(c, sql, why, sizeof why)) {
+      snprintf(err, n, "cannot SET ROLE %s (connect as a member of it, or as a role that may): %s", s->role, why);
+      return -1;
+    }
+  }
+  r = dw_pg_query(c,
+                  "SELECT r.rolsuper, r.rolbypassrls, pg_has_role(current_user, 'dossierwatch_serve', 'MEMBER'), "
+                  "(SELECT count(*) FROM pg_class k JOIN pg_namespace ns ON ns.oid = k.relnamespace "
+                  " WHERE ns.nspname = 'public' AND k.relrowsecurity "
+                  " AND k.relname IN ('alerts', 'aggregates', 'dossier_events', 'dossier_state')), current_user "
+                  "FROM pg_roles r WHERE r.rolname = current_user",
+                  0, NULL, why, sizeof why);
+  if (!r) {
+    snprintf(err, n, "checking the role (is migration 008 applied? run dossierwatch migrate): %s", why);
+    return -1;
+  }
+  bool super = strcmp(PQgetvalue(r, 0, 0), "t") == 0, bypass = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+  bool member = strcmp(PQgetvalue(r, 0, 2), "t") == 0;
+  long secured = strtol(PQgetvalue(r, 0, 3), NULL, 10);
+  char who[128];
+  snprintf(who, sizeof who, "%s", PQgetvalue(r, 0, 4));
+  PQclear(r);
+  if (super || bypass) {
+    snprintf(err, n, "role %s bypasses row-level security (%s): serve refuses to read with it", who,
+             super ? "SUPERUSER" : "BYPASSRLS");
+    return -1;
+  }
+  if (!member) {
+    snprintf(err, n, "role %s is not a member of dossierwatch_serve: the access policies would not scope it", who);
+    return -1;
+  }
+  if (secured != 4) {
+    snprintf(err, n, "row-level security is not on for alerts, aggregates, dossier_events and dossier_state "
+                     "(run dossierwatch migrate: migration 008)");
+    return -1;
+  }
+  snprintf(sql, sizeof sql,
+           "SET default_transaction_read_only = on; SET statement_timeout = %d; "
+           "SET idle_in_transaction_session_timeout = %d",
+           s->statement_timeout_ms, s->statement_timeout_ms * 2);
+  if (dw_pg_exec(c, sql, why, sizeof why)) {
+    snprintf(err, n, "%s", why);
+    return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ hooks -- */
+
+static int refuse(dw_serve *s, dw_http_req *req, dw_http_resp *resp, const char *reason, const char *name) {
+  /* never the token, nor any part of it: the reason and the row's name */
+  DW_LOG_WARNING("refused %s %s from %s: %s%s%s%s", req->method, req->path, req->remote, reason,
+                 name ? " (token '" : "", name ? name : "", name ? "')" : "");
+  dw_metric_inc_l(s->m_auth_failures, DW_LABELS(reason));
+  dw_http_error(resp, 401, "a valid bearer token is needed (Authorization: Bearer dwt_...)");
+  dw_http_header(resp, "WWW-Authenticate", "Bearer realm=\"dossierwatch\"");
+  return -1;
+}
+
+static void finish(dw_serve *s, serve_ctx *x, bool commit) {
+  if (!x) return;
+  if (x->conn) {
+    char why[256];
+    bool broken = false;
+    if (dw_pg_exec(x->conn, commit && !x->db_failed ? "COMMIT" : "ROLLBACK", why, sizeof why)) broken = true;
+    dw_pgpool_release(s->pool, x->conn, broken || x->db_failed);
+  }
+  free(x);
+}
+
+/* BEGIN and dw_http_authenticate (migration 008: the token's row, and its
+ * scope set in the transaction when the hash matches) in one round trip
+ * (libpq's pipeline mode). The row: hex hash, name, scope, revoked; no row
+ * for an unknown id. NULL with the reason. */
+static PGresult *begin_and_authenticate(PGconn *c, const char *id, const char *hex, char *err, size_t n) {
+  const char *params[2] = {id, hex};
+  PGresult *row = NULL;
+  int failed = 0;
+  if (!PQenterPipelineMode(c) ||
+      !PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
+      !PQsendQueryParams(c,
+                         "SELECT encode(token_hash, 'hex'), name, scope, revoked "
+                         "FROM dw_http_authenticate($1, decode($2, 'hex'))",
+                         2, NULL, params, NULL, NULL, 0) ||
+      !PQpipelineSync(c)) {
+    dw_pg_error(c, NULL, "pipeline", err, n);
+    PQexitPipelineMode(c);
+    return NULL;
+  }
+  /* results: BEGIN, NULL, the SELECT, NULL, the sync */
+  for (int step = 0; step < 3; step++) {
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        step = 3;
+        break;
+      }
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        if (!failed) dw_pg_error(c, r, "authenticate", err, n);
+        failed = 1;
+      }
+      if (st == PGRES_TUPLES_OK && !row)
+        row = r;
+      else
+        PQclear(r);
+    }
+  }
+  if (!PQexitPipelineMode(c)) {
+    if (!failed) dw_pg_error(c, NULL, "leaving pipeline mode", err, n);
+    failed = 1;
+  }
+  if (failed || !row) {
+    if (!failed) snprintf(err, n, "no reply to the token check");
+    PQclear(row);
+    return NULL;
+  }
+  return row;
+}
+
+static int before(void *app, dw_http_req *req, dw_http_resp *resp) {
+  dw_serve *s = app;
+  char id[DW_TOKEN_ID_LEN + 1], err[512];
+  const char *secret;
+  if (!req->authorization) return refuse(s, req, resp, "no bearer token", NULL);
+  if (dw_token_parse_bearer(req->authorization, id, &secret)) return refuse(s, req, resp, "malformed token", NULL);
+  serve_ctx *x = calloc(1, sizeof *x);
+  if (!x) return dw_http_error(resp, 503, "out of memory"), -1;
+  if (!(x->conn = dw_pgpool_acquire(s->pool, err, sizeof err))) {
+    DW_LOG_ERR("%s %s: %s", req->method, req->path, err);
+    free(x);
+    return dw_http_error(resp, 503, "the database is not reachable; try again"), -1;
+  }
+  req->ctx = x;
+  uint8_t got[32], want[32] = {0};
+  char hex[65];
+  dw_token_hash(secret, got);
+  dw_token_hex(got, hex);
+  PGresult *r = begin_and_authenticate(x->conn, id, hex, err, sizeof err);
+  if (!r) {
+    db_error(s, req, resp, err);
+    finish(s, x, false);
+    req->ctx = NULL;
+    return -1;
+  }
+  bool found = PQntuples(r) == 1 && dw_token_unhex(PQgetvalue(r, 0, 0), want) == 0;
+  bool same = dw_token_equal(want, got); /* computed whether or not the id exists */
+  bool revoked = found && strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+  if (found) {
+    snprintf(x->token_name, sizeof x->token_name, "%s", PQgetvalue(r, 0, 1));
+    if (dw_scope_parse(PQgetvalue(r, 0, 2), &x->scope, err, sizeof err)) found = false;
+  }
+  PQclear(r);
+  const char *why = !found ? "unknown token" : revoked ? "revoked token" : !same ? "wrong secret" : NULL;
+  if (why) {
+    char name[72];
+    snprintf(name, sizeof name, "%s", x->token_name);
+    finish(s, x, false);
+    req->ctx = NULL;
+    return refuse(s, req, resp, why, found ? name : NULL);
+  }
+  bool ingest_route = req->route->flags & DW_HTTP_INGEST;
+  if (ingest_route != (x->scope.kind == DW_SCOPE_INGEST)) {
+    DW_LOG_WARNING("forbidden %s %s from %s for token '%s' (scope %s)", req->method, req->path, req->remote,
+                   x->token_name, dw_scope_kind_name(x->scope.kind));
+    dw_metric_inc_l(s->m_auth_failures, DW_LABELS("scope"));
+    finish(s, x, false);
+    req->ctx = NULL;
+    return dw_http_error(resp, 403, ingest_route ? "this route needs a token of scope ingest"
+                                                 : "a token of scope ingest cannot read; ask for a reading token"),
+           -1;
+  }
+  return 0;
+}
+
+static void after(void *app, dw_http_req *req, dw_http_resp *resp) {
+  (void)resp;
+  finish(app, req->ctx, true);
+  req->ctx = NULL;
+}
+
+/* --------------------------------------------------------------- handlers -- */
+
+static int period_param(dw_serve *s, dw_http_req *req, dw_http_resp *resp, const char *def_kind, dw_api_period *p,
+                        bool allow_range) {
+  const char *ut, *kind, *period, *from, *to;
+  char why[256];
+  if (dw_http_param_choice(req, resp, "unit_type", "commune|agency|procedure|province", "commune", &ut) ||
+      dw_http_param_choice(req, resp, "period_kind", "day|month|quarter|year|rolling30", def_kind, &kind) ||
+      dw_http_param_str(req, resp, "period", &period))
+    return -1;
+  from = to = NULL;
+  if (allow_range && (dw_http_param_str(req, resp, "from", &from) || dw_http_param_str(req, resp, "to", &to))) return -1;
+  if (from || to) {
+    if (period) return dw_http_error(resp, 400, "parameter 'period': give either period or from and to"), -1;
+    if (!from || !to) return dw_http_error(resp, 400, "parameter '%s': from and to go together", from ? "to" : "from"), -1;
+    if (dw_api_period_range(s->api, ut, kind, from, to, dw_now_ms(), p, why, sizeof why))
+      return dw_http_error(resp, 400, "parameter '%s': %s", strncmp(why, "to:", 3) == 0 ? "to" : "from", why), -1;
+    return 0;
+  }
+  if (dw_api_period_resolve(s->api, ut, kind, period ? period : "current", dw_now_ms(), p, why, sizeof why))
+    return dw_http_error(resp, 400, "parameter 'period': %s", why), -1;
+  return 0;
+}
+
+static int h_aggregates(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {"unit_type", "period_kind", "period", "from", "to", "unit", NULL};
+  dw_api_period p;
+  char units[DW_API_MAX_FILTER][64], err[512];
+  int nunits;
+  if (dw_http_params_only(req, resp, allowed) || period_param(s, req, resp, "month", &p, true) ||
+      dw_http_param_codes(req, resp, "unit", units, DW_API_MAX_FILTER, &nunits))
+    return 0;
+  if (dw_api_aggregates(s->api, ctx_of(req)->conn, &p, units, nunits, &resp->body, err, sizeof err))
+    return db_error(s, req, resp, err);
+  resp->etag = true;
+  return 0;
+}
+
+static int h_ranking(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {"unit_type", "period_kind", "period", "by", "order", NULL};
+  dw_api_period p;
+  const char *by, *order;
+  char err[512];
+  if (dw_http_params_only(req, resp, allowed) || period_param(s, req, resp, "quarter", &p, false) ||
+      dw_http_param_choice(req, resp, "by", DW_API_RANKING_KEYS, "result_digitized_rate", &by) ||
+      dw_http_param_choice(req, resp, "order", "worst|best", "worst", &order))
+    return 0;
+  if (dw_api_ranking(s->api, ctx_of(req)->conn, &p, by, strcmp(order, "best") == 0, &resp->body, err, sizeof err))
+    return db_error(s, req, resp, err);
+  resp->etag = true;
+  return 0;
+}
+
+static int h_alerts(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {"state", "agency", "commune", "rule", "severity", "limit", "after", NULL};
+  dw_api_alert_query *q = calloc(1, sizeof *q);
+  if (!q) return dw_http_error(resp, 503, "out of memory");
+  const char *after = NULL;
+  int64_t limit;
+  char err[512];
+  if (dw_http_params_only(req, resp, allowed) ||
+      dw_http_param_choice(req, resp, "state", "open|cleared|all", "open", &q->state) ||
+      dw_http_param_codes(req, resp, "agency", q->agencies, DW_API_MAX_FILTER, &q->nagencies) ||
+      dw_http_param_codes(req, resp, "commune", q->communes, DW_API_MAX_FILTER, &q->ncommunes) ||
+      dw_http_param_codes(req, resp, "rule", q->rules, DW_API_MAX_FILTER, &q->nrules) ||
+      dw_http_param_choice(req, resp, "severity", "warning|critical", "", &q->severity) ||
+      dw_http_param_int(req, resp, "limit", 1, 1000, 100, &limit) || dw_http_param_str(req, resp, "after", &after))
+    goto out;
+  if (!q->severity[0]) q->severity = NULL;
+  for (int i = 0; i < q->nrules; i++) {
+    dw_rule rule;
+    if (dw_rule_parse(q->rules[i], &rule)) {
+      dw_http_error(resp, 400, "parameter 'rule': unknown rule '%s'", q->rules[i]);
+      goto out;
+    }
+  }
+  if (after) {
+    if (dw_api_cursor_parse(after, &q->after_ms, q->after_id, sizeof q->after_id)) {
+      dw_http_error(resp, 400, "parameter 'after': not a cursor (use the 'next' of the previous page)");
+      goto out;
+    }
+    q->has_after = true;
+  }
+  q->limit = (int)limit;
+  if (dw_api_alerts(s->api, ctx_of(req)->conn, q, &resp->body, err, sizeof err)) db_error(s, req, resp, err);
+out:
+  free(q);
+  return 0;
+}
+
+static int h_dossier(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {NULL};
+  if (dw_http_params_only(req, resp, allowed)) return 0;
+  const char *id = req->ncaptures ? req->captures[0] : "";
+  size_t il = strlen(id);
+  bool ok = il > 0 && il < 96;
+  for (const char *p = id; *p && ok; p++) ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+  if (!ok) return dw_http_error(resp, 400, "dossier id: 1..95 printable characters");
+  char err[512];
+  int rc = dw_api_dossier(s->api, ctx_of(req)->conn, id, &resp->body, err, sizeof err);
+  if (rc < 0) return db_error(s, req, resp, err);
+  /* not archived, or not in the token's scope: the same answer */
+  if (rc > 0) return dw_http_error(resp, 404, "no dossier %s in your scope", id);
+  return 0;
+}
+
+static int h_units(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {"type", NULL};
+  const char *type;
+  if (dw_http_params_only(req, resp, allowed) ||
+      dw_http_param_choice(req, resp, "type", "commune|agency|procedure|province", "", &type))
+    return 0;
+  dw_api_units(s->api, &ctx_of(req)->scope, type[0] ? type : NULL, &resp->body);
+  resp->etag = true;
+  return 0;
+}
+
+static int h_me(dw_http_req *req, dw_http_resp *resp, void *app) {
+  (void)app;
+  static const char *const allowed[] = {NULL};
+  if (dw_http_params_only(req, resp, allowed)) return 0;
+  serve_ctx *x = ctx_of(req);
+  dw_buf *b = &resp->body;
+  dw_buf_puts(b, "{\"name\":");
+  dw_buf_json_string(b, x->token_name);
+  dw_buf_puts(b, ",\"scope\":");
+  dw_buf_json_string(b, dw_scope_kind_name(x->scope.kind));
+  dw_buf_puts(b, ",\"units\":[");
+  for (int i = 0; i < x->scope.n; i++) {
+    if (i) dw_buf_putc(b, ',');
+    dw_buf_json_string(b, x->scope.units[i]);
+  }
+  dw_buf_puts(b, "]}");
+  return 0;
+}
+
+static int h_ingest(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  const char *ct = req->content_type;
+  if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' '))
+    return dw_http_error(resp, 415, "Content-Type must be application/json");
+  if (req->body_len == 0) return dw_http_error(resp, 400, "body: empty (want a JSON document)");
+  json_error_t je;
+  json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (!doc)
+    return dw_http_error(resp, 400, "body: invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+  json_decref(doc);
+  resp->status = dw_http_ingest_dvcqg(s->ingest, req->body, req->body_len, ctx_of(req)->token_name, &resp->body);
+  if (resp->status < 200 || resp->status > 599) resp->status = 502;
+  return 0;
+}
+
+/* The dashboard: index.html at /, the rest under /static/. No token: the
+ * files hold no data; the page's data requests carry the token. */
+static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                          "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+static const char *type_of(const char *name) {
+  const char *dot = strrchr(name, '.');
+  if (!dot) return "application/octet-stream";
+  if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
+  if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
+  if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+  if (!strcmp(dot, ".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+static int serve_file(dw_http_resp *resp, const char *name) {
+  const dw_embedded_file *f = dw_embedded_find(dw_embedded_dashboard, name);
+  if (!f) return dw_http_error(resp, 404, "no such file: %s", name);
+  resp->status = 200;
+  resp->static_body = f->data;
+  resp->static_len = f->len;
+  resp->content_type = type_of(name);
+  resp->etag = true;
+  resp->cache_control = "no-cache";
+  dw_http_header(resp, "Content-Security-Policy", CSP);
+  dw_http_header(resp, "Referrer-Policy", "no-referrer");
+  return 0;
+}
+
+static int h_index(dw_http_req *req, dw_http_resp *resp, void *app) {
+  (void)req;
+  (void)app;
+  return serve_file(resp, "index.html");
+}
+
+static int h_static(dw_http_req *req, dw_http_resp *resp, void *app) {
+  (void)app;
+  const char *name = req->ncaptures ? req->captures[0] : "";
+  if (strchr(name, '/') || !strcmp(name, "index.html")) return dw_http_error(resp, 404, "no such file: %s", name);
+  return serve_file(resp, name);
+}
+
+static int h_metrics(dw_http_req *req, dw_http_resp *resp, void *app) {
+  (void)req;
+  dw_serve *s = app;
+  int open, in_use;
+  dw_pgpool_stats(s->pool, &open, &in_use);
+  dw_metric_set_l(s->m_db_conns, DW_LABELS("open"), open);
+  dw_metric_set_l(s->m_db_conns, DW_LABELS("in_use"), in_use);
+  return dw_http_ops_metrics(resp, s->metrics);
+}
+
+static int h_healthz(dw_http_req *req, dw_http_resp *resp, void *app) {
+  (void)req;
+  (void)app;
+  return dw_http_ops_healthz(resp, "serve");
+}
+
+/* Ready: a pooled connection answers. */
+static int serve_ready(void *opaque, char *reason, size_t n) {
+  dw_serve *s = opaque;
+  char err[512];
+  PGconn *c = dw_pgpool_acquire(s->pool, err, sizeof err);
+  if (!c) {
+    snprintf(reason, n, "PostgreSQL: %s", err);
+    return -1;
+  }
+  int rc = dw_pg_exec(c, "SELECT 1", err, sizeof err);
+  dw_pgpool_release(s->pool, c, rc != 0);
+  if (rc) snprintf(reason, n, "PostgreSQL: %s", err);
+  return rc;
+}
+
+static int h_readyz(dw_http_req *req, dw_http_resp *resp, void *app) {
+  (void)req;
+  return dw_http_ops_readyz(resp, serve_ready, app);
+}
+
+/* The route table: method, pattern, handler, flags, what it is. */
+static const dw_http_route routes[] = {
+  {"GET", "/api/v1/aggregates", h_aggregates, DW_HTTP_AUTH | DW_HTTP_ETAG, "aggregate rows with rates and score"},
+  {"GET", "/api/v1/ranking", h_ranking, DW_HTTP_AUTH | DW_HTTP_ETAG, "units ranked, worst first, with names"},
+  {"GET", "/api/v1/alerts", h_alerts, DW_HTTP_AUTH, "alerts, newest first, keyset pages"},
+  {"GET", "/api/v1/dossiers/{id}", h_dossier, DW_HTTP_AUTH, "a dossier's state, events and alerts"},
+  {"GET", "/api/v1/units", h_units, DW_HTTP_AUTH | DW_HTTP_ETAG, "unit codes with names and types"},
+  {"GET", "/api/v1/me", h_me, DW_HTTP_AUTH, "the token's name and scope"},
+  {"POST", "/api/dvcqg/DongBoHoSoMC", h_ingest, DW_HTTP_AUTH | DW_HTTP_INGEST | DW_HTTP_BODY,
+   "dossiers from the national portal (dvcqg), scope ingest"},
+  {"GET", "/", h_index, 0, "the dashboard"},
+  {"GET", "/static/*", h_static, 0, "the dashboard's files"},
+  {"GET", "/healthz", h_healthz, 0, "the process is alive"},
+  {"GET", "/readyz", h_readyz, 0, "PostgreSQL answers"},
+  {"GET", "/metrics", h_metrics, 0, "Prometheus metrics"},
+};
+
+const dw_http_route *dw_serve_routes(size_t *n) {
+  *n = sizeof routes / sizeof *routes;
+  return routes;
+}
+
+/* -------------------------------------------------------------- lifecycle -- */
+
+void dw_serve_stop(dw_serve *s) {
+  if (!s) return;
+  dw_http_stop(s->srv);
+  dw_pgpool_destroy(s->pool);
+  dw_http_ingest_destroy(s->ingest);
+  dw_api_destroy(s->api);
+  dw_units_destroy(s->units);
+  free(s);
+}
+
+dw_serve *dw_serve_start(const dw_config *cfg, char *err, size_t n) {
+  dw_serve *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, n, "out of memory");
+    return NULL;
+  }
+  snprintf(s->role, sizeof s->role, "%s", dw_config_get(cfg, "http.db_role"));
+  s->statement_timeout_ms = (int)dw_config_get_int(cfg, "http.statement_timeout_ms");
+  s->metrics = dw_metrics_process();
+  s->m_auth_failures = dw_metrics_counter(s->metrics, "dossierwatch_http_auth_failures_total",
+                                          "Requests refused for their token (401) or its scope (403), by reason",
+                                          "reason");
+  s->m_db_conns = dw_metrics_gauge(s->metrics, "dossierwatch_serve_db_connections",
+                                   "PostgreSQL connections of serve's pool, open and in use", "state");
+  s->m_db_errors = dw_metrics_counter(s->metrics, "dossierwatch_serve_db_errors_total",
+                                      "Requests answered 503 because PostgreSQL failed", NULL);
+  char why[512];
+  if (!(s->units = dw_units_load(dw_config_get(cfg, "http.units"), why, sizeof why))) {
+    snprintf(err, n, "http.units: %s", why);
+    goto fail;
+  }
+  if (!dw_units_count(s->units))
+    DW_LOG_WARNING("no units file (http.units): the ranking and the dashboard show codes without names");
+  if (!(s->api = dw_api_new(cfg, s->units, err, n))) goto fail;
+  if (!(s->ingest = dw_http_ingest_new(cfg, why, sizeof why))) {
+    snprintf(err, n, "dvcqg ingest: %s", why);
+    goto fail;
+  }
+  dw_pgpool_options po = {.conninfo = dw_config_get(cfg, "db.conninfo"),
+                          .size = (int)dw_config_get_int(cfg, "http.db_pool"),
+                          .acquire_timeout_ms = s->statement_timeout_ms,
+                          .setup = conn_setup,
+                          .opaque = s};
+  if (!(s->pool = dw_pgpool_new(&po))) {
+    snprintf(err, n, "out of memory");
+    goto fail;
+  }
+  /* fail fast: the first connection proves the role and the policies */
+  PGconn *c = dw_pgpool_acquire(s->pool, why, sizeof why);
+  if (!c) {
+    snprintf(err, n, "PostgreSQL: %s", why);
+    goto fail;
+  }
+  dw_pgpool_release(s->pool, c, false);
+  dw_http_options opt = {.listen = dw_config_get(cfg, "http.listen"),
+                         .routes = routes,
+                         .nroutes = sizeof routes / sizeof *routes,
+                         .app = s,
+                         .before = before,
+                         .after = after,
+                         .max_body = (size_t)dw_config_get_int(cfg, "http.ingest_max_bytes"),
+                         .max_connections = (int)dw_config_get_int(cfg, "http.max_connections"),
+                         .metrics = s->metrics,
+                         .name = "serve"};
+  if (!(s->srv = dw_http_start(&opt, err, n))) goto fail;
+  return s;
+fail:
+  dw_serve_stop(s);
+  return NULL;
+}
+
+const char *dw_serve_address(const dw_serve *s) { return dw_http_address(s->srv); }
