@@ -9,6 +9,7 @@
 
 #include "dw_feed.h"
 #include "dw_log.h"
+#include "dw_metrics.h"
 #include "dw_time.h"
 
 #define PAGE_ROWS 5000
@@ -86,6 +87,9 @@ static long worker_round(worker *k, int64_t now, char *err, size_t n) {
   if (k->feed->round_end && k->feed->round_end(k->st, &r, err, n)) return -1;
   if (r.legacy && r.legacy_done && dw_outbox_legacy_done(pg, k->feed->name, err, n)) return -1;
   long backlog = dw_outbox_backlog(pg, k->feed->source, &cur, err, n);
+  /* the metric (watch --http): registered by the process that exposes it */
+  dw_metric *gauge = dw_metrics_find(dw_metrics_process(), "dossierwatch_publisher_backlog_rows");
+  if (gauge && backlog >= 0) dw_metric_set_l(gauge, DW_LABELS(k->feed->name), (double)backlog);
   pthread_mutex_lock(&k->owner->mu);
   k->stats.delivered += (uint64_t)total;
   k->stats.skipped += (uint64_t)skipped;

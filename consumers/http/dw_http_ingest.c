@@ -8,8 +8,7 @@
  * mapper's memory is rolled back, so the same body sent again is mapped
  * afresh). One mapper and one producer, under one lock (neither is
  * thread-safe). Ingest is on when http.dvcqg_units names the portal's unit
- * keys file (key,commune,agency); else the route answers 501. Without the
- * dvcqg format (a branch without common/formats/dvcqg), 501 always. */
+ * keys file (key,commune,agency); else the route answers 501. */
 #include "dw_http_ingest.h"
 
 #include <pthread.h>
@@ -19,7 +18,6 @@
 
 #include "dw_log.h"
 
-#if __has_include("dw_dvcqg.h")
 #include "dw_codec.h"
 #include "dw_dvcqg.h"
 #include "dw_producer.h"
@@ -138,30 +136,3 @@ int dw_http_ingest_dvcqg(dw_http_ingest *g, const char *body, size_t len, const 
   dw_dvcqg_reply_destroy(x.reply);
   return status;
 }
-
-#else /* no dvcqg format in this build */
-
-struct dw_http_ingest {
-  int unused;
-};
-
-dw_http_ingest *dw_http_ingest_new(const dw_config *cfg, char *err, size_t n) {
-  (void)cfg;
-  (void)err;
-  (void)n;
-  return calloc(1, sizeof(dw_http_ingest));
-}
-
-void dw_http_ingest_destroy(dw_http_ingest *g) { free(g); }
-
-int dw_http_ingest_dvcqg(dw_http_ingest *g, const char *body, size_t len, const char *token_name, dw_buf *reply) {
-  (void)g;
-  (void)body;
-  (void)len;
-  (void)token_name;
-  dw_buf_puts(reply, "{\"error\":\"dvcqg ingest is not in this build (the request was valid JSON from an ingest "
-                     "token; nothing was produced)\"}");
-  return 501;
-}
-
-#endif

@@ -7,9 +7,8 @@
  * producing them (dw_producer) is the function's.
  *
  * dw_http_ingest.c implements it over the dvcqg format's mapper
- * (dw_dvcqg.h) and the one producer (dw_producer) when the format is in the
- * build (found with __has_include: the dvcqg plugin folder brings its
- * header), else answers 501. */
+ * (dw_dvcqg.h) and the one producer (dw_producer); without
+ * http.dvcqg_units (the portal's unit keys) the route answers 501. */
 #ifndef DW_HTTP_INGEST_H
 #define DW_HTTP_INGEST_H
 

@@ -149,6 +149,50 @@ dump "$DB_SIM" "$q" "$T/year_sim.txt"
 diff -q "$T/year_sim.txt" "$T/year_rec.txt" >/dev/null || { diff "$T/year_sim.txt" "$T/year_rec.txt" | head >&2; dw_fail "year totals differ"; }
 echo "watch: $alerts alert rows and $(wc -l <"$T/agg_rec.txt") aggregate rows equal"
 
+# ---- 2b. the same records over HTTP: serve's POST /api/dvcqg/DongBoHoSoMC -----------
+# the portal's envelopes of 100 records each, POSTed in order by an ingest
+# token; serve produces the derived events to http.events and answers only
+# once Kafka confirmed them; watch over them gives the rows of the import path
+dw_start_pg http
+DB_HTTP=$DW_DB
+source "$DW_SOURCE_DIR/tests/http_lib.sh"
+ING=$(DW_DB=$DB_HTTP dw_token feeder ingest)
+[ -n "$ING" ] || dw_fail "no ingest token"
+DW_DB=$DB_HTTP dw_start_serve --bootstrap "$DW_BOOTSTRAP" --set http.dvcqg_units="$T/rec.dvcqg.units.csv" \
+  --set topic.events=http.events
+split -l 100 -d -a 4 "$T/rec.dvcqg" "$T/post."
+posts=0
+for c in "$T"/post.[0-9]*; do
+  jq -s -c '{session: "s1", madonvi: "", service: "DongBoHoSoMC", isUpdating: "True", data: .}' "$c" >"$c.json"
+  code=$(curl -s -o "$c.reply" -w '%{http_code}' -H "Authorization: Bearer $ING" -H 'Content-Type: application/json' \
+    --data-binary "@$c.json" "http://$DW_SERVE/api/dvcqg/DongBoHoSoMC")
+  dw_assert_eq 200 "$code" "POST of $(basename "$c") ($(head -c 300 "$c.reply"))"
+  dw_assert_eq '"0"' "$(jq -c .error_code "$c.reply")" "portal error_code of $(basename "$c")"
+  posts=$((posts + 1))
+done
+# a refused record: a non-zero code naming its MaHoSo and the reason; nothing else lost
+jq -c '.data[0].NgayTiepNhan = "20251332250000" | .data[0].MaHoSo = "BAD-1"' "$T/post.0000.json" >"$T/bad.post.json"
+curl -s -o "$T/bad.reply" -H "Authorization: Bearer $ING" -H 'Content-Type: application/json' \
+  --data-binary "@$T/bad.post.json" "http://$DW_SERVE/api/dvcqg/DongBoHoSoMC"
+[ "$(jq -r .error_code "$T/bad.reply")" != 0 ] || dw_fail "a refused record answered 0: $(cat "$T/bad.reply")"
+grep -q 'BAD-1' "$T/bad.reply" || dw_fail "the refused record's MaHoSo is not in the reply: $(cat "$T/bad.reply")"
+grep -q 'NgayTiepNhan' "$T/bad.reply" || dw_fail "the reason does not name the field: $(cat "$T/bad.reply")"
+"$DW_BIN" watch --clock watermark --exit-when-idle 5 --bootstrap "$DW_BOOTSTRAP" --db "$DB_HTTP" --group http \
+  --set topic.events=http.events --set topic.alerts=http.alerts --set topic.aggregates=http.aggregates \
+  >"$T/watch_http.out" 2>"$T/watch_http.log" || dw_fail "watch (http) exited $?"
+DW_DB=$DB_HTTP
+dw_assert_eq "$unique" "$(dw_psql "SELECT count(*) FROM dossier_events")" "archived over HTTP = events the records imply"
+dump "$DB_HTTP" "SELECT $alert_cols FROM alerts" "$T/alerts_http.txt"
+diff -q "$T/alerts_rec.txt" "$T/alerts_http.txt" >/dev/null ||
+  { diff "$T/alerts_rec.txt" "$T/alerts_http.txt" | head >&2; dw_fail "alerts differ between HTTP and import"; }
+q="SELECT unit_type, unit, period_kind, period, $same_counters, $moved_counters FROM aggregates"
+dump "$DB_REC" "$q" "$T/aggall_rec.txt"
+dump "$DB_HTTP" "$q" "$T/aggall_http.txt"
+diff -q "$T/aggall_rec.txt" "$T/aggall_http.txt" >/dev/null ||
+  { diff "$T/aggall_rec.txt" "$T/aggall_http.txt" | head >&2; dw_fail "aggregates differ between HTTP and import"; }
+dw_stop "$DW_SERVE_PID"
+echo "http: $posts POSTs, the same $alerts alert rows and aggregates as the import path"
+
 # ---- 3. bad input ------------------------------------------------------------------
 # the first 40 records, then one line of each kind of bad record
 head -40 "$T/rec.dvcqg" >"$T/bad.dvcqg"

@@ -134,7 +134,7 @@ check 400 "invalid JSON" "$ING" "/api/dvcqg/DongBoHoSoMC" -X POST -H 'Content-Ty
 check 400 "empty" "$ING" "/api/dvcqg/DongBoHoSoMC" -X POST -H 'Content-Type: application/json' --data-binary ''
 head -c 1100000 /dev/zero | tr '\0' ' ' >"$DW_TMP/big.json"
 check 413 "larger than" "$ING" "/api/dvcqg/DongBoHoSoMC" -X POST -H 'Content-Type: application/json' --data-binary "@$DW_TMP/big.json"
-# a valid ingest request reaches the hook (501 until the dvcqg format is connected)
+# a valid ingest request reaches the hook: 501 while http.dvcqg_units is not set (dvcqg_intake.sh ingests)
 code=$(dw_code "$ING" /api/dvcqg/DongBoHoSoMC -X POST -H 'Content-Type: application/json; charset=utf-8' -d '{"MaHoSo": "x"}')
 [[ $code == 2* || $code == 501 ]] || dw_fail "ingest hook: status $code"
 # revoked: 401 from then on

@@ -68,8 +68,11 @@ for rule in DUE_SOON OVERDUE APOLOGY_MISSING PROMISE_MISSED INTAKE_NOT_DIGITIZED
 done
 dw_assert_eq "$(dw_psql "SELECT count(*) FROM alerts WHERE rule = 'OVERDUE'")" \
   "$(v 'dossierwatch_alerts_raised_total{rule=OVERDUE,severity=critical}')" "OVERDUE raised = rows"
-# the publisher's gauge: settable by name from any layer (the lead wires the publisher)
+# the feeds' backlog, one series per feed (set by each feed's round; drained by now)
 grep -q '^# TYPE dossierwatch_publisher_backlog_rows gauge' "$DW_TMP/watch.prom" || dw_fail "backlog family"
+for feed in kafka_alerts kafka_aggregates; do
+  grep -q "^dossierwatch_publisher_backlog_rows{feed=\"$feed\"} " "$DW_TMP/watch.prom" || dw_fail "no backlog series for feed $feed"
+done
 
 # serve's metrics, after some requests
 P=$(dw_token ops province)
