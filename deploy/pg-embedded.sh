@@ -225,7 +225,19 @@ cmd_restart() {
 cmd_kill() {
   require_cluster
   is_running || die "no server running in $dir"
-  kill_leftovers "$(postmaster_pid)"
+  local pid
+  pid=$(postmaster_pid)
+  kill_leftovers "$pid"
+  # Until whoever adopted the postmaster reaps it, its pid exists: pg_ctl
+  # status says running and a new postmaster refuses the lock files. Wait
+  # for that (immediate under systemd, ~2 s under some container inits), so
+  # that after kill, status says stopped and restart works.
+  local i=0
+  while [ -e "/proc/$pid" ] && [ $i -lt 600 ]; do
+    sleep 0.05
+    i=$((i + 1))
+  done
+  [ ! -e "/proc/$pid" ] || echo "pg-embedded: warning: the killed postmaster $pid is not reaped yet" >&2
 }
 
 cmd_status() {
