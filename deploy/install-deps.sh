@@ -11,7 +11,8 @@ packages=(
   librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev uthash-dev
   postgresql postgresql-client
   kcat valgrind procps jq iproute2 xxd bc coreutils gawk
-  python3 python3-avro python3-confluent-kafka
+  python3 python3-avro python3-confluent-kafka python3-aiosmtpd
+  libyaml-dev libcurl4-openssl-dev
   clang libclang-rt-14-dev
 )
 

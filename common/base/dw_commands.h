@@ -13,5 +13,7 @@ int dw_cmd_audit(int argc, char **argv);    /* consumers/audit.c */
 int dw_cmd_replay(int argc, char **argv);   /* consumers/replay.c */
 int dw_cmd_export(int argc, char **argv);   /* consumers/export.c */
 int dw_cmd_demo(int argc, char **argv);     /* common/demo.c */
+int dw_cmd_notify(int argc, char **argv);   /* consumers/notify.c */
+int dw_cmd_silence(int argc, char **argv);  /* consumers/silence.c */
 
 #endif

@@ -447,10 +447,12 @@ static int parse_tls(P *p, yaml_node_t *map, const char *path, dw_notify_tls *t)
   if (!v) return 0;
   char kp[512];
   sub(kp, sizeof kp, path, "tls_config");
-  static const char *const keys[] = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify", NULL};
+  /* server_name is not offered: libcurl checks the certificate against the
+   * host of the URL or smarthost (an unknown key is an error, not ignored) */
+  static const char *const keys[] = {"ca_file", "cert_file", "key_file", "insecure_skip_verify", NULL};
   if (want_map(p, v, kp) || check_keys(p, v, kp, keys)) return -1;
   return get_str(p, v, kp, "ca_file", &t->ca_file) || get_str(p, v, kp, "cert_file", &t->cert_file) ||
-                 get_str(p, v, kp, "key_file", &t->key_file) || get_str(p, v, kp, "server_name", &t->server_name) ||
+                 get_str(p, v, kp, "key_file", &t->key_file) ||
                  get_bool(p, v, kp, "insecure_skip_verify", &t->insecure_skip_verify)
              ? -1
              : 0;

@@ -40,7 +40,7 @@ struct group {
 typedef struct digest_st {
   char *name;
   int64_t last_day;
-  bool dirty;
+  bool dirty, forced;
 } digest_st;
 
 typedef struct strs {
@@ -728,6 +728,7 @@ static int64_t digest_due(const dw_notify_state *st, size_t i, int64_t now, int6
   int off = dw_calendar_utc_offset_min(st->cal);
   int64_t day = dw_local_day(now, off);
   *day_out = day;
+  if (st->dg[i].forced && st->dg[i].last_day < day) return now;
   if (st->dg[i].last_day >= day || dw_calendar_is_working_day(st->cal, day) != 1) return DW_TIME_NONE;
   return day * DW_MS_PER_DAY - (int64_t)off * DW_MS_PER_MIN + (int64_t)d->at_min * DW_MS_PER_MIN;
 }
@@ -784,6 +785,7 @@ long dw_notify_state_tick(dw_notify_state *st, int64_t now, const dw_notify_req 
     }
     st->dg[i].last_day = day;
     st->dg[i].dirty = true;
+    st->dg[i].forced = false;
   }
   /* the pointer arrays are final now */
   for (size_t i = 0; i < st->nreqs; i++) {
@@ -794,6 +796,10 @@ long dw_notify_state_tick(dw_notify_state *st, int64_t now, const dw_notify_req 
   st->m->groups = (int64_t)HASH_COUNT(st->groups);
   *out = st->reqs;
   return (long)st->nreqs;
+}
+
+void dw_notify_state_force_digests(dw_notify_state *st) {
+  for (size_t i = 0; i < st->ndg; i++) st->dg[i].forced = true;
 }
 
 int64_t dw_notify_state_next_wake(const dw_notify_state *st) {

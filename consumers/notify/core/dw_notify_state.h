@@ -122,6 +122,9 @@ void dw_notify_state_set_pending(dw_notify_state *st, const char *group_key, int
  * messages to send (owned by the state, valid until the next call).
  * Returns how many, or -1 when out of memory. */
 long dw_notify_state_tick(dw_notify_state *st, int64_t now, const dw_notify_req **out);
+/* Every digest goes out at the next tick, whatever its time and the day
+ * (notify --digest-now; keyed by the day, so once a day still). */
+void dw_notify_state_force_digests(dw_notify_state *st);
 /* The earliest instant something is due (a flush, an escalation, a
  * digest); DW_TIME_NONE: nothing. */
 int64_t dw_notify_state_next_wake(const dw_notify_state *st);
