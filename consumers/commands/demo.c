@@ -24,6 +24,7 @@
 #include "dw_log.h"
 #include "dw_commands.h"
 #include "dw_time.h"
+#include "demo_notify.h"
 
 typedef struct demo {
   char dir[256];
@@ -315,6 +316,7 @@ int dw_cmd_demo(int argc, char **argv) {
   snprintf(seed_s, sizeof seed_s, "%lld", (long long)seed);
 
   demo d = {0};
+  demo_notify dn = {0};
   ssize_t len = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
   if (len <= 0) {
     DW_LOG_ERR("cannot find my own binary: %s", strerror(errno));
@@ -416,6 +418,7 @@ int dw_cmd_demo(int argc, char **argv) {
   }
   printf("%s  archived %lld events, all the simulator produced\n", isatty(STDOUT_FILENO) ? "\r" : "", last);
   report(conn, start_day);
+  if (demo_notify_start(&dn, d.self, d.dir, conf_path, d.conninfo) == 0) demo_notify_report(&dn, conn);
 
   printf("\nLook further (while it runs: dossierwatch demo --keep-running):\n"
          "  psql '%s' -c 'SELECT * FROM v_commune_ranking'   # this quarter\n"
@@ -432,6 +435,7 @@ done:
   (void)line;
   if (conn) PQfinish(conn);
   printf("dossierwatch demo: shutting down\n");
+  demo_notify_stop(&dn);
   teardown(&d);
   return rc;
 }
