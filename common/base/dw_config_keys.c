@@ -36,6 +36,7 @@ const dw_config_key dw_config_keys[] = {
   {"notify.retry_initial_ms", DW_CONF_INT, "1000", 1, 3600000, "notify: first wait before a failed message is sent again (doubles)"},
   {"notify.retry_max_ms", DW_CONF_INT, "300000", 1, 86400000, "notify: longest wait between attempts"},
   {"notify.stats_interval_ms", DW_CONF_INT, "60000", 100, 86400000, "notify: how often the stats line is logged"},
+  {"notify.http_listen", DW_CONF_STRING, NULL, 0, 0, "notify: serve /metrics, /healthz, /readyz on HOST:PORT (builds with the HTTP server)"},
   {"notify.metrics_file", DW_CONF_STRING, NULL, 0, 0, "notify: write the Prometheus metrics text here every round"},
 
   {"score.timeliness.max", DW_CONF_DOUBLE, "20", 0, 100, "points for on_time_rate (no threshold)"},

@@ -31,6 +31,7 @@
 #include "dw_notify_store.h"
 #include "dw_silences.h"
 #include "dw_time.h"
+#include "notify_obs.h"
 
 #define CMD "notify"
 #define PAGE_ROWS 5000
@@ -61,6 +62,7 @@ typedef struct notify {
   dw_notify_state *st;
   dw_notify_store *store;
   dw_notify_sender *sender;
+  notify_obs *obs;
   dw_outbox_cursor cur;
   dw_outbox_page page;
   dw_silence *sil;
@@ -419,6 +421,8 @@ int dw_cmd_notify(int argc, char **argv) {
     {"poll-ms", DW_OPT_CONF, NULL, "MS", "round period (default 1000)", "notify.poll_ms"},
     {"metrics-file", DW_OPT_CONF, NULL, "FILE", "write the Prometheus metrics text here every round",
      "notify.metrics_file"},
+    {"http", DW_OPT_CONF, NULL, "ADDR", "serve /metrics, /healthz, /readyz on ADDR (builds with the HTTP server)",
+     "notify.http_listen"},
     {"digest-now", DW_OPT_FLAG, &digest_now, NULL, "send every digest once now, whatever its time", NULL},
     {"once", DW_OPT_FLAG, &once, NULL, "one round (become active, read, send), then exit", NULL},
     {0},
@@ -487,6 +491,11 @@ int dw_cmd_notify(int argc, char **argv) {
     DW_LOG_ERR("out of memory");
     goto out;
   }
+  if (!(w->obs = notify_obs_new(dw_config_get(w->cfg, "notify.http_listen"), err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    goto out;
+  }
+  if (notify_obs_address(w->obs)[0]) DW_LOG_INF("metrics and health on http://%s", notify_obs_address(w->obs));
   char host[128] = "?";
   gethostname(host, sizeof host - 1);
   snprintf(w->holder, sizeof w->holder, "%s:%d", host, (int)getpid());
@@ -520,6 +529,7 @@ int dw_cmd_notify(int argc, char **argv) {
       fails = 0;
     }
     write_metrics(w);
+    notify_obs_update(w->obs, &w->m, w->store && dw_notify_store_ok(w->store));
     if (dw_now_ms() - last_stats >= stats_every) {
       log_stats(w);
       last_stats = dw_now_ms();
@@ -539,6 +549,7 @@ out:
   dw_notify_state_destroy(w->st);
   dw_notify_store_close(w->store);
   dw_notify_sender_destroy(w->sender);
+  notify_obs_destroy(w->obs);
   dw_outbox_page_free(&w->page);
   dw_silences_free(w->sil, w->nsil);
   free(w->silv);

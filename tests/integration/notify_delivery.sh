@@ -134,7 +134,7 @@ nt_any 'select(.subject_encoded and .has_html and .multipart == "multipart/alter
 jq -r 'select(.subject | test("600")) | .text' "$DW_TMP/m30412.json" >"$DW_TMP/t600.txt"
 grep -q "5 hồ sơ đầu tiên" "$DW_TMP/t600.txt" || dw_fail "no first-N list: $(head -20 "$DW_TMP/t600.txt")"
 grep -q "và 595 hồ sơ khác" "$DW_TMP/t600.txt" || dw_fail "no 'and 595 more'"
-grep -q "http://dash.test/?dossier=H30.0001" "$DW_TMP/t600.txt" || dw_fail "no dashboard link"
+grep -q "http://dash.test/#dossier=H30.0001" "$DW_TMP/t600.txt" || dw_fail "no dashboard link"
 grep -q "hạn 03/03/2026 17:00 - trễ 16 giờ 10 phút" "$DW_TMP/t600.txt" || dw_fail "no due time and lateness: $(grep H30.0001 "$DW_TMP/t600.txt")"
 # webhooks: Alertmanager's field set, one per group, the bearer token
 "$DW_PY" "$NT_SERVERS" hooks "$HOOKS" >"$DW_TMP/hooks.json" || dw_fail "a webhook body is not Alertmanager v4"

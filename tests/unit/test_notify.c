@@ -614,7 +614,7 @@ static void test_messages(void **state) {
       assert_non_null(strstr(msg.body, "Subject: =?UTF-8?B?"));
       assert_non_null(strstr(msg.body, "Content-Type: multipart/alternative"));
       assert_non_null(strstr(msg.body, "text/html; charset=UTF-8"));
-      assert_non_null(strstr(msg.text, "https://dash.example.vn/?dossier=H30.01%2F2026%20%237"));
+      assert_non_null(strstr(msg.text, "https://dash.example.vn/#dossier=H30.01%2F2026%20%237"));
       assert_non_null(strstr(msg.text, "trễ 2 ngày 2 giờ"));
       assert_non_null(strstr(msg.text, "hạn 02/03/2026 07:00"));
     }

@@ -176,7 +176,7 @@ typedef struct dw_notify_unit_name {
 
 typedef struct dw_notify_config {
   char *file;
-  char *external_url; /* links: EXTERNAL_URL/?dossier=ID */
+  char *external_url; /* links: EXTERNAL_URL/#dossier=ID */
   int dossiers_per_message;
   dw_notify_receiver *receivers;
   size_t nreceivers;

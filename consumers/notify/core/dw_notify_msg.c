@@ -92,7 +92,7 @@ void dw_notify_rfc2047(const char *s, dw_buf *out) {
 
 void dw_notify_dossier_link(const char *base, const char *id, dw_buf *out) {
   dw_buf_puts(out, base && *base ? base : "");
-  dw_buf_puts(out, "/?dossier=");
+  dw_buf_puts(out, "/#dossier=");
   for (const unsigned char *c = (const unsigned char *)id; *c; c++) {
     if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("-._~", *c))
       dw_buf_putc(out, (char)*c);

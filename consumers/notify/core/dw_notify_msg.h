@@ -7,7 +7,7 @@
  * (base64), CRLF line ends, ready for SMTP. It names the unit, counts the
  * alerts by rule, lists the first N dossiers (global.dossiers_per_message)
  * with their due time and how late they are, each linked to the dashboard
- * (EXTERNAL_URL/?dossier=ID, the link `serve`'s page understands).
+ * (EXTERNAL_URL/#dossier=ID, the link `serve`'s page understands).
  * Webhook: Alertmanager's webhook body, version 4. */
 #ifndef DW_NOTIFY_MSG_H
 #define DW_NOTIFY_MSG_H
@@ -54,7 +54,7 @@ int dw_notify_render(const dw_notify_config *cfg, const dw_notify_req *q, const 
 /* RFC 2047 encoded-words (B, UTF-8) of s, folded: "=?UTF-8?B?...?=". */
 void dw_notify_rfc2047(const char *s, dw_buf *out);
 void dw_notify_base64(const void *p, size_t n, size_t line, dw_buf *out);
-/* The dashboard link of a dossier: EXTERNAL_URL/?dossier=ID (URL-encoded). */
+/* The dashboard link of a dossier: EXTERNAL_URL/#dossier=ID (URL-encoded). */
 void dw_notify_dossier_link(const char *external_url, const char *dossier_id, dw_buf *out);
 /* The rule's name for people in a language ("vi", "en"). */
 const char *dw_notify_rule_title(dw_rule r, const char *lang);
