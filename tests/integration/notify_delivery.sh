@@ -222,6 +222,9 @@ grep -q "Chuyển cấp\] 1 cảnh báo đang mở - Xã 30415: Quá hạn 1$" "
   dw_fail "escalation of 30415: $(cat "$DW_TMP/esc.txt")"
 
 # ---- Friday 16:55 -> Monday 07:30
+# (the clock first: a group starts when notify reads its first alert)
+nt_clock 2026-03-06T16:55:00+07:00
+nt_idle 2026-03-06T16:55:00+07:00
 nt_raise FRI-1 OVERDUE 30499 2026-03-06T16:55:00+07:00 2026-03-06T16:00:00+07:00
 for t in 2026-03-06T16:55:00+07:00 2026-03-06T17:05:00+07:00 2026-03-07T10:00:00+07:00 2026-03-09T07:29:00+07:00; do
   nt_clock "$t"
