@@ -43,7 +43,7 @@ start_notify() {
 active_of() { # which of the named processes is active now
   local holder
   holder=$(dw_psql "SELECT holder FROM notify_status")
-  for n in "$@"; do [ "${holder##*:}" = "${!n}" ] && echo "$n"; done
+  for n in "$@"; do if [ "${holder##*:}" = "${!n}" ]; then echo "$n"; fi; done
 }
 received() { echo $(($(ls "$MAILS" | grep -c '\.eml$' || true) + $(ls "$HOOKS" | grep -v headers | grep -c '\.json$' || true))); }
 
