@@ -128,4 +128,16 @@ dw_assert_eq 22 "$(received)" "30401's repeat"
 grep -h '^Message-ID:' "$MAILS"/*.eml | sort | uniq -d >"$DW_TMP/dup.txt"
 [ -s "$DW_TMP/dup.txt" ] && dw_fail "a mail delivered twice: $(cat "$DW_TMP/dup.txt")"
 dw_assert_eq "$(received)" "$(dw_psql "SELECT count(*) FROM notify_log WHERE status = 'sent'")" "received = logged as sent"
+
+# ---- PostgreSQL restarts under notify: it reconnects, takes the lock back, goes on
+dw_pg_ctl restart >/dev/null
+dw_wait_for "grep -q 'starting again from what was committed' '$DW_TMP/n3.log'" 60 || dw_fail "notify did not notice the restart"
+nt_raise H30406.1 OVERDUE 30406 "$(T 10:21)" "$(T 07:00)"
+nt_clock "$(T 10:25)"
+nt_idle "$(T 10:25)"
+nt_clock "$(T 10:30)"
+nt_idle "$(T 10:30)"
+dw_assert_eq 24 "$(received)" "received after the restart (30406's first message, email + webhook)"
+grep -h '^Message-ID:' "$MAILS"/*.eml | sort | uniq -d >"$DW_TMP/dup.txt"
+[ -s "$DW_TMP/dup.txt" ] && dw_fail "a mail delivered twice: $(cat "$DW_TMP/dup.txt")"
 echo "notify_faults: ok"
