@@ -271,6 +271,12 @@ static int deliver(notify *w, char *err, size_t n) {
       if (ev) dw_notify_state_set_pending(w->st, p[i].group_key, p[i].integration, false);
       continue;
     }
+    int claimed = dw_notify_store_claim(w->store, p[i].id, err, n);
+    if (claimed < 0) {
+      rc = -1;
+      break;
+    }
+    if (!claimed) continue;
     if (p[i].attempts > 0) w->m.retried[k]++;
     char why[1024];
     if (dw_notify_send(w->sender, x, p[i].body, strlen(p[i].body), why, sizeof why) == 0) {

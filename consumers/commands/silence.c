@@ -130,9 +130,10 @@ int dw_cmd_silence(int argc, char **argv) {
     goto out;
   }
   if (add) {
-    if (dw_silence_create(pg, &s, now, err, sizeof err)) {
+    int c = dw_silence_create(pg, &s, now, err, sizeof err);
+    if (c) {
       DW_LOG_ERR("add: %s", err);
-      rc = strstr(err, "ERROR") ? DW_EXIT_FAIL : DW_EXIT_USAGE;
+      rc = c > 0 ? DW_EXIT_USAGE : DW_EXIT_FAIL;
       goto out;
     }
     printf("%s\n", s.s.id);

@@ -47,20 +47,20 @@ static void ms_text(int64_t ms, char *buf, size_t n) { snprintf(buf, n, "%lld", 
 int dw_silence_create(PGconn *pg, dw_silence *s, int64_t now, char *err, size_t n) {
   if (!s->s.nmatchers) {
     snprintf(err, n, "matchers: at least one is required (a silence of everything is not allowed)");
-    return -1;
+    return 1;
   }
   if (s->s.starts_at == DW_TIME_NONE) s->s.starts_at = now;
   if (s->s.ends_at == DW_TIME_NONE) {
     snprintf(err, n, "endsAt: required (--until T or --for DURATION)");
-    return -1;
+    return 1;
   }
   if (s->s.ends_at <= s->s.starts_at || s->s.ends_at <= now) {
     snprintf(err, n, "endsAt: must be after startsAt and after now");
-    return -1;
+    return 1;
   }
   if (!s->created_by[0] || !s->comment[0]) {
     snprintf(err, n, "%s: required (who silences, and why)", s->created_by[0] ? "comment" : "createdBy");
-    return -1;
+    return 1;
   }
   if (dw_pg_exec(pg, "BEGIN", err, n)) return -1;
   char st[24], en[24];

@@ -17,7 +17,7 @@
  *   GET    /api/v1/silences/{id}   dw_silence_get + dw_silence_to_json
  *   POST   /api/v1/silences        dw_silence_from_json(body) ->
  *                                  dw_silence_within_scope(token's matchers) ->
- *                                  dw_silence_add -> {"silenceID": id}
+ *                                  dw_silence_create -> {"silenceID": id}
  *   DELETE /api/v1/silences/{id}   dw_silence_get, scope check, dw_silence_expire */
 #ifndef DW_SILENCES_H
 #define DW_SILENCES_H
@@ -53,7 +53,9 @@ int dw_silence_add_matcher(dw_silence *s, const char *text, char *errstr, size_t
 const char *dw_silence_state(const dw_silence *s, int64_t now);
 
 /* Checks and stores a new silence (at least one matcher, ends after starts
- * and after now, created_by and comment given); fills s->s.id. 0 or -1. */
+ * and after now, created_by and comment given); fills s->s.id. 0 stored,
+ * 1 not a valid silence (errstr names the field: a 400 for serve), -1 a
+ * database error. */
 int dw_silence_create(PGconn *pg, dw_silence *s, int64_t now, char *errstr, size_t errstr_size);
 /* Silences, newest first; expired ones too with all. *out freed with
  * dw_silences_free. 0 or -1. */

@@ -396,6 +396,18 @@ void dw_notify_store_pending_free(dw_notify_pending *v, size_t n) {
   free(v);
 }
 
+int dw_notify_store_claim(dw_notify_store *s, int64_t id, char *err, size_t n) {
+  char ids[24];
+  snprintf(ids, sizeof ids, "%lld", (long long)id);
+  const char *p[1] = {ids};
+  PGresult *res = dw_pg_query(s->pg, "UPDATE notify_log SET last_attempt_at = now() WHERE id = $1 AND status = 'pending'",
+                              1, p, err, n);
+  if (!res) return -1;
+  int claimed = atoi(PQcmdTuples(res)) == 1;
+  PQclear(res);
+  return claimed;
+}
+
 int dw_notify_store_result(dw_notify_store *s, int64_t id, bool sent, const char *error, char *err, size_t n) {
   char ids[24];
   snprintf(ids, sizeof ids, "%lld", (long long)id);

@@ -68,6 +68,11 @@ typedef struct dw_notify_pending {
 /* Pending messages of the group, oldest first. */
 int dw_notify_store_pending(dw_notify_store *s, dw_notify_pending **out, size_t *n, char *errstr, size_t errstr_size);
 void dw_notify_store_pending_free(dw_notify_pending *v, size_t n);
+/* Before an attempt: 1 the message is still pending (and this session, the
+ * lock holder's, can still write: a connection that died since the lock
+ * went elsewhere fails here instead of sending what the new holder sends),
+ * 0 it is not pending any more, -1 error. */
+int dw_notify_store_claim(dw_notify_store *s, int64_t id, char *errstr, size_t errstr_size);
 /* One attempt's outcome: sent, or failed with error (kept pending). */
 int dw_notify_store_result(dw_notify_store *s, int64_t id, bool sent, const char *error, char *errstr,
                            size_t errstr_size);
