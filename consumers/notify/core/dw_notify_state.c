@@ -431,12 +431,11 @@ int dw_notify_state_restore_digest(dw_notify_state *st, const char *name, int64_
   return 0;
 }
 
-int dw_notify_state_apply(dw_notify_state *st, const dw_alert *a, int64_t now) {
+static int apply(dw_notify_state *st, const dw_alert *a, int64_t now, bool restoring) {
   talert *t;
-  st->m->alerts_read++;
   HASH_FIND_STR(st->alerts, a->alert_id, t);
   if (!t) {
-    if (a->cleared_at != DW_TIME_NONE) return 0; /* nobody was told of it */
+    if (a->cleared_at != DW_TIME_NONE && !restoring) return 0; /* nobody was told of it */
     if (!(t = calloc(1, sizeof *t))) return -1;
     t->a = *a;
     HASH_ADD_STR(st->alerts, a.alert_id, t);
@@ -446,16 +445,25 @@ int dw_notify_state_apply(dw_notify_state *st, const dw_alert *a, int64_t now) {
                  t->a.cleared_at != a->cleared_at || t->a.raised_at != a->raised_at;
     t->a = *a;
     if (!moved) {
-      t->dirty = true;
+      t->dirty = !restoring;
       return 0;
     }
     detach_all(t);
     free(t->esc_at);
     t->esc_at = NULL;
   }
-  t->dirty = true;
+  t->dirty = !restoring;
   st->cleanup_due = true;
   return attach(st, t, now);
+}
+
+int dw_notify_state_apply(dw_notify_state *st, const dw_alert *a, int64_t now) {
+  st->m->alerts_read++;
+  return apply(st, a, now, false);
+}
+
+int dw_notify_state_restore_alert(dw_notify_state *st, const dw_alert *a, int64_t now) {
+  return apply(st, a, now, true);
 }
 
 void dw_notify_state_set_pending(dw_notify_state *st, const char *key, int idx, bool pending) {

@@ -109,6 +109,9 @@ void dw_notify_state_set_silences(dw_notify_state *st, const dw_notify_silence *
 int dw_notify_state_restore_group(dw_notify_state *st, const char *key, int64_t next_flush, bool flushed,
                                   const dw_notify_nflog *logs, size_t nlogs);
 int dw_notify_state_restore_digest(dw_notify_state *st, const char *name, int64_t last_day);
+/* An alert as persisted (open, or resolved and still owed a notice): like
+ * apply, but not reported as changed by the next drain. */
+int dw_notify_state_restore_alert(dw_notify_state *st, const dw_alert *a, int64_t now);
 
 /* ---- running ---- */
 /* An alert's current row (new, updated or cleared). An alert cleared before

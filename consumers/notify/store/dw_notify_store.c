@@ -173,15 +173,7 @@ static int restore_alerts(dw_notify_store *s, dw_notify_state *ns, int64_t now, 
     a.due_at = ms_or_none(res, r, 8);
     a.cleared_at = ms_or_none(res, r, 9);
     snprintf(a.detail, sizeof a.detail, "%s", PQgetvalue(res, r, 10));
-    /* a resolved alert is tracked only while it is owed a notice: apply
-     * it as open first so that the state takes it back */
-    int64_t cleared = a.cleared_at;
-    a.cleared_at = DW_TIME_NONE;
-    rc = dw_notify_state_apply(ns, &a, now);
-    if (!rc && cleared != DW_TIME_NONE) {
-      a.cleared_at = cleared;
-      rc = dw_notify_state_apply(ns, &a, now);
-    }
+    rc = dw_notify_state_restore_alert(ns, &a, now);
   }
   PQclear(res);
   if (rc) snprintf(err, n, "out of memory");
@@ -204,7 +196,8 @@ int dw_notify_store_read(dw_notify_store *s, const dw_outbox_cursor *cur, int li
 
 typedef struct sink_ctx {
   dw_notify_store *s;
-  int utc;
+  dw_buf alerts; /* COPY rows of the alerts to upsert: one statement for the lot */
+  size_t nalerts;
 } sink_ctx;
 
 static void sink_fail(dw_notify_store *s, const char *err) {
@@ -232,21 +225,41 @@ static void ms_text(int64_t ms, char *buf, size_t n) {
 
 static void s_alert_put(const dw_alert *a, void *o) {
   sink_ctx *c = o;
-  char r[24], d[24], cl[24];
-  ms_text(a->raised_at, r, sizeof r);
-  ms_text(a->due_at, d, sizeof d);
-  ms_text(a->cleared_at, cl, sizeof cl);
-  const char *p[12] = {c->s->group, a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune, a->agency,
-                       a->procedure, dw_severity_name(a->severity), r, d[0] ? d : NULL, cl[0] ? cl : NULL, a->detail};
-  q_run(c->s,
-        "INSERT INTO notify_alerts (notify_group, alert_id, rule, dossier_id, commune, agency, procedure, severity,"
-        " raised_at, due_at, cleared_at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        " to_timestamp($9::bigint / 1000.0), to_timestamp($10::bigint / 1000.0), to_timestamp($11::bigint / 1000.0), $12)"
-        " ON CONFLICT (notify_group, alert_id) DO UPDATE SET rule = EXCLUDED.rule, dossier_id = EXCLUDED.dossier_id,"
-        " commune = EXCLUDED.commune, agency = EXCLUDED.agency, procedure = EXCLUDED.procedure,"
-        " severity = EXCLUDED.severity, raised_at = EXCLUDED.raised_at, due_at = EXCLUDED.due_at,"
-        " cleared_at = EXCLUDED.cleared_at, detail = EXCLUDED.detail",
-        12, p);
+  const char *v[8] = {c->s->group, a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune, a->agency,
+                      a->procedure, dw_severity_name(a->severity)};
+  dw_pg_copy_texts(&c->alerts, v, 8);
+  dw_pg_copy_time(&c->alerts, a->raised_at);
+  dw_buf_putc(&c->alerts, '\t');
+  dw_pg_copy_time(&c->alerts, a->due_at);
+  dw_buf_putc(&c->alerts, '\t');
+  dw_pg_copy_time(&c->alerts, a->cleared_at);
+  dw_buf_putc(&c->alerts, '\t');
+  dw_pg_copy_text(&c->alerts, a->detail);
+  dw_buf_putc(&c->alerts, '\n');
+  c->nalerts++;
+}
+
+/* The alerts collected by s_alert_put: COPY into a temporary table, then one
+ * upsert (a first round over a backlog writes thousands). */
+static void flush_alerts(sink_ctx *c) {
+  dw_notify_store *s = c->s;
+  if (!c->nalerts || s->sink_failed) return;
+  if (c->alerts.oom) {
+    sink_fail(s, "out of memory");
+    return;
+  }
+  char err[512];
+  if (dw_pg_exec(s->pg, "CREATE TEMP TABLE IF NOT EXISTS notify_alerts_in (LIKE notify_alerts) ON COMMIT DELETE ROWS",
+                 err, sizeof err) ||
+      dw_pg_copy(s->pg, "COPY notify_alerts_in FROM STDIN", c->alerts.data, c->alerts.len, err, sizeof err) ||
+      dw_pg_exec(s->pg,
+                 "INSERT INTO notify_alerts SELECT * FROM notify_alerts_in ON CONFLICT (notify_group, alert_id) DO UPDATE"
+                 " SET rule = EXCLUDED.rule, dossier_id = EXCLUDED.dossier_id, commune = EXCLUDED.commune,"
+                 " agency = EXCLUDED.agency, procedure = EXCLUDED.procedure, severity = EXCLUDED.severity,"
+                 " raised_at = EXCLUDED.raised_at, due_at = EXCLUDED.due_at, cleared_at = EXCLUDED.cleared_at,"
+                 " detail = EXCLUDED.detail",
+                 err, sizeof err))
+    sink_fail(s, err);
 }
 
 static void s_alert_del(const char *id, void *o) {
@@ -333,9 +346,11 @@ int dw_notify_store_commit(dw_notify_store *s, dw_notify_state *ns, const dw_out
                            size_t n) {
   if (dw_pg_exec(s->pg, "BEGIN", err, n)) return -1;
   s->sink_failed = false;
-  sink_ctx c = {s, 0};
+  sink_ctx c = {s, DW_BUF_INIT, 0};
   dw_notify_sink sink = {s_alert_put, s_alert_del, s_group_put, s_group_del, s_digest_put};
   dw_notify_state_drain(ns, &sink, &c);
+  flush_alerts(&c);
+  dw_buf_free(&c.alerts);
   for (size_t i = 0; i < nout; i++) insert_log(s, &out[i], clock);
   if (!s->sink_failed && dw_outbox_cursor_save(s->pg, s->feed, cur, s->sink_err, sizeof s->sink_err))
     s->sink_failed = true;
