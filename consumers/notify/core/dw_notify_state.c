@@ -29,7 +29,7 @@ struct group {
   const dw_notify_route *route; /* NULL: restored, not (yet) matched by the configuration */
   char *labels[DW_NL__COUNT];
   int64_t next_flush;
-  bool flushed, dirty;
+  bool flushed, dirty, log_dirty; /* log_dirty: the log entries changed (new groups too) */
   dw_notify_nflog *log;
   size_t nlog;
   talert **members;
@@ -178,6 +178,7 @@ static int group_resize_log(group *g, size_t n) {
   }
   g->log = l;
   g->nlog = n;
+  g->log_dirty = true;
   return 0;
 }
 
@@ -259,7 +260,7 @@ static int join(dw_notify_state *st, const dw_notify_route *r, talert *t, int64_
     key = NULL;
     g->route = r;
     g->next_flush = now + r->group_wait_ms;
-    g->dirty = true;
+    g->dirty = g->log_dirty = true;
     HASH_ADD_KEYPTR(hh, st->groups, g->key, strlen(g->key), g);
   }
   free(key);
@@ -672,6 +673,7 @@ static int flush(dw_notify_state *st, group *g, inh_entry *idx, int64_t now) {
       if (bad) return -1;
       L->at = now;
       L->pending = true;
+      g->log_dirty = true;
     } else {
       if (nres && !x->send_resolved) {
         /* not to be told: what resolved is done with for this integration */
@@ -684,6 +686,7 @@ static int flush(dw_notify_state *st, group *g, inh_entry *idx, int64_t now) {
           else
             L->firing[k++] = L->firing[j];
         }
+        if (L->nfiring != k) g->log_dirty = true;
         L->nfiring = k;
       }
       free(ids);
@@ -837,7 +840,9 @@ void dw_notify_state_drain(dw_notify_state *st, const dw_notify_sink *s, void *o
     if (!g->dirty || !g->route) continue;
     g->dirty = false;
     if (s->group_put)
-      s->group_put(g->key, st->cfg->receivers[g->route->receiver].name, g->next_flush, g->flushed, g->log, g->nlog, o);
+      s->group_put(g->key, st->cfg->receivers[g->route->receiver].name, g->next_flush, g->flushed,
+                   g->log_dirty ? g->log : NULL, g->log_dirty ? g->nlog : 0, o);
+    g->log_dirty = false;
   }
   for (size_t i = 0; i < st->ndg; i++) {
     if (!st->dg[i].dirty) continue;

@@ -136,6 +136,8 @@ int64_t dw_notify_state_next_wake(const dw_notify_state *st);
 typedef struct dw_notify_sink {
   void (*alert_put)(const dw_alert *a, void *opaque);
   void (*alert_del)(const char *alert_id, void *opaque);
+  /* logs is NULL (nlogs 0) when the log entries did not change since the
+   * last drain: only the timers moved */
   void (*group_put)(const char *key, const char *receiver, int64_t next_flush, bool flushed,
                     const dw_notify_nflog *logs, size_t nlogs, void *opaque);
   void (*group_del)(const char *key, void *opaque);

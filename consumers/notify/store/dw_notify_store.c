@@ -279,6 +279,7 @@ static void s_group_put(const char *key, const char *receiver, int64_t next, boo
         " ON CONFLICT (notify_group, group_key) DO UPDATE SET receiver = EXCLUDED.receiver,"
         " next_flush = EXCLUDED.next_flush, flushed = EXCLUDED.flushed, updated_at = now()",
         5, p);
+  if (!l) return; /* the log entries did not change */
   const char *pd[3] = {c->s->group, key, NULL};
   char cnt[16];
   snprintf(cnt, sizeof cnt, "%zu", nl);
