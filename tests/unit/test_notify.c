@@ -592,6 +592,81 @@ static void test_restore(void **state) {
   dw_notify_config_destroy(c);
 }
 
+/* A reload (SIGHUP): groups whose key remains keep their log (nothing sent
+ * again); a new route re-keys the alerts into new groups. */
+static void test_reload(void **state) {
+  (void)state;
+  dw_notify_config *c = parse(SIMPLE);
+  dw_notify_state *st = dw_notify_state_new(c, cal, NULL);
+  int64_t t0 = T(2026, 3, 4, 9, 0);
+  dw_alert a = A("H30.1", DW_RULE_OVERDUE, "30412", t0, t0 - HOUR);
+  dw_notify_state_apply(st, &a, t0);
+  const dw_notify_req *q;
+  long n = tick(st, t0 + 30 * 1000, &q);
+  assert_int_equal(n, 1);
+  deliver_all(st, q, n);
+  dw_notify_config *same = parse(SIMPLE);
+  dw_notify_state_set_config(st, same, t0 + MIN);
+  dw_notify_config_destroy(c);
+  for (int64_t t = t0 + MIN; t < t0 + HOUR; t += 5 * MIN) assert_int_equal(tick(st, t, &q), 0);
+  /* group_by changes: a new group, a message at its group_wait */
+  char other[sizeof SIMPLE + 16];
+  snprintf(other, sizeof other, "%s", SIMPLE);
+  char *gb = strstr(other, "[commune, rule]");
+  memcpy(gb, "[agency, rule] ", 15);
+  dw_notify_config *c2 = parse(other);
+  dw_notify_state_set_config(st, c2, t0 + HOUR);
+  dw_notify_config_destroy(same);
+  assert_int_equal(tick(st, t0 + HOUR, &q), 0);
+  n = tick(st, t0 + HOUR + 30 * 1000, &q);
+  assert_int_equal(n, 1);
+  assert_string_equal(q[0].labels[DW_NL_AGENCY], "UBND-30412");
+  assert_null(q[0].labels[DW_NL_COMMUNE]);
+  assert_int_equal(dw_notify_state_groups(st), 1); /* the old group went */
+  dw_notify_state_destroy(st);
+  dw_notify_config_destroy(c2);
+}
+
+static void test_english(void **state) {
+  (void)state;
+  dw_notify_config *c = parse(
+    "receivers:\n  - name: office\n    language: en\n    email_configs:\n      - to: a@b.vn\n        from: c@d.vn\n"
+    "        smarthost: 127.0.0.1:25\n        send_resolved: true\nroute:\n  receiver: office\n  group_by: [commune]\n"
+    "  group_wait: 0s\n");
+  dw_notify_state *st = dw_notify_state_new(c, cal, NULL);
+  int64_t t0 = T(2026, 3, 4, 9, 0);
+  dw_alert a = A("H30.1", DW_RULE_DUE_SOON, "30412", t0, t0 + 5 * HOUR);
+  dw_notify_state_apply(st, &a, t0);
+  const dw_notify_req *q;
+  long n = tick(st, t0, &q);
+  assert_int_equal(n, 1);
+  dw_notify_message msg;
+  char err[128];
+  assert_int_equal(dw_notify_render(c, &q[0], NULL, OFF, &msg, err, sizeof err), 0);
+  if (!strstr(msg.subject, "[dossierwatch] 1 open alerts - Commune 30412: Due soon 1")) fail_msg("subject: %s", msg.subject);
+  if (!strstr(msg.text, "due 04/03/2026 14:00 - left 5 hours")) fail_msg("text: %s", msg.text);
+  assert_null(strstr(msg.body, "Subject: =?UTF-8?B?")); /* plain ASCII stays as it is */
+  dw_notify_message_free(&msg);
+  deliver_all(st, q, n);
+  /* resolved: the notice */
+  a.cleared_at = t0 + HOUR;
+  dw_notify_state_apply(st, &a, t0 + HOUR);
+  n = tick(st, t0 + HOUR + 5 * MIN, &q);
+  assert_int_equal(n, 1);
+  assert_int_equal(q[0].nfiring, 0);
+  assert_int_equal(q[0].nresolved, 1);
+  assert_int_equal(dw_notify_render(c, &q[0], NULL, OFF, &msg, err, sizeof err), 0);
+  if (!strstr(msg.subject, "1 resolved alerts - Commune 30412")) fail_msg("subject: %s", msg.subject);
+  dw_notify_message_free(&msg);
+  deliver_all(st, q, n);
+  tick(st, t0 + 2 * HOUR, &q);
+  tick(st, t0 + 2 * HOUR + MIN, &q);
+  assert_int_equal(dw_notify_state_tracked(st), 0); /* told, then forgotten */
+  assert_int_equal(dw_notify_state_groups(st), 0);
+  dw_notify_state_destroy(st);
+  dw_notify_config_destroy(c);
+}
+
 /* ---- messages ---- */
 
 static void test_messages(void **state) {
@@ -660,6 +735,8 @@ int main(void) {
     cmocka_unit_test(test_escalation),
     cmocka_unit_test(test_digest_schedule),
     cmocka_unit_test(test_restore),
+    cmocka_unit_test(test_reload),
+    cmocka_unit_test(test_english),
     cmocka_unit_test(test_messages),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
