@@ -91,7 +91,7 @@ void notify_obs_update(notify_obs *o, const dw_notify_metrics *m, bool db_ok) {
   for (int i = 0; i < now.n; i++) {
     const char *const *labels = now.s[i].label ? DW_LABELS(now.s[i].value) : NULL;
     if (strcmp(now.s[i].type, "counter") == 0) {
-      if (now.s[i].v > before.s[i].v) dw_metric_add_l(o->fam[i], labels, now.s[i].v - before.s[i].v);
+      if (now.s[i].v >= before.s[i].v) dw_metric_add_l(o->fam[i], labels, now.s[i].v - before.s[i].v);
     } else {
       dw_metric_set_l(o->fam[i], labels, now.s[i].v);
     }
