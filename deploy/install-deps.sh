@@ -12,8 +12,8 @@ packages=(
   libmicrohttpd-dev zlib1g-dev libssl-dev libjs-chart.js libcurl4-openssl-dev
   postgresql postgresql-client
   kcat valgrind procps jq iproute2 xxd bc coreutils gawk
-  python3 python3-avro python3-confluent-kafka python3-prometheus-client
-  curl chromium fonts-dejavu-core
+  python3 python3-avro python3-confluent-kafka python3-prometheus-client python3-aiosmtpd
+  curl chromium fonts-dejavu-core libyaml-dev
   clang libclang-rt-14-dev
 )
 

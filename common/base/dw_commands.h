@@ -15,5 +15,7 @@ int dw_cmd_export(int argc, char **argv);   /* consumers/export.c */
 int dw_cmd_demo(int argc, char **argv);     /* consumers/demo.c */
 int dw_cmd_serve(int argc, char **argv);    /* consumers/serve.c */
 int dw_cmd_token(int argc, char **argv);    /* consumers/token.c */
+int dw_cmd_notify(int argc, char **argv);   /* consumers/notify.c */
+int dw_cmd_silence(int argc, char **argv);  /* consumers/silence.c */
 
 #endif

@@ -40,6 +40,17 @@ const dw_config_key dw_config_keys[] = {
   {"http.dvcqg_units", DW_CONF_STRING, NULL, 0, 0, "serve: the portal's unit keys file (key,commune,agency) of POST /api/dvcqg/DongBoHoSoMC; unset: that route answers 501"},
   {"http.ingest_max_bytes", DW_CONF_INT, "1048576", 1024, 268435456, "serve: largest request body of the dvcqg ingest route (413 above)"},
 
+  {"notify.routes", DW_CONF_STRING, NULL, 0, 0, "notify: the routes file (YAML: receivers, route, inhibit_rules, ...)"},
+  {"notify.group", DW_CONF_STRING, "default", 0, 0, "notify: group of receivers (its cursor, lock and state; one active process each)"},
+  {"notify.clock", DW_CONF_STRING, "wall", 0, 0, "notify: wall, watermark (watch's event-time clock) or file:PATH (a test clock)"},
+  {"notify.poll_ms", DW_CONF_INT, "1000", 10, 600000, "notify: how often it reads the outbox and ticks"},
+  {"notify.lock_retry_ms", DW_CONF_INT, "1000", 10, 600000, "notify: how often a standby tries the group's lock"},
+  {"notify.retry_initial_ms", DW_CONF_INT, "1000", 1, 3600000, "notify: first wait before a failed message is sent again (doubles)"},
+  {"notify.retry_max_ms", DW_CONF_INT, "300000", 1, 86400000, "notify: longest wait between attempts"},
+  {"notify.stats_interval_ms", DW_CONF_INT, "60000", 100, 86400000, "notify: how often the stats line is logged"},
+  {"notify.http_listen", DW_CONF_STRING, NULL, 0, 0, "notify: serve /metrics, /healthz, /readyz on HOST:PORT (builds with the HTTP server)"},
+  {"notify.metrics_file", DW_CONF_STRING, NULL, 0, 0, "notify: write the Prometheus metrics text here every round"},
+
   {"score.timeliness.max", DW_CONF_DOUBLE, "20", 0, 100, "points for on_time_rate (no threshold)"},
   {"score.result_digitized.max", DW_CONF_DOUBLE, "8", 0, 100, "points for result_digitized_rate"},
   {"score.result_digitized.threshold", DW_CONF_DOUBLE, "80", 0.01, 100, "threshold (%) for full points"},

@@ -21,6 +21,8 @@ static const command commands[] = {
   {"audit", dw_cmd_audit, "the engine offline over event files, as of a time"},
   {"replay", dw_cmd_replay, "rebuild state, alerts and aggregates from history"},
   {"export", dw_cmd_export, "write archived events as JSON Lines or Avro"},
+  {"notify", dw_cmd_notify, "alert feeds to people: routing, grouping, email and webhook"},
+  {"silence", dw_cmd_silence, "add, list and expire silences of notifications"},
   {"demo", dw_cmd_demo, "everything on the embedded defaults"},
   {"serve", dw_cmd_serve, "JSON API, dashboard and metrics over HTTP"},
   {"token", dw_cmd_token, "add, list or revoke API tokens"},

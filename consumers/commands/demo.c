@@ -26,6 +26,7 @@
 #include "dw_log.h"
 #include "dw_commands.h"
 #include "dw_time.h"
+#include "demo_notify.h"
 
 typedef struct demo {
   char dir[256];
@@ -350,6 +351,7 @@ int dw_cmd_demo(int argc, char **argv) {
   snprintf(seed_s, sizeof seed_s, "%lld", (long long)seed);
 
   demo d = {0};
+  demo_notify dn = {0};
   ssize_t len = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
   if (len <= 0) {
     DW_LOG_ERR("cannot find my own binary: %s", strerror(errno));
@@ -454,8 +456,11 @@ int dw_cmd_demo(int argc, char **argv) {
   printf("%s  archived %lld events, all the simulator produced\n", isatty(STDOUT_FILENO) ? "\r" : "", last);
   report(conn, start_day);
 
-  char addr[256] = "", token[256] = "";
-  if (start_serve(&d, conf_path, listen, addr, sizeof addr, token, sizeof token) == 0) {
+  char addr[256] = "", token[256] = "", url[300] = "http://127.0.0.1:8080";
+  bool served = start_serve(&d, conf_path, listen, addr, sizeof addr, token, sizeof token) == 0;
+  if (served) snprintf(url, sizeof url, "http://%s", addr); /* the mails' dashboard links */
+  if (demo_notify_start(&dn, d.self, d.dir, conf_path, d.conninfo, url) == 0) demo_notify_report(&dn, conn);
+  if (served) {
     printf("\nDashboard (Vietnamese; add ?lang=en before the # for English):\n"
            "  http://%s/#token=%s\n"
            "Province token (kept only as its hash in PostgreSQL): %s\n"
@@ -478,6 +483,7 @@ done:
   (void)line;
   if (conn) PQfinish(conn);
   printf("dossierwatch demo: shutting down\n");
+  demo_notify_stop(&dn);
   teardown(&d);
   return rc;
 }
