@@ -80,6 +80,7 @@ enum {
   DW_HTTP_BODY = 2,   /* reads a request body (up to the server's max_body) */
   DW_HTTP_ETAG = 4,   /* weak ETag and If-None-Match */
   DW_HTTP_INGEST = 8, /* needs the ingest scope (the before hook checks it) */
+  DW_HTTP_WRITE = 16, /* writes to PostgreSQL (its transaction is not read-only) */
 };
 
 struct dw_http_route {

@@ -23,6 +23,7 @@
 #include "dw_http_units.h"
 #include "dw_log.h"
 #include "dw_pg.h"
+#include "dw_silences.h"
 #include "dw_time.h"
 
 extern const dw_embedded_file dw_embedded_dashboard[];
@@ -155,12 +156,14 @@ static void finish(dw_serve *s, serve_ctx *x, bool commit) {
  * scope set in the transaction when the hash matches) in one round trip
  * (libpq's pipeline mode). The row: hex hash, name, scope, revoked; no row
  * for an unknown id. NULL with the reason. */
-static PGresult *begin_and_authenticate(PGconn *c, const char *id, const char *hex, char *err, size_t n) {
+static PGresult *begin_and_authenticate(PGconn *c, const char *id, const char *hex, bool write, char *err,
+                                        size_t n) {
   const char *params[2] = {id, hex};
   PGresult *row = NULL;
   int failed = 0;
-  if (!PQenterPipelineMode(c) ||
-      !PQsendQueryParams(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL, NULL, NULL, 0) ||
+  const char *begin = write ? "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+                            : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+  if (!PQenterPipelineMode(c) || !PQsendQueryParams(c, begin, 0, NULL, NULL, NULL, NULL, 0) ||
       !PQsendQueryParams(c,
                          "SELECT encode(token_hash, 'hex'), name, scope, revoked "
                          "FROM dw_http_authenticate($1, decode($2, 'hex'))",
@@ -220,7 +223,7 @@ static int before(void *app, dw_http_req *req, dw_http_resp *resp) {
   char hex[65];
   dw_token_hash(secret, got);
   dw_token_hex(got, hex);
-  PGresult *r = begin_and_authenticate(x->conn, id, hex, err, sizeof err);
+  PGresult *r = begin_and_authenticate(x->conn, id, hex, req->route->flags & DW_HTTP_WRITE, err, sizeof err);
   if (!r) {
     db_error(s, req, resp, err);
     finish(s, x, false);
@@ -420,6 +423,173 @@ static int h_ingest(dw_http_req *req, dw_http_resp *resp, void *app) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- silences -- */
+
+/* A scoped token's silences must carry an equality matcher on its agency
+ * (or commune) naming one of its units: such a silence can only cover
+ * alerts of the scope. The scope as one matcher, agency=~"A|B" (codes are
+ * checked to be plain: letters, digits, '-', '_', '.', the dot escaped). */
+static int scope_matcher(const dw_scope *sc, dw_notify_matcher *m, char *err, size_t n) {
+  char text[DW_SCOPE_MAX_UNITS * 130 + 32];
+  size_t len = (size_t)snprintf(text, sizeof text, "%s", sc->kind == DW_SCOPE_AGENCY ? "agency=~\"" : "commune=~\"");
+  for (int i = 0; i < sc->n; i++) {
+    if (i) text[len++] = '|';
+    for (const char *p = sc->units[i]; *p; p++) {
+      if (*p == '.') text[len++] = '\\', text[len++] = '\\';
+      text[len++] = *p;
+    }
+  }
+  snprintf(text + len, sizeof text - len, "\"");
+  return dw_notify_matcher_parse(text, m, err, n);
+}
+
+/* May this request's token create or expire s? 1 yes, 0 no (answered 403). */
+static int silence_allowed(dw_http_req *req, dw_http_resp *resp, const dw_silence *s) {
+  const dw_scope *sc = &ctx_of(req)->scope;
+  if (sc->kind == DW_SCOPE_PROVINCE) return 1;
+  dw_notify_matcher m;
+  char why[256];
+  if (scope_matcher(sc, &m, why, sizeof why)) return dw_http_error(resp, 403, "your scope: %s", why), 0;
+  bool ok = dw_silence_within_scope(s, &m, 1);
+  dw_notify_matcher_free(&m);
+  if (!ok)
+    dw_http_error(resp, 403, "a token of scope %s may only silence its own alerts: add the matcher %s=\"%s\"",
+                  dw_scope_kind_name(sc->kind), sc->kind == DW_SCOPE_AGENCY ? "agency" : "commune", sc->units[0]);
+  return ok;
+}
+
+/* Listed for a scoped token: the silences that can cover some alert of its
+ * scope (none of their matchers on its label refuses all of its units). */
+static bool silence_visible(const dw_scope *sc, const dw_silence *s) {
+  if (sc->kind == DW_SCOPE_PROVINCE) return true;
+  dw_notify_label label = sc->kind == DW_SCOPE_AGENCY ? DW_NL_AGENCY : DW_NL_COMMUNE;
+  for (size_t j = 0; j < s->s.nmatchers; j++) {
+    if (s->m[j].label != label) continue;
+    bool any = false;
+    for (int i = 0; i < sc->n && !any; i++) {
+      dw_alert probe;
+      memset(&probe, 0, sizeof probe);
+      snprintf(label == DW_NL_AGENCY ? probe.agency : probe.commune, sizeof probe.agency, "%s", sc->units[i]);
+      any = dw_notify_matcher_matches(&s->m[j], &probe);
+    }
+    if (!any) return false;
+  }
+  return true;
+}
+
+static int h_silences(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {"state", NULL};
+  const char *state;
+  if (dw_http_params_only(req, resp, allowed) ||
+      dw_http_param_choice(req, resp, "state", "current|all", "current", &state))
+    return 0;
+  dw_silence *v = NULL;
+  size_t nv = 0;
+  char err[512];
+  int64_t now = dw_now_ms();
+  if (dw_silence_list(ctx_of(req)->conn, strcmp(state, "all") == 0, now, &v, &nv, err, sizeof err))
+    return db_error(s, req, resp, err);
+  dw_buf *b = &resp->body;
+  dw_buf_putc(b, '[');
+  bool first = true;
+  for (size_t i = 0; i < nv; i++) {
+    if (!silence_visible(&ctx_of(req)->scope, &v[i])) continue;
+    if (!first) dw_buf_putc(b, ',');
+    first = false;
+    dw_silence_to_json(&v[i], now, dw_api_utc_offset(s->api), b);
+  }
+  dw_buf_putc(b, ']');
+  dw_silences_free(v, nv);
+  return 0;
+}
+
+static int h_silence(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {NULL};
+  if (dw_http_params_only(req, resp, allowed)) return 0;
+  dw_silence one;
+  char err[512];
+  int rc = dw_silence_get(ctx_of(req)->conn, req->captures[0], &one, err, sizeof err);
+  if (rc < 0) return db_error(s, req, resp, err);
+  if (rc > 0 || !silence_visible(&ctx_of(req)->scope, &one)) {
+    if (rc == 0) dw_silence_free(&one);
+    return dw_http_error(resp, 404, "no silence %s in your scope", req->captures[0]);
+  }
+  dw_silence_to_json(&one, dw_now_ms(), dw_api_utc_offset(s->api), &resp->body);
+  dw_silence_free(&one);
+  return 0;
+}
+
+static int h_silence_add(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {NULL};
+  if (dw_http_params_only(req, resp, allowed)) return 0;
+  const char *ct = req->content_type;
+  if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' '))
+    return dw_http_error(resp, 415, "Content-Type must be application/json");
+  serve_ctx *x = ctx_of(req);
+  dw_silence one;
+  char err[512];
+  int64_t now = dw_now_ms();
+  if (dw_silence_from_json(req->body, req->body_len, now, &one, err, sizeof err))
+    return dw_http_error(resp, 400, "body: %s", err);
+  /* who: the token, whatever the body claims (kept next to it when given) */
+  char who[sizeof one.created_by];
+  if (one.created_by[0] && strcmp(one.created_by, x->token_name) != 0)
+    snprintf(who, sizeof who, "%.*s (token %s)", (int)(sizeof who / 2), one.created_by, x->token_name);
+  else
+    snprintf(who, sizeof who, "%s", x->token_name);
+  snprintf(one.created_by, sizeof one.created_by, "%s", who);
+  if (silence_allowed(req, resp, &one)) {
+    int rc = dw_silence_create(x->conn, &one, now, err, sizeof err);
+    if (rc > 0) {
+      dw_http_error(resp, 400, "body: %s", err);
+    } else if (rc < 0) {
+      db_error(s, req, resp, err);
+    } else {
+      DW_LOG_INF("silence %s added by token '%s'", one.s.id, x->token_name);
+      dw_buf_puts(&resp->body, "{\"silenceID\":");
+      dw_buf_json_string(&resp->body, one.s.id);
+      dw_buf_putc(&resp->body, '}');
+    }
+  }
+  dw_silence_free(&one);
+  return 0;
+}
+
+static int h_silence_expire(dw_http_req *req, dw_http_resp *resp, void *app) {
+  dw_serve *s = app;
+  static const char *const allowed[] = {NULL};
+  if (dw_http_params_only(req, resp, allowed)) return 0;
+  serve_ctx *x = ctx_of(req);
+  dw_silence one;
+  char err[512];
+  int rc = dw_silence_get(x->conn, req->captures[0], &one, err, sizeof err);
+  if (rc < 0) return db_error(s, req, resp, err);
+  if (rc > 0 || !silence_visible(&x->scope, &one)) {
+    if (rc == 0) dw_silence_free(&one);
+    return dw_http_error(resp, 404, "no silence %s in your scope", req->captures[0]);
+  }
+  if (silence_allowed(req, resp, &one)) {
+    int64_t now = dw_now_ms();
+    rc = dw_silence_expire(x->conn, one.s.id, now, err, sizeof err);
+    if (rc < 0) {
+      db_error(s, req, resp, err);
+    } else if (rc > 0) {
+      dw_http_error(resp, 409, "silence %s has already expired", one.s.id);
+    } else {
+      DW_LOG_INF("silence %s expired by token '%s'", one.s.id, x->token_name);
+      dw_silence_free(&one);
+      if ((rc = dw_silence_get(x->conn, req->captures[0], &one, err, sizeof err)) != 0)
+        return rc < 0 ? db_error(s, req, resp, err) : dw_http_error(resp, 404, "no silence %s", req->captures[0]);
+      dw_silence_to_json(&one, now, dw_api_utc_offset(s->api), &resp->body);
+    }
+  }
+  dw_silence_free(&one);
+  return 0;
+}
+
 /* The dashboard: index.html at /, the rest under /static/. No token: the
  * files hold no data; the page's data requests carry the token. */
 static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -506,6 +676,10 @@ static const dw_http_route routes[] = {
   {"GET", "/api/v1/dossiers/{id}", h_dossier, DW_HTTP_AUTH, "a dossier's state, events and alerts"},
   {"GET", "/api/v1/units", h_units, DW_HTTP_AUTH | DW_HTTP_ETAG, "unit codes with names and types"},
   {"GET", "/api/v1/me", h_me, DW_HTTP_AUTH, "the token's name and scope"},
+  {"GET", "/api/v1/silences", h_silences, DW_HTTP_AUTH, "silences of notifications (Alertmanager's objects)"},
+  {"POST", "/api/v1/silences", h_silence_add, DW_HTTP_AUTH | DW_HTTP_BODY | DW_HTTP_WRITE, "add a silence"},
+  {"GET", "/api/v1/silences/{id}", h_silence, DW_HTTP_AUTH, "one silence"},
+  {"DELETE", "/api/v1/silences/{id}", h_silence_expire, DW_HTTP_AUTH | DW_HTTP_WRITE, "expire a silence"},
   {"POST", "/api/dvcqg/DongBoHoSoMC", h_ingest, DW_HTTP_AUTH | DW_HTTP_INGEST | DW_HTTP_BODY,
    "dossiers from the national portal (dvcqg), scope ingest"},
   {"GET", "/", h_index, 0, "the dashboard"},

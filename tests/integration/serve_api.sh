@@ -15,6 +15,7 @@ source "$DW_SOURCE_DIR/tests/http_lib.sh"
 dw_http_data 20
 P=$(dw_token prov province)
 ING=$(dw_token feeder ingest)
+ING2=$(dw_token feeder2 ingest)
 dw_start_serve
 
 # ---- ranking and aggregates against audit over the same events
@@ -158,6 +159,54 @@ dw_assert_eq "$(dw_get "$P" "/api/v1/alerts?limit=200" | md5sum)" "$(gunzip -c "
 dw_assert_eq 200 "$(dw_code "$P" /api/v1/ranking -I)" "HEAD"
 dw_assert_eq 200 "$(dw_code - /)" "dashboard"
 dw_assert_eq 200 "$(dw_code - /static/chart.min.js)" "Chart.js"
+
+# ---- silences (issue 14): added, listed, marking the alerts they cover, limited by the token's scope, expired
+AG=$(dw_psql "SELECT agency FROM alerts WHERE cleared_at IS NULL GROUP BY agency ORDER BY count(*) DESC, agency LIMIT 1")
+OTHER=$(dw_psql "SELECT agency FROM alerts WHERE cleared_at IS NULL AND agency <> '$AG' ORDER BY agency LIMIT 1")
+[ -n "$AG" ] && [ -n "$OTHER" ] || dw_fail "no open alerts of two agencies"
+A=$(dw_token head-of-ag "agency:$AG")
+silence_post() { # TOKEN BODY -> status, then the body
+  curl -s -w '\n%{http_code}' -H "$(_dw_auth "$1")" -H 'Content-Type: application/json' -X POST --data-binary "$2" \
+    "http://$DW_SERVE/api/v1/silences"
+}
+check 403 "may only silence its own" "$A" /api/v1/silences -X POST -H 'Content-Type: application/json' \
+  -d "{\"matchers\":[\"agency=\\\"$OTHER\\\"\"],\"duration\":\"8h\",\"comment\":\"not mine\"}"
+check 403 "may only silence its own" "$A" /api/v1/silences -X POST -H 'Content-Type: application/json' \
+  -d '{"matchers":["rule=\"DUE_SOON\""],"duration":"8h","comment":"the whole province"}'
+check 400 "matchers" "$A" /api/v1/silences -X POST -H 'Content-Type: application/json' -d '{"matchers":[],"duration":"8h","comment":"c"}'
+check 400 "duration" "$A" /api/v1/silences -X POST -H 'Content-Type: application/json' \
+  -d "{\"matchers\":[\"agency=$AG\"],\"duration\":\"soon\",\"comment\":\"c\"}"
+check 415 "Content-Type" "$A" /api/v1/silences -X POST -d '{}'
+check 403 "ingest" "$ING2" /api/v1/silences
+dw_assert_eq 0 "$(dw_get "$P" "/api/v1/alerts?agency=$AG&limit=1000" | jq '[.alerts[] | select(.silenced)] | length')" "silenced alerts before any silence"
+out=$(silence_post "$A" "{\"matchers\":[{\"name\":\"agency\",\"value\":\"$AG\",\"isRegex\":false,\"isEqual\":true}],\"duration\":\"8h\",\"createdBy\":\"Trưởng phòng\",\"comment\":\"đang xử lý tồn đọng\"}")
+dw_assert_eq 200 "${out##*$'\n'}" "silence of the token's own agency: ${out%$'\n'*}"
+SID=$(echo "${out%$'\n'*}" | jq -r .silenceID)
+dw_assert_eq "$SID" "$(dw_psql "SELECT id FROM silences WHERE created_by = 'Trưởng phòng (token head-of-ag)' AND comment = 'đang xử lý tồn đọng'")" "silence stored with who (the token) and why"
+sil=$(dw_get "$A" "/api/v1/silences/$SID")
+dw_assert_eq active "$(echo "$sil" | jq -r .status.state)" "state of the new silence"
+echo "$sil" | jq -e '.endsAt | endswith("+07:00")' >/dev/null || dw_fail "silence times: $sil"
+dw_assert_eq 1 "$(dw_get "$A" /api/v1/silences | jq "[.[] | select(.id == \"$SID\")] | length")" "listed for its agency"
+dw_assert_eq 1 "$(dw_get "$P" /api/v1/silences | jq "[.[] | select(.id == \"$SID\")] | length")" "listed for the province"
+B=$(dw_token head-of-other "agency:$OTHER")
+dw_assert_eq 0 "$(dw_get "$B" /api/v1/silences | jq "[.[] | select(.id == \"$SID\")] | length")" "not listed for another agency"
+dw_assert_eq 404 "$(dw_code "$B" "/api/v1/silences/$SID")" "another agency's silence"
+dw_assert_eq 404 "$(dw_code "$B" "/api/v1/silences/$SID" -X DELETE)" "another agency cannot expire it"
+open_ag=$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL AND agency = '$AG'")
+dw_assert_eq "$open_ag" "$(all_pages "agency=$AG" 1000 | jq -c "select(.silenced and (.silenced_by | index(\"$SID\")))" | wc -l)" "open alerts of $AG marked silenced"
+dw_assert_eq 0 "$(all_pages "agency=$OTHER" 1000 | jq -c 'select(.silenced)' | wc -l)" "alerts of $OTHER not marked"
+dw_assert_eq "$(dw_psql "SELECT string_agg(alert_id, ' ' ORDER BY alert_id) FROM v_alerts_silenced WHERE silenced AND cleared_at IS NULL")" \
+  "$(all_pages state=open 1000 | jq -r 'select(.silenced) | .alert_id' | sort | paste -sd ' ')" "the marks equal v_alerts_silenced"
+exp=$(dw_get "$A" "/api/v1/silences/$SID" -X DELETE)
+dw_assert_eq expired "$(echo "$exp" | jq -r .status.state)" "expired through the API: $exp"
+dw_assert_eq 409 "$(dw_code "$A" "/api/v1/silences/$SID" -X DELETE)" "expired twice"
+dw_assert_eq 0 "$(dw_get "$P" "/api/v1/alerts?agency=$AG&limit=1000" | jq '[.alerts[] | select(.silenced)] | length')" "marks gone after expiry"
+dw_assert_eq 0 "$(dw_get "$A" /api/v1/silences | jq "[.[] | select(.id == \"$SID\")] | length")" "expired: not current"
+dw_assert_eq 1 "$(dw_get "$A" "/api/v1/silences?state=all" | jq "[.[] | select(.id == \"$SID\")] | length")" "expired: in state=all"
+dw_assert_eq 1 "$(dw_psql "SELECT count(*) FROM silences WHERE id = '$SID'")" "an expired silence is kept"
+check 404 "no silence" "$P" "/api/v1/silences/00000000-0000-0000-0000-000000000000"
+check 400 "'state'" "$P" "/api/v1/silences?state=open"
+grep -q "silence $SID added by token 'head-of-ag'" "$DW_TMP/serve.log" || dw_fail "silence not logged"
 
 # ---- health; PostgreSQL going away and coming back
 dw_assert_eq '{"status":"ok","command":"serve"}' "$(dw_get - /healthz)" "healthz"

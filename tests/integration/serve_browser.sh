@@ -5,7 +5,7 @@
 # DOM chromium renders (--dump-dom, after the page's own API calls) must
 # hold the commune ranking worst first with the API's figures (in
 # Vietnamese number format, "22,37 %") and the communes' names with their
-# diacritics, Vietnamese labels, the open alerts; with ?lang=en the English
+# diacritics, Vietnamese labels, the open alerts (one marked silenced); with ?lang=en the English
 # labels and figures; with #dossier=ID that dossier's timeline. Screenshots
 # are kept in $DW_BUILD_DIR/test-artifacts/ (serve_browser-vi.png, -en.png).
 source "$DW_SOURCE_DIR/tests/lib.sh"
@@ -15,6 +15,10 @@ command -v chromium >/dev/null || dw_fail "chromium is not installed (deploy/ins
 dw_http_data 20
 P=$(dw_token board province)
 dw_start_serve
+# a silence over the newest open alert's dossier: the alert stays listed, marked
+newest=$(dw_psql "SELECT alert_id || ' ' || dossier_id FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at DESC, alert_id DESC LIMIT 1")
+"$DW_BIN" silence add --matcher "dossier_id=${newest#* }" --for 8h --author test --comment "browser test" >/dev/null 2>&1 ||
+  dw_fail "silence add"
 art=${DW_BUILD_DIR:-$DW_SOURCE_DIR/build}/test-artifacts
 mkdir -p "$art"
 
@@ -53,6 +57,9 @@ grep -q 'lang="vi"' "$DW_TMP/vi.html" || dw_fail "page language not vi"
 alerts=$(grep -o 'data-alert="' "$DW_TMP/vi.html" | wc -l)
 [ "$alerts" -eq 50 ] || dw_fail "open alerts rendered: $alerts, want a first page of 50"
 grep -q '<canvas id="chart"' "$DW_TMP/vi.html" || dw_fail "no chart"
+grep -qF "data-alert=\"${newest%% *}\" class=\"silenced\"" "$DW_TMP/vi.html" || dw_fail "the silenced alert is not marked"
+dw_assert_eq 1 "$(grep -o 'class="silenced"' "$DW_TMP/vi.html" | wc -l)" "alerts marked silenced"
+grep -qF '>đã tắt thông báo</span>' "$DW_TMP/vi.html" || dw_fail "no 'đã tắt thông báo' mark"
 if grep -q 'id="error" class="error">[^<]' "$DW_TMP/vi.html"; then dw_fail "the page shows an error"; fi
 
 # English

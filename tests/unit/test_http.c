@@ -86,7 +86,7 @@ static void test_serve_table(void **state) {
   (void)state;
   size_t n;
   const dw_http_route *r = dw_serve_routes(&n);
-  int api = 0, ingest = 0;
+  int api = 0, ingest = 0, writes = 0;
   for (size_t i = 0; i < n; i++) {
     assert_non_null(r[i].handler);
     if (strncmp(r[i].pattern, "/api/", 5) == 0) {
@@ -100,11 +100,17 @@ static void test_serve_table(void **state) {
       assert_string_equal(r[i].method, "POST");
       assert_true(r[i].flags & DW_HTTP_BODY);
     }
+    if (r[i].flags & DW_HTTP_WRITE) { /* only the silences write, never with a GET */
+      writes++;
+      assert_true(strncmp(r[i].pattern, "/api/v1/silences", 16) == 0);
+      assert_string_not_equal(r[i].method, "GET");
+    }
     for (size_t j = 0; j < i; j++) /* no two routes for one method and pattern */
       assert_false(!strcmp(r[i].method, r[j].method) && !strcmp(r[i].pattern, r[j].pattern));
   }
-  assert_int_equal(api, 7);
+  assert_int_equal(api, 11);
   assert_int_equal(ingest, 1);
+  assert_int_equal(writes, 2);
   static char scratch[128];
   const char *c[4];
   size_t nc;
@@ -112,6 +118,11 @@ static void test_serve_table(void **state) {
   int k = dw_http_match(r, n, "POST", "/api/dvcqg/DongBoHoSoMC", scratch, c, &nc, allow, sizeof allow);
   assert_true(k >= 0 && (r[k].flags & DW_HTTP_INGEST));
   assert_int_equal(dw_http_match(r, n, "GET", "/api/dvcqg/DongBoHoSoMC", scratch, c, &nc, allow, sizeof allow), -405);
+  k = dw_http_match(r, n, "DELETE", "/api/v1/silences/0f8e", scratch, c, &nc, allow, sizeof allow);
+  assert_true(k >= 0 && (r[k].flags & DW_HTTP_WRITE));
+  assert_int_equal(nc, 1);
+  assert_string_equal(c[0], "0f8e");
+  assert_int_equal(dw_http_match(r, n, "PUT", "/api/v1/silences", scratch, c, &nc, allow, sizeof allow), -405);
 }
 
 static dw_http_req req_of(const char *const *kv, size_t n) {

@@ -27,6 +27,7 @@ const I18N = {
     commune: 'Xã', agency: 'Cơ quan', due_at: 'Hạn trả kết quả', more: 'Xem thêm', none: 'Không có cảnh báo.',
     dossier_title: 'Hồ sơ', close: 'Đóng', timeline: 'Dòng thời gian', time: 'Thời điểm', event: 'Sự kiện',
     details: 'Chi tiết', dossier_alerts: 'Cảnh báo của hồ sơ',
+    silenced: 'đã tắt thông báo', silenced_by: 'Tắt bởi',
     st_open: 'Đang giải quyết', st_closed: 'Đã kết thúc', st_paused: 'Tạm dừng (chờ bổ sung)',
     st_status: 'Trạng thái', st_received: 'Tiếp nhận', st_due: 'Hạn trả kết quả', st_initial_due: 'Hạn ban đầu',
     st_pauses: 'Tạm dừng', st_apologies: 'Phiếu xin lỗi và hẹn lại', st_closed_at: 'Kết thúc',
@@ -62,6 +63,7 @@ const I18N = {
     commune: 'Commune', agency: 'Agency', due_at: 'Due', more: 'More', none: 'No alerts.',
     dossier_title: 'Dossier', close: 'Close', timeline: 'Timeline', time: 'Time', event: 'Event',
     details: 'Details', dossier_alerts: 'Alerts of this dossier',
+    silenced: 'silenced', silenced_by: 'Silenced by',
     st_open: 'Open', st_closed: 'Closed', st_paused: 'Paused (waiting for a supplement)',
     st_status: 'Status', st_received: 'Received', st_due: 'Due', st_initial_due: 'First due time',
     st_pauses: 'Pauses', st_apologies: 'Apologies', st_closed_at: 'Closed',
@@ -244,11 +246,17 @@ async function loadChart(unit) {
 }
 
 /* ---- alerts ---- */
+/* An alert muted by a silence: still listed, marked (notify sends nothing for it). */
+function silencedMark(a) {
+  return el('span', { class: 'silenced-mark', title: T.silenced_by + ' ' + a.silenced_by.join(', '), text: T.silenced });
+}
 function alertRow(a) {
   const link = el('a', { href: '#', class: 'dossier', 'data-dossier': a.dossier_id, text: a.dossier_id });
   link.addEventListener('click', (ev) => { ev.preventDefault(); openDossier(a.dossier_id); });
-  return el('tr', { 'data-alert': a.alert_id },
-    el('td', { text: fmtTime(a.raised_at) }), el('td', { text: T.rules[a.rule] || a.rule }),
+  const rule = el('td', { text: T.rules[a.rule] || a.rule });
+  if (a.silenced) rule.append(' ', silencedMark(a));
+  return el('tr', { 'data-alert': a.alert_id, class: a.silenced ? 'silenced' : '' },
+    el('td', { text: fmtTime(a.raised_at) }), rule,
     el('td', { class: 'sev-' + a.severity, text: T[a.severity] || a.severity }), el('td', {}, link),
     el('td', { text: a.commune }), el('td', { text: a.agency }), el('td', { text: fmtTime(a.due_at) }));
 }
@@ -299,9 +307,12 @@ async function openDossier(id) {
       el('td', { text: T.events[e.type] || e.type }), el('td', { text: e.agency }), el('td', { text: eventDetails(e) })));
   const ul = $('dossier-alerts');
   ul.replaceChildren();
-  for (const a of d.alerts)
-    ul.append(el('li', { class: 'sev-' + a.severity,
-      text: `${T.rules[a.rule] || a.rule} — ${fmtTime(a.raised_at)}${a.cleared_at ? ' → ' + fmtTime(a.cleared_at) : ''}` }));
+  for (const a of d.alerts) {
+    const li = el('li', { class: 'sev-' + a.severity,
+      text: `${T.rules[a.rule] || a.rule} — ${fmtTime(a.raised_at)}${a.cleared_at ? ' → ' + fmtTime(a.cleared_at) : ''}` });
+    if (a.silenced) li.append(' ', silencedMark(a));
+    ul.append(li);
+  }
   $('dossier-section').hidden = false;
   $('dossier-section').scrollIntoView();
 }

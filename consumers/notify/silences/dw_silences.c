@@ -62,7 +62,10 @@ int dw_silence_create(PGconn *pg, dw_silence *s, int64_t now, char *err, size_t 
     snprintf(err, n, "%s: required (who silences, and why)", s->created_by[0] ? "comment" : "createdBy");
     return 1;
   }
-  if (dw_pg_exec(pg, "BEGIN", err, n)) return -1;
+  /* its own transaction, or a savepoint in the caller's (serve runs each
+   * request in one transaction, which carries the token's scope) */
+  bool nested = PQtransactionStatus(pg) == PQTRANS_INTRANS;
+  if (dw_pg_exec(pg, nested ? "SAVEPOINT dw_silence_create" : "BEGIN", err, n)) return -1;
   char st[24], en[24];
   ms_text(s->s.starts_at, st, sizeof st);
   ms_text(s->s.ends_at, en, sizeof en);
@@ -85,11 +88,11 @@ int dw_silence_create(PGconn *pg, dw_silence *s, int64_t now, char *err, size_t 
     if (!res) goto fail;
     PQclear(res);
   }
-  if (dw_pg_exec(pg, "COMMIT", err, n)) goto fail;
+  if (dw_pg_exec(pg, nested ? "RELEASE SAVEPOINT dw_silence_create" : "COMMIT", err, n)) goto fail;
   return 0;
 fail:;
   char ignored[128];
-  dw_pg_exec(pg, "ROLLBACK", ignored, sizeof ignored);
+  dw_pg_exec(pg, nested ? "ROLLBACK TO SAVEPOINT dw_silence_create" : "ROLLBACK", ignored, sizeof ignored);
   return -1;
 }
 
