@@ -37,7 +37,7 @@ T() { echo "2026-03-04T$1:00+07:00"; }
 start_notify() {
   dw_bg "$DW_BIN" notify --routes "$routes" --db "$DW_DB" --clock "file:$NT_CLOCK" --poll-ms 50 \
     --set notify.lock_retry_ms=100 --set notify.retry_initial_ms=100 --set notify.retry_max_ms=400 \
-    --metrics-file "$DW_TMP/$1.prom" >"$DW_TMP/$1.out" 2>"$DW_TMP/$1.log"
+    --metrics-file "$DW_TMP/$1.prom" --http 127.0.0.1:0 >"$DW_TMP/$1.out" 2>"$DW_TMP/$1.log"
   eval "$1=\$DW_LAST_PID"
 }
 active_of() { # which of the named processes is active now
@@ -107,6 +107,18 @@ grep -q 'dossierwatch_notify_retried_total{integration="webhook"} [1-9]' "$DW_TM
 grep -q 'dossierwatch_notify_sent_total{integration="email"} [1-9]' "$DW_TMP/$second.prom" || dw_fail "sent not counted"
 dw_assert_eq 0 "$(dw_psql "SELECT count(*) FROM notify_log WHERE status = 'sent' AND attempts < 2 AND id <= 10")" \
   "first messages sent without retries"
+# the same counters on the active process's /metrics (Prometheus text, read by python3-prometheus-client)
+addr=$(sed -n 's|.*listening on http://\([^/]*\)/.*|\1|p' "$DW_TMP/$second.log" | head -1)
+[ -n "$addr" ] || dw_fail "notify --http did not listen"
+dw_assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/healthz")" "notify healthz"
+dw_assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" "notify readyz"
+curl -s "http://$addr/metrics" >"$DW_TMP/notify.prom"
+/usr/bin/python3 "$DW_SOURCE_DIR/tests/integration/prom_check.py" "$DW_TMP/notify.prom" dossierwatch_notify_sent:counter \
+  dossierwatch_notify_failed:counter dossierwatch_notify_retried:counter dossierwatch_notify_suppressed:counter \
+  dossierwatch_notify_pending_messages:gauge dossierwatch_notify_active:gauge >"$DW_TMP/notify.samples" ||
+  dw_fail "notify's /metrics does not parse or lacks families"
+grep -q '^dossierwatch_notify_sent_total{integration=email} [1-9]' "$DW_TMP/notify.samples" || dw_fail "/metrics: sent"
+grep -q '^dossierwatch_notify_active{} 1' "$DW_TMP/notify.samples" || dw_fail "/metrics: active"
 
 # ---- kill -9 and restart: nothing again within repeat_interval
 start_notify n3
