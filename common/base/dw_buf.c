@@ -1,6 +1,7 @@
 /* dw_buf: growable buffer (see dw_buf.h). */
 #include "dw_buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,4 +99,24 @@ char *dw_buf_take(dw_buf *b) {
   char *s = b->data ? b->data : strdup("");
   *b = (dw_buf)DW_BUF_INIT;
   return s;
+}
+
+int dw_buf_read_file(dw_buf *b, const char *path, char *err, size_t n) {
+  bool std_in = strcmp(path, "-") == 0;
+  FILE *f = std_in ? stdin : fopen(path, "rb");
+  if (!f) {
+    snprintf(err, n, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  char chunk[1 << 16];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dw_buf_put(b, chunk, got);
+  int bad = ferror(f) ? errno : 0;
+  if (!std_in) fclose(f);
+  if (bad || b->oom) {
+    snprintf(err, n, "%s: %s", path, bad ? strerror(bad) : "out of memory");
+    return -1;
+  }
+  if (!b->data) dw_buf_puts(b, ""); /* an empty file: a valid, empty text */
+  return 0;
 }

@@ -32,5 +32,9 @@ void dw_buf_json_string_n(dw_buf *b, const char *s, size_t n);
 /* Detaches the text (caller frees; "" when empty); NULL after oom. The
  * buffer is empty afterwards. */
 char *dw_buf_take(dw_buf *b);
+/* Appends the whole of a file ("-": standard input): 0, or -1 with
+ * "PATH: reason" in err. b->data is a NUL-terminated text afterwards, also
+ * for an empty file. */
+int dw_buf_read_file(dw_buf *b, const char *path, char *err, size_t n);
 
 #endif

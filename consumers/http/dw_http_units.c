@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "dw_buf.h"
 #include "dw_embedded.h"
 
 extern const dw_embedded_file dw_embedded_units[];
@@ -177,35 +178,15 @@ dw_units *dw_units_load(const char *spec, char *err, size_t n) {
     }
     return dw_units_parse(f->data, f->len, f->name, err, n);
   }
-  FILE *in = fopen(spec, "rb");
-  if (!in) {
-    snprintf(err, n, "units file %s: cannot open", spec);
+  dw_buf b = DW_BUF_INIT;
+  char why[512];
+  if (dw_buf_read_file(&b, spec, why, sizeof why)) {
+    snprintf(err, n, "units file %s", why);
+    dw_buf_free(&b);
     return NULL;
   }
-  char *text = NULL;
-  size_t len = 0, cap = 0;
-  size_t r;
-  char chunk[65536];
-  while ((r = fread(chunk, 1, sizeof chunk, in)) > 0) {
-    if (len + r > cap) {
-      size_t nc = cap ? cap * 2 : 1 << 16;
-      while (nc < len + r) nc *= 2;
-      char *t = realloc(text, nc);
-      if (!t) {
-        free(text);
-        fclose(in);
-        snprintf(err, n, "out of memory");
-        return NULL;
-      }
-      text = t;
-      cap = nc;
-    }
-    memcpy(text + len, chunk, r);
-    len += r;
-  }
-  fclose(in);
-  dw_units *u = dw_units_parse(text ? text : "", len, spec, err, n);
-  free(text);
+  dw_units *u = dw_units_parse(b.data, b.len, spec, err, n);
+  dw_buf_free(&b);
   return u;
 }
 

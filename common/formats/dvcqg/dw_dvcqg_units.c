@@ -211,25 +211,16 @@ bad:
 }
 
 dw_dvcqg_units *dw_dvcqg_units_load(const char *path, char *err, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, n, "units file %s: %s", path, strerror(errno));
-    return NULL;
-  }
   dw_buf b = DW_BUF_INIT;
-  char chunk[65536];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dw_buf_put(&b, chunk, got);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad || b.oom) {
-    snprintf(err, n, "units file %s: %s", path, bad ? "read error" : "out of memory");
+  char why[512];
+  if (dw_buf_read_file(&b, path, why, sizeof why)) {
+    snprintf(err, n, "units file %s", why);
     dw_buf_free(&b);
     return NULL;
   }
   char name[1100];
   snprintf(name, sizeof name, "units file %s", path);
-  dw_dvcqg_units *u = dw_dvcqg_units_parse(b.data ? b.data : "", b.len, name, err, n);
+  dw_dvcqg_units *u = dw_dvcqg_units_parse(b.data, b.len, name, err, n);
   dw_buf_free(&b);
   return u;
 }

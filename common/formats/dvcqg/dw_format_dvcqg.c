@@ -386,21 +386,7 @@ static void *open_dvcqg(const char *path, const char *const *props, char *err, s
     snprintf(err, n, "out of memory");
     goto bad;
   }
-  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-  if (!f) {
-    snprintf(err, n, "%s: %s", path, strerror(errno));
-    goto bad;
-  }
-  char chunk[1 << 16];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dw_buf_put(&r->in, chunk, got);
-  int rerr = ferror(f);
-  if (f != stdin) fclose(f);
-  if (rerr || r->in.oom) {
-    snprintf(err, n, "%s: %s", path, rerr ? "read error" : "out of memory");
-    goto bad;
-  }
-  if (!r->in.data) dw_buf_puts(&r->in, ""); /* an empty file: a valid, empty buffer */
+  if (dw_buf_read_file(&r->in, path, err, n)) goto bad;
   return rr;
 bad:
   dw_dvcqg_destroy(r->m);

@@ -936,23 +936,12 @@ dw_notify_config *dw_notify_config_parse(const char *text, size_t len, const cha
 }
 
 dw_notify_config *dw_notify_config_load(const char *path, char *err, size_t n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, n, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
   dw_buf b = DW_BUF_INIT;
-  char chunk[8192];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dw_buf_put(&b, chunk, got);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad || b.oom) {
-    snprintf(err, n, "%s: %s", path, bad ? "read error" : "out of memory");
+  if (dw_buf_read_file(&b, path, err, n)) {
     dw_buf_free(&b);
     return NULL;
   }
-  dw_notify_config *cfg = dw_notify_config_parse(b.data ? b.data : "", b.len, path, err, n);
+  dw_notify_config *cfg = dw_notify_config_parse(b.data, b.len, path, err, n);
   dw_buf_free(&b);
   return cfg;
 }
