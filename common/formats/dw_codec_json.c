@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dw_json.h"
 #include "dw_time.h"
 
 static int ferr(char *errstr, size_t n, const char *field, const char *reason) {
@@ -16,7 +17,7 @@ static int ferr(char *errstr, size_t n, const char *field, const char *reason) {
   return -1;
 }
 
-static const char *json_kind(const json_t *v) {
+const char *dw_json_kind(const json_t *v) {
   switch (json_typeof(v)) {
   case JSON_OBJECT: return "an object";
   case JSON_ARRAY: return "an array";
@@ -31,7 +32,7 @@ static const char *json_kind(const json_t *v) {
 }
 
 static int wrong_type(char *errstr, size_t n, const char *field, const char *want, const json_t *v) {
-  snprintf(errstr, n, "field '%s': expected %s, got %s", field, want, json_kind(v));
+  snprintf(errstr, n, "field '%s': expected %s, got %s", field, want, dw_json_kind(v));
   return -1;
 }
 
@@ -177,7 +178,7 @@ int dw_event_from_json(const char *text, size_t len, dw_event *ev, char *errstr,
   }
   int rc;
   if (!json_is_object(root)) {
-    snprintf(errstr, errstr_size, "expected a JSON object, got %s", json_kind(root));
+    snprintf(errstr, errstr_size, "expected a JSON object, got %s", dw_json_kind(root));
     rc = -1;
   } else {
     rc = from_object(root, ev, errstr, errstr_size);

@@ -429,7 +429,7 @@ static void test_rejects(void **state) {
     {"{\"MaHoSo\":\"E17\",\"MaTTHC\":\"1.1\",\"TrangThaiHoSo\":\"2\",\"KenhThucHien\":\"4\"}", "E17", "KenhThucHien",
      "unknown value '4' (1 in person, 2 online, 3 postal)"},
     {"{\"MaHoSo\":\"E18\",\"MaTTHC\":\"1.1\",\"TrangThaiHoSo\":\"2\",\"KenhThucHien\":true}", "E18", "KenhThucHien",
-     "expected a string, got true/false"},
+     "expected a string, got a boolean"},
     {"{\"MaHoSo\":\"E19\",\"MaTTHC\":\"1.1\",\"TrangThaiHoSo\":\"2\",\"TaiLieuNop\":{\"a\":1}}", "E19", "TaiLieuNop",
      "expected a list, got an object"},
     {"{\"MaHoSo\":\"E20\",\"MaTTHC\":\"1.1\",\"TrangThaiHoSo\":\"2\",\"TaiLieuNop\":[{},\"x\"]}", "E20", "TaiLieuNop[2]",

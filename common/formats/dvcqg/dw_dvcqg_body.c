@@ -9,6 +9,7 @@
 
 #include "dw_buf.h"
 #include "dw_dvcqg_internal.h"
+#include "dw_json.h"
 
 /* One parsed value of a body: an envelope, an array of records or a record.
  * *pos counts records. Returns 0, 1 when v is not records (why), -2 when
@@ -22,7 +23,7 @@ static int map_value_of_body(dw_dvcqg *m, json_t *v, uint64_t line, uint64_t *po
   if (env == 0 && json_is_object(v)) return dvcqg_map_value(m, v, NULL, ++*pos, line, sink, st) < 0 ? -2 : 0;
   if (env == 0 && !json_is_array(v)) {
     snprintf(why, wn, "not records: the JSON text is %s, not an envelope, an array or a record",
-             json_is_string(v) ? "a string" : json_is_number(v) ? "a number" : "true/false/null");
+             dw_json_kind(v));
     return 1;
   }
   json_t *list = env ? data : v;

@@ -15,6 +15,7 @@
 
 #include "dw_buf.h"
 #include "dw_dvcqg_internal.h"
+#include "dw_json.h"
 #include "dw_log.h"
 #include "dw_time.h"
 
@@ -337,19 +338,6 @@ static int fail(check *c, const char *field, const char *fmt, ...) {
   return -1;
 }
 
-static const char *type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_OBJECT: return "an object";
-  case JSON_ARRAY: return "an array";
-  case JSON_STRING: return "a string";
-  case JSON_INTEGER: return "an integer";
-  case JSON_REAL: return "a number";
-  case JSON_TRUE:
-  case JSON_FALSE: return "true/false";
-  default: return "null";
-  }
-}
-
 /* A value safe to quote in a message: short, digits and date punctuation. */
 static int quotable(const char *s) {
   size_t n = strlen(s);
@@ -364,7 +352,7 @@ static int get_str(check *c, json_t *o, const char *key, const char *path, const
   json_t *v = json_object_get(o, key);
   *out = NULL;
   if (!v || json_is_null(v)) return 0;
-  if (!json_is_string(v)) return fail(c, path, "expected a string, got %s", type_name(v));
+  if (!json_is_string(v)) return fail(c, path, "expected a string, got %s", dw_json_kind(v));
   if (json_string_length(v)) *out = json_string_value(v);
   return 0;
 }
@@ -390,7 +378,7 @@ static int get_code(check *c, json_t *o, const char *key, const char *path, cons
                          : fail(c, path, "not a code (%s)", meaning);
     x = atoll(s);
   } else {
-    return fail(c, path, "expected a string, got %s", type_name(v));
+    return fail(c, path, "expected a string, got %s", dw_json_kind(v));
   }
   /* allowed: "0,1,2" style list of values */
   for (const char *p = allowed; *p;) {
@@ -430,13 +418,13 @@ static int get_list(check *c, json_t *o, const char *key, json_t **out) {
   json_t *v = json_object_get(o, key);
   *out = NULL;
   if (!v || json_is_null(v)) return 0;
-  if (!json_is_array(v)) return fail(c, key, "expected a list, got %s", type_name(v));
+  if (!json_is_array(v)) return fail(c, key, "expected a list, got %s", dw_json_kind(v));
   size_t i;
   json_t *x;
   json_array_foreach(v, i, x) if (!json_is_object(x)) {
     char path[96];
     snprintf(path, sizeof path, "%s[%zu]", key, i + 1);
-    return fail(c, path, "expected an object, got %s", type_name(x));
+    return fail(c, path, "expected an object, got %s", dw_json_kind(x));
   }
   *out = v;
   return 0;
@@ -541,7 +529,7 @@ static int check_results(check *c, json_t *o, rec *r) {
     if (g && !json_is_null(g) && !json_is_string(g) && !json_is_number(g)) {
       char p[96];
       snprintf(p, sizeof p, "DanhSachLePhi[%zu].Gia", i + 1);
-      return fail(c, p, "expected a string, got %s", type_name(g));
+      return fail(c, p, "expected a string, got %s", dw_json_kind(g));
     }
   }
   return 0;
@@ -790,7 +778,7 @@ int dvcqg_map_value(dw_dvcqg *m, json_t *o, const char *madonvi, uint64_t record
                     const dw_dvcqg_sink *sink, dw_dvcqg_stats *st) {
   check c = {"", ""};
   if (!json_is_object(o)) {
-    fail(&c, "", "not a JSON object (got %s)", type_name(o));
+    fail(&c, "", "not a JSON object (got %s)", dw_json_kind(o));
     return refuse(m, NULL, record, line, NULL, &c, sink, st);
   }
   dvcqg_blank_personal(o);

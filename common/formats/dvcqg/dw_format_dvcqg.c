@@ -22,6 +22,7 @@
 
 #include "dw_buf.h"
 #include "dw_dvcqg_internal.h"
+#include "dw_json.h"
 #include "dw_dvcqg_write.h"
 #include "dw_log.h"
 #include "dw_reader.h"
@@ -196,7 +197,7 @@ static int take_value(rd *r, json_t *v, uint64_t line, int line_unit) {
     rc = dvcqg_map_value(r->m, v, NULL, r->record, line, sink_of(r), &r->st);
   } else {
     if (env == 0)
-      snprintf(why, sizeof why, "not a record: %s", json_is_string(v) ? "a string" : "a number, true/false or null");
+      snprintf(why, sizeof why, "not a record: %s", dw_json_kind(v));
     rc = dvcqg_refuse_text(r->m, r->record, line, "", why, sink_of(r), &r->st);
   }
   json_decref(v);
