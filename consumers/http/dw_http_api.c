@@ -17,6 +17,7 @@
 #include "dw_out_json.h"
 #include "dw_pg.h"
 #include "dw_rules.h"
+#include "dw_silences.h"
 #include "dw_time.h"
 
 struct dw_api {
@@ -448,10 +449,25 @@ int dw_api_cursor_parse(const char *s, int64_t *ms, char *id, size_t idn) {
 #define ALERT_COLS                                                                                               \
   "alert_id, rule, severity, dossier_id, commune, agency, procedure, "                                          \
   "(extract(epoch FROM raised_at) * 1000)::bigint, (extract(epoch FROM due_at) * 1000)::bigint, "               \
-  "(extract(epoch FROM cleared_at) * 1000)::bigint, detail, "                                                  \
-  "CASE WHEN cleared_at IS NULL THEN dw_alert_silenced_by(rule, severity, dossier_id, commune, agency, procedure) END"
+  "(extract(epoch FROM cleared_at) * 1000)::bigint, detail"
 
-static void put_alert(dw_buf *out, const dw_api *a, const PGresult *r, int i) {
+/* The silences in force now, to mark the alerts of a reply: loaded once per
+ * request and matched in C by notify's own functions, so "silenced" here
+ * means exactly "notify sends nothing for it". */
+typedef struct silences {
+  dw_silence *v;
+  size_t n;
+  int64_t now;
+} silences;
+
+static int silences_load(PGconn *c, silences *s, char *err, size_t n) {
+  s->now = dw_now_ms();
+  return dw_silence_load_current(c, s->now, &s->v, &s->n, err, n);
+}
+
+static void silences_free(silences *s) { dw_silences_free(s->v, s->n); }
+
+static void put_alert(dw_buf *out, const dw_api *a, const PGresult *r, int i, const silences *sil) {
   static const char *const names[] = {"alert_id", "rule", "severity", "dossier_id", "commune", "agency", "procedure"};
   dw_buf_putc(out, '{');
   for (int k = 0; k < 7; k++) {
@@ -466,18 +482,25 @@ static void put_alert(dw_buf *out, const dw_api *a, const PGresult *r, int i) {
   put_time(out, a, r, i, 9);
   dw_buf_puts(out, ",\"detail\":");
   dw_buf_json_string(out, PQgetvalue(r, i, 10));
-  /* an open alert muted by silences in force (migration 010): notify sends
-   * nothing for it, the dashboard marks it; uuids need no escaping */
-  const char *ids = PQgetisnull(r, i, 11) ? "" : PQgetvalue(r, i, 11);
-  dw_buf_printf(out, ",\"silenced\":%s,\"silenced_by\":[", ids[0] ? "true" : "false");
-  char list[4096], *save = NULL;
-  snprintf(list, sizeof list, "%s", ids);
-  int k = 0;
-  for (char *id = strtok_r(list, "{},", &save); id; id = strtok_r(NULL, "{},", &save)) {
+  /* an open alert muted by silences in force: notify sends nothing for
+   * it, the dashboard marks it */
+  dw_alert probe;
+  memset(&probe, 0, sizeof probe);
+  bool open = PQgetisnull(r, i, 9), known = dw_rule_parse(PQgetvalue(r, i, 1), &probe.rule) == 0;
+  probe.severity = strcmp(PQgetvalue(r, i, 2), "critical") == 0 ? DW_SEV_CRITICAL : DW_SEV_WARNING;
+  snprintf(probe.dossier_id, sizeof probe.dossier_id, "%s", PQgetvalue(r, i, 3));
+  snprintf(probe.commune, sizeof probe.commune, "%s", PQgetvalue(r, i, 4));
+  snprintf(probe.agency, sizeof probe.agency, "%s", PQgetvalue(r, i, 5));
+  snprintf(probe.procedure, sizeof probe.procedure, "%s", PQgetvalue(r, i, 6));
+  size_t k = 0;
+  dw_buf_puts(out, ",\"silenced_by\":[");
+  for (size_t j = 0; open && known && j < sil->n; j++) {
+    const dw_notify_silence *x = &sil->v[j].s;
+    if (!dw_notify_silence_active(x, sil->now) || !dw_notify_silence_matches(x, &probe)) continue;
     if (k++) dw_buf_putc(out, ',');
-    dw_buf_json_string(out, id);
+    dw_buf_json_string(out, x->id);
   }
-  dw_buf_puts(out, "]}");
+  dw_buf_printf(out, "],\"silenced\":%s}", k ? "true" : "false");
 }
 
 int dw_api_alerts(dw_api *a, PGconn *c, const dw_api_alert_query *q, dw_buf *out, char *err, size_t n) {
@@ -510,12 +533,18 @@ int dw_api_alerts(dw_api *a, PGconn *c, const dw_api_alert_query *q, dw_buf *out
   free(co);
   free(ru);
   if (!r) return -1;
+  silences sil;
+  if (silences_load(c, &sil, err, n)) {
+    PQclear(r);
+    return -1;
+  }
   int rows = PQntuples(r), shown = rows > q->limit ? q->limit : rows;
   dw_buf_puts(out, "{\"alerts\":[");
   for (int i = 0; i < shown; i++) {
     if (i) dw_buf_putc(out, ',');
-    put_alert(out, a, r, i);
+    put_alert(out, a, r, i, &sil);
   }
+  silences_free(&sil);
   dw_buf_puts(out, "],\"next\":");
   if (rows > q->limit && shown > 0) {
     char cur[200];
@@ -649,9 +678,11 @@ int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err,
   PGresult *al = ev ? query(c, "SELECT " ALERT_COLS " FROM alerts WHERE dossier_id = $1 ORDER BY raised_at, alert_id",
                             1, params, err, n)
                     : NULL;
-  if (!ev || !al) {
+  silences sil = {0};
+  if (!ev || !al || silences_load(c, &sil, err, n)) {
     PQclear(st);
     PQclear(ev);
+    PQclear(al);
     return -1;
   }
   int rc = 1;
@@ -673,10 +704,11 @@ int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err,
     dw_buf_puts(out, "],\"alerts\":[");
     for (int i = 0; i < PQntuples(al); i++) {
       if (i) dw_buf_putc(out, ',');
-      put_alert(out, a, al, i);
+      put_alert(out, a, al, i, &sil);
     }
     dw_buf_puts(out, "]}");
   }
+  silences_free(&sil);
   PQclear(st);
   PQclear(ev);
   PQclear(al);
