@@ -415,6 +415,164 @@ static const char epilog[] =
   "Log: 'group G: active', 'sent ...', one stats line every notify.stats_interval_ms.\n"
   "Exit: 0 after SIGTERM/SIGINT (or --once), 1 on failure, 2 on a bad routes file.";
 
+/* ---------------------------------------------------------------- setup -- */
+
+/* Reads the settings into w, parses --clock and loads the routes file.
+ * 0, or -1 after logging the reason (bad usage: exit 2). */
+static int configure(notify *w, const dw_config *cfg, bool digest_now) {
+  char err[1024];
+  w->cfg = cfg;
+  w->routes = dw_config_get(cfg, "notify.routes");
+  w->group = dw_config_get(cfg, "notify.group");
+  w->conninfo = dw_config_get(cfg, "db.conninfo");
+  w->metrics_file = dw_config_get(cfg, "notify.metrics_file");
+  w->utc = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
+  w->retry_initial = dw_config_get_int(cfg, "notify.retry_initial_ms");
+  w->retry_max = dw_config_get_int(cfg, "notify.retry_max_ms");
+  w->clock_last = DW_TIME_NONE;
+  w->digest_now = digest_now;
+  const char *clk = dw_config_get(cfg, "notify.clock");
+  if (strcmp(clk, "wall") == 0)
+    w->clock = CLOCK_WALL;
+  else if (strcmp(clk, "watermark") == 0)
+    w->clock = CLOCK_WATERMARK;
+  else if (strncmp(clk, "file:", 5) == 0 && clk[5])
+    w->clock = CLOCK_FILE, w->clock_file = clk + 5;
+  else {
+    DW_LOG_ERR("--clock/notify.clock: wall, watermark or file:PATH, got '%s'", clk);
+    return -1;
+  }
+  if (!w->routes) {
+    DW_LOG_ERR("no routes file: give --routes FILE or notify.routes");
+    return -1;
+  }
+  if (!w->conninfo) {
+    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
+    return -1;
+  }
+  if (!(w->nc = dw_notify_config_load(w->routes, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+/* The calendar, the sender, the digests' aggregates and the HTTP endpoints.
+ * 0, or -1 after logging the reason. */
+static int open_services(notify *w) {
+  char err[1024];
+  if (!(w->cal = dw_calendar_from_config(w->cfg, err, sizeof err)) ||
+      !(w->sender = dw_notify_sender_new(err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    return -1;
+  }
+  if (!(w->agg = dw_aggregates_new(w->cfg, w->utc))) {
+    DW_LOG_ERR("out of memory");
+    return -1;
+  }
+  if (!(w->obs = notify_obs_new(dw_config_get(w->cfg, "notify.http_listen"), err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    return -1;
+  }
+  if (notify_obs_address(w->obs)[0]) DW_LOG_INF("metrics and health on http://%s", notify_obs_address(w->obs));
+  return 0;
+}
+
+/* host:pid, written to notify_status with each commit: which process is
+ * the active one. */
+static void name_holder(notify *w) {
+  char host[128] = "?";
+  gethostname(host, sizeof host - 1);
+  snprintf(w->holder, sizeof w->holder, "%s:%d", host, (int)getpid());
+}
+
+/* SIGINT/SIGTERM end after the round, SIGHUP reloads: both only set a flag
+ * that the loop reads between rounds. */
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, NULL);
+}
+
+static void notify_free(notify *w) {
+  dw_notify_state_destroy(w->st);
+  dw_notify_store_close(w->store);
+  dw_notify_sender_destroy(w->sender);
+  notify_obs_destroy(w->obs);
+  dw_outbox_page_free(&w->page);
+  dw_silences_free(w->sil, w->nsil);
+  free(w->silv);
+  free(w->retries);
+  if (w->agg) dw_aggregates_destroy(w->agg);
+  dw_calendar_destroy(w->cal);
+  dw_notify_config_destroy(w->nc);
+  free(w);
+}
+
+/* ----------------------------------------------------------------- loop -- */
+
+/* After each round, whatever its outcome: the metrics file, the HTTP
+ * endpoints, and the stats line when it is due. */
+static void publish(notify *w, int64_t stats_every, int64_t *last_stats) {
+  write_metrics(w);
+  notify_obs_update(w->obs, &w->m, w->store && dw_notify_store_ok(w->store));
+  if (dw_now_ms() - *last_stats >= stats_every) {
+    log_stats(w);
+    *last_stats = dw_now_ms();
+  }
+}
+
+/* The wait before the next round: after `fails` failed rounds in a row a
+ * backoff (400 ms, doubling, at most 5 s) so that a database down is not
+ * hammered; else the poll period when active, the lock retry when standing
+ * by. */
+static int64_t next_wait_ms(const notify *w, int r, int fails, int64_t poll, int64_t lock_retry) {
+  int64_t backoff = fails ? (200LL << (fails < 5 ? fails : 5)) : 0;
+  return r < 0 ? (backoff < 5000 ? backoff : 5000) : (w->active ? poll : lock_retry);
+}
+
+/* Rounds until SIGTERM/SIGINT (or one with --once: more than 3 failures in
+ * a row, or another process active, is exit 1). The exit code. */
+static int run_rounds(notify *w, bool once) {
+  char err[1024];
+  int64_t poll = dw_config_get_int(w->cfg, "notify.poll_ms"), lock_retry = dw_config_get_int(w->cfg, "notify.lock_retry_ms");
+  int64_t stats_every = dw_config_get_int(w->cfg, "notify.stats_interval_ms"), last_stats = dw_now_ms();
+  int fails = 0, rc = DW_EXIT_OK;
+  while (!stop_flag) {
+    if (reload_flag) {
+      reload_flag = 0;
+      reload(w);
+    }
+    int r = round_once(w, err, sizeof err);
+    if (r < 0) {
+      drop(w, err);
+      DW_LOG_WARNING("group %s (will retry): %s", w->group, err);
+      fails++;
+      if (once && fails > 3) {
+        rc = DW_EXIT_FAIL;
+        break;
+      }
+    } else {
+      fails = 0;
+    }
+    publish(w, stats_every, &last_stats);
+    if (once && r >= 0) {
+      if (!w->active) {
+        DW_LOG_ERR("group %s is active in another process", w->group);
+        rc = DW_EXIT_FAIL;
+      }
+      break;
+    }
+    sleep_ms(next_wait_ms(w, r, fails, poll, lock_retry));
+  }
+  log_stats(w);
+  return rc;
+}
+
 int dw_cmd_notify(int argc, char **argv) {
   const char *check_path = NULL;
   bool once = false, digest_now = false;
@@ -452,118 +610,18 @@ int dw_cmd_notify(int argc, char **argv) {
     dw_cli_destroy(cli);
     return DW_EXIT_FAIL;
   }
-  rc = DW_EXIT_USAGE;
-  char err[1024];
-  w->cfg = dw_cli_config(cli);
-  w->routes = dw_config_get(w->cfg, "notify.routes");
-  w->group = dw_config_get(w->cfg, "notify.group");
-  w->conninfo = dw_config_get(w->cfg, "db.conninfo");
-  w->metrics_file = dw_config_get(w->cfg, "notify.metrics_file");
-  w->utc = (int)dw_config_get_int(w->cfg, "calendar.utc_offset_min");
-  w->retry_initial = dw_config_get_int(w->cfg, "notify.retry_initial_ms");
-  w->retry_max = dw_config_get_int(w->cfg, "notify.retry_max_ms");
-  w->clock_last = DW_TIME_NONE;
-  w->digest_now = digest_now;
-  const char *clk = dw_config_get(w->cfg, "notify.clock");
-  if (strcmp(clk, "wall") == 0)
-    w->clock = CLOCK_WALL;
-  else if (strcmp(clk, "watermark") == 0)
-    w->clock = CLOCK_WATERMARK;
-  else if (strncmp(clk, "file:", 5) == 0 && clk[5])
-    w->clock = CLOCK_FILE, w->clock_file = clk + 5;
-  else {
-    DW_LOG_ERR("--clock/notify.clock: wall, watermark or file:PATH, got '%s'", clk);
-    goto out;
+  if (configure(w, dw_cli_config(cli), digest_now)) {
+    rc = DW_EXIT_USAGE;
+  } else if (open_services(w)) {
+    rc = DW_EXIT_FAIL;
+  } else {
+    name_holder(w);
+    install_signals();
+    DW_LOG_INF("group %s, routes %s (%zu receivers), clock %s", w->group, w->routes, w->nc->nreceivers,
+               dw_config_get(w->cfg, "notify.clock"));
+    rc = run_rounds(w, once);
   }
-  if (!w->routes) {
-    DW_LOG_ERR("no routes file: give --routes FILE or notify.routes");
-    goto out;
-  }
-  if (!w->conninfo) {
-    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
-    goto out;
-  }
-  if (!(w->nc = dw_notify_config_load(w->routes, err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  rc = DW_EXIT_FAIL;
-  if (!(w->cal = dw_calendar_from_config(w->cfg, err, sizeof err)) ||
-      !(w->sender = dw_notify_sender_new(err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  if (!(w->agg = dw_aggregates_new(w->cfg, w->utc))) {
-    DW_LOG_ERR("out of memory");
-    goto out;
-  }
-  if (!(w->obs = notify_obs_new(dw_config_get(w->cfg, "notify.http_listen"), err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  if (notify_obs_address(w->obs)[0]) DW_LOG_INF("metrics and health on http://%s", notify_obs_address(w->obs));
-  char host[128] = "?";
-  gethostname(host, sizeof host - 1);
-  snprintf(w->holder, sizeof w->holder, "%s:%d", host, (int)getpid());
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sa.sa_handler = on_hup;
-  sigaction(SIGHUP, &sa, NULL);
-  DW_LOG_INF("group %s, routes %s (%zu receivers), clock %s", w->group, w->routes, w->nc->nreceivers, clk);
-  int64_t poll = dw_config_get_int(w->cfg, "notify.poll_ms"), lock_retry = dw_config_get_int(w->cfg, "notify.lock_retry_ms");
-  int64_t stats_every = dw_config_get_int(w->cfg, "notify.stats_interval_ms"), last_stats = dw_now_ms();
-  int fails = 0;
-  rc = DW_EXIT_OK;
-  while (!stop_flag) {
-    if (reload_flag) {
-      reload_flag = 0;
-      reload(w);
-    }
-    int r = round_once(w, err, sizeof err);
-    if (r < 0) {
-      drop(w, err);
-      DW_LOG_WARNING("group %s (will retry): %s", w->group, err);
-      fails++;
-      if (once && fails > 3) {
-        rc = DW_EXIT_FAIL;
-        break;
-      }
-    } else {
-      fails = 0;
-    }
-    write_metrics(w);
-    notify_obs_update(w->obs, &w->m, w->store && dw_notify_store_ok(w->store));
-    if (dw_now_ms() - last_stats >= stats_every) {
-      log_stats(w);
-      last_stats = dw_now_ms();
-    }
-    if (once && r >= 0) {
-      if (!w->active) {
-        DW_LOG_ERR("group %s is active in another process", w->group);
-        rc = DW_EXIT_FAIL;
-      }
-      break;
-    }
-    int64_t backoff = fails ? (200LL << (fails < 5 ? fails : 5)) : 0;
-    sleep_ms(r < 0 ? (backoff < 5000 ? backoff : 5000) : (w->active ? poll : lock_retry));
-  }
-  log_stats(w);
-out:
-  dw_notify_state_destroy(w->st);
-  dw_notify_store_close(w->store);
-  dw_notify_sender_destroy(w->sender);
-  notify_obs_destroy(w->obs);
-  dw_outbox_page_free(&w->page);
-  dw_silences_free(w->sil, w->nsil);
-  free(w->silv);
-  free(w->retries);
-  if (w->agg) dw_aggregates_destroy(w->agg);
-  dw_calendar_destroy(w->cal);
-  dw_notify_config_destroy(w->nc);
-  free(w);
+  notify_free(w);
   dw_cli_destroy(cli);
   return rc;
 }
