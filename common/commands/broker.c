@@ -149,6 +149,155 @@ static int control_read(rd_kafka_mock_cluster_t *mc, int fd, ctl_buf *b) {
  * the default action (termination without cleanup). */
 static void on_stop_signal(int sig) { (void)sig; }
 
+/* What the command holds while it serves, released by host_stop. */
+typedef struct host {
+  rd_kafka_t *rk;
+  rd_kafka_mock_cluster_t *mc;
+  int ctl_fd, created_fifo, wrote_file;
+  sigset_t oldmask;
+  struct sigaction old_sa[3];
+} host;
+
+/* Block the stop signals before librdkafka starts its threads (they
+ * inherit the mask), so the signals reach only our ppoll() in serve. */
+static void block_stop_signals(host *h) {
+  sigset_t stopsigs;
+  sigemptyset(&stopsigs);
+  sigaddset(&stopsigs, SIGTERM);
+  sigaddset(&stopsigs, SIGINT);
+  sigaddset(&stopsigs, SIGHUP);
+  sigprocmask(SIG_BLOCK, &stopsigs, &h->oldmask);
+  struct sigaction sa = {.sa_handler = on_stop_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, &h->old_sa[0]);
+  sigaction(SIGINT, &sa, &h->old_sa[1]);
+  sigaction(SIGHUP, &sa, &h->old_sa[2]);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* --control: creates the FIFO if missing and opens it. 0, or -1 after
+ * logging the reason. */
+static int open_control_fifo(host *h, const char *path) {
+  if (mkfifo(path, 0600) == 0)
+    h->created_fifo = 1;
+  else if (errno != EEXIST) {
+    DW_LOG_ERR("cannot create control FIFO %s: %s", path, strerror(errno));
+    return -1;
+  }
+  /* O_RDWR: we are also a writer, so the FIFO never reports EOF when a
+   * client closes it, and writers never block waiting for us to open. */
+  h->ctl_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (h->ctl_fd < 0) {
+    DW_LOG_ERR("cannot open control FIFO %s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* The host handle, the mock cluster and the four topics. 0, or -1 after
+ * logging the reason. */
+static int start_cluster(host *h, const dw_config *cfg, int brokers, int partitions, int replication) {
+  char errstr[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  /* This handle only hosts the cluster; keep it quiet and unconnected. */
+  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  h->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (!h->rk) {
+    rd_kafka_conf_destroy(conf);
+    DW_LOG_ERR("cannot create the host Kafka handle: %s", errstr);
+    return -1;
+  }
+  h->mc = rd_kafka_mock_cluster_new(h->rk, brokers);
+  if (!h->mc) {
+    DW_LOG_ERR("cannot create the mock cluster with %d brokers (no free loopback ports?)", brokers);
+    return -1;
+  }
+  static const char *const topic_keys[] = {"topic.events", "topic.dlq", "topic.alerts", "topic.aggregates"};
+  for (size_t i = 0; i < sizeof topic_keys / sizeof topic_keys[0]; i++) {
+    const char *topic = dw_config_get(cfg, topic_keys[i]);
+    if (!topic || !*topic) {
+      DW_LOG_ERR("key '%s' is empty", topic_keys[i]);
+      return -1;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(h->mc, topic, partitions, replication);
+    if (err) {
+      DW_LOG_ERR("cannot create topic '%s' (%s): %s", topic, topic_keys[i], rd_kafka_err2str(err));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Serves until a stop signal or a "stop" control line, executing control
+ * lines from the FIFO, else stdin (unless use_stdin is false). 0, or -1
+ * after logging the reason. */
+static int serve(host *h, bool use_stdin) {
+  sigset_t waitmask = h->oldmask;
+  sigdelset(&waitmask, SIGTERM);
+  sigdelset(&waitmask, SIGINT);
+  sigdelset(&waitmask, SIGHUP);
+  ctl_buf buf = {.len = 0};
+  int in_fd = h->ctl_fd >= 0 ? h->ctl_fd : (use_stdin ? STDIN_FILENO : -1);
+  if (in_fd == STDIN_FILENO) fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
+    /* A signal interrupts ppoll (EINTR): that is our stop request. The
+     * handler itself does nothing; ppoll unblocks the signals atomically. */
+    int n = ppoll(&pfd, in_fd >= 0 ? 1 : 0, NULL, &waitmask);
+    if (n < 0) {
+      if (errno == EINTR) return 0;
+      DW_LOG_ERR("poll: %s", strerror(errno));
+      return -1;
+    }
+    if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+      int r = control_read(h->mc, in_fd, &buf);
+      if (r == 1) return 0;
+      if (r < 0) in_fd = -1; /* stdin closed: keep serving without control */
+    }
+  }
+}
+
+/* Undoes what was done, in reverse: the cluster, the files we made, the
+ * signal dispositions and mask. */
+static void host_stop(host *h, const char *bootstrap_file, const char *control_path) {
+  if (h->mc) rd_kafka_mock_cluster_destroy(h->mc);
+  if (h->rk) rd_kafka_destroy(h->rk);
+  if (h->wrote_file) unlink(bootstrap_file);
+  if (h->ctl_fd >= 0) close(h->ctl_fd);
+  if (h->created_fifo) unlink(control_path);
+  sigaction(SIGTERM, &h->old_sa[0], NULL);
+  sigaction(SIGINT, &h->old_sa[1], NULL);
+  sigaction(SIGHUP, &h->old_sa[2], NULL);
+  sigprocmask(SIG_SETMASK, &h->oldmask, NULL);
+}
+
+/* Everything after the options. The exit code. */
+static int run_broker(const dw_config *cfg, const char *bootstrap_file, const char *control_path, bool use_stdin) {
+  int brokers = (int)dw_config_get_int(cfg, "broker.brokers");
+  int partitions = (int)dw_config_get_int(cfg, "broker.partitions");
+  int replication = brokers < 3 ? brokers : 3;
+  host h = {.ctl_fd = -1};
+  block_stop_signals(&h);
+  int rc = DW_EXIT_FAIL;
+  if (control_path && open_control_fifo(&h, control_path)) goto done;
+  if (start_cluster(&h, cfg, brokers, partitions, replication)) goto done;
+  const char *addr = rd_kafka_mock_cluster_bootstraps(h.mc);
+  if (bootstrap_file) {
+    if (write_bootstrap_file(bootstrap_file, addr)) goto done;
+    h.wrote_file = 1;
+  }
+  printf("%s\n", addr);
+  fflush(stdout);
+  fprintf(stderr, "broker: %d brokers, %d partitions per topic, replication %d, bootstrap %s\n", brokers,
+          partitions, replication, addr);
+  if (serve(&h, use_stdin)) goto done;
+  fprintf(stderr, "broker: stopping\n");
+  rc = DW_EXIT_OK;
+done:
+  host_stop(&h, bootstrap_file, control_path);
+  return rc;
+}
+
 int dw_cmd_broker(int argc, char **argv) {
   const char *bootstrap_file = NULL, *control_path = NULL;
   bool no_stdin = false;
@@ -167,127 +316,7 @@ int dw_cmd_broker(int argc, char **argv) {
     return DW_EXIT_FAIL;
   }
   int rc = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
-  if (rc >= 0) goto out;
-  int use_stdin = !no_stdin;
-  rc = DW_EXIT_FAIL;
-
-  const dw_config *cfg = dw_cli_config(cli);
-  int brokers = (int)dw_config_get_int(cfg, "broker.brokers");
-  int partitions = (int)dw_config_get_int(cfg, "broker.partitions");
-  int replication = brokers < 3 ? brokers : 3;
-
-  /* Block the stop signals before librdkafka starts its threads (they
-   * inherit the mask), so the signals reach only our ppoll() below. */
-  sigset_t stopsigs, oldmask;
-  sigemptyset(&stopsigs);
-  sigaddset(&stopsigs, SIGTERM);
-  sigaddset(&stopsigs, SIGINT);
-  sigaddset(&stopsigs, SIGHUP);
-  sigprocmask(SIG_BLOCK, &stopsigs, &oldmask);
-  struct sigaction sa = {.sa_handler = on_stop_signal}, old_sa[3];
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, &old_sa[0]);
-  sigaction(SIGINT, &sa, &old_sa[1]);
-  sigaction(SIGHUP, &sa, &old_sa[2]);
-  signal(SIGPIPE, SIG_IGN);
-
-  int ctl_fd = -1, created_fifo = 0;
-  rd_kafka_t *rk = NULL;
-  rd_kafka_mock_cluster_t *mc = NULL;
-  int wrote_file = 0;
-
-  if (control_path) {
-    if (mkfifo(control_path, 0600) == 0)
-      created_fifo = 1;
-    else if (errno != EEXIST) {
-      DW_LOG_ERR("cannot create control FIFO %s: %s", control_path, strerror(errno));
-      goto cleanup;
-    }
-    /* O_RDWR: we are also a writer, so the FIFO never reports EOF when a
-     * client closes it, and writers never block waiting for us to open. */
-    ctl_fd = open(control_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (ctl_fd < 0) {
-      DW_LOG_ERR("cannot open control FIFO %s: %s", control_path, strerror(errno));
-      goto cleanup;
-    }
-    use_stdin = 0;
-  }
-
-  char errstr[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  /* This handle only hosts the cluster; keep it quiet and unconnected. */
-  rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
-  rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    DW_LOG_ERR("cannot create the host Kafka handle: %s", errstr);
-    goto cleanup;
-  }
-  mc = rd_kafka_mock_cluster_new(rk, brokers);
-  if (!mc) {
-    DW_LOG_ERR("cannot create the mock cluster with %d brokers (no free loopback ports?)", brokers);
-    goto cleanup;
-  }
-  static const char *const topic_keys[] = {"topic.events", "topic.dlq", "topic.alerts", "topic.aggregates"};
-  for (size_t i = 0; i < sizeof topic_keys / sizeof topic_keys[0]; i++) {
-    const char *topic = dw_config_get(cfg, topic_keys[i]);
-    if (!topic || !*topic) {
-      DW_LOG_ERR("key '%s' is empty", topic_keys[i]);
-      goto cleanup;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, topic, partitions, replication);
-    if (err) {
-      DW_LOG_ERR("cannot create topic '%s' (%s): %s", topic, topic_keys[i], rd_kafka_err2str(err));
-      goto cleanup;
-    }
-  }
-  const char *addr = rd_kafka_mock_cluster_bootstraps(mc);
-  if (bootstrap_file) {
-    if (write_bootstrap_file(bootstrap_file, addr)) goto cleanup;
-    wrote_file = 1;
-  }
-  printf("%s\n", addr);
-  fflush(stdout);
-  fprintf(stderr, "broker: %d brokers, %d partitions per topic, replication %d, bootstrap %s\n", brokers,
-          partitions, replication, addr);
-
-  sigset_t waitmask = oldmask;
-  sigdelset(&waitmask, SIGTERM);
-  sigdelset(&waitmask, SIGINT);
-  sigdelset(&waitmask, SIGHUP);
-  ctl_buf buf = {.len = 0};
-  int in_fd = ctl_fd >= 0 ? ctl_fd : (use_stdin ? STDIN_FILENO : -1);
-  if (in_fd == STDIN_FILENO) fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
-  for (;;) {
-    struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
-    /* A signal interrupts ppoll (EINTR): that is our stop request. The
-     * handler itself does nothing; ppoll unblocks the signals atomically. */
-    int n = ppoll(&pfd, in_fd >= 0 ? 1 : 0, NULL, &waitmask);
-    if (n < 0) {
-      if (errno == EINTR) break;
-      DW_LOG_ERR("poll: %s", strerror(errno));
-      goto cleanup;
-    }
-    if (n > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
-      int r = control_read(mc, in_fd, &buf);
-      if (r == 1) break;
-      if (r < 0) in_fd = -1; /* stdin closed: keep serving without control */
-    }
-  }
-  fprintf(stderr, "broker: stopping\n");
-  rc = DW_EXIT_OK;
-
-cleanup:
-  if (mc) rd_kafka_mock_cluster_destroy(mc);
-  if (rk) rd_kafka_destroy(rk);
-  if (wrote_file) unlink(bootstrap_file);
-  if (ctl_fd >= 0) close(ctl_fd);
-  if (created_fifo) unlink(control_path);
-  sigaction(SIGTERM, &old_sa[0], NULL);
-  sigaction(SIGINT, &old_sa[1], NULL);
-  sigaction(SIGHUP, &old_sa[2], NULL);
-  sigprocmask(SIG_SETMASK, &oldmask, NULL);
-out:
+  if (rc < 0) rc = run_broker(dw_cli_config(cli), bootstrap_file, control_path, !no_stdin);
   dw_cli_destroy(cli);
   return rc;
 }
