@@ -45,21 +45,162 @@ static void print_table(const dw_silence *v, size_t n, int64_t now, int off) {
   if (!n) printf("(none)\n");
 }
 
+/* What the command line asked for (each option belongs to one verb). */
+typedef struct sil_opts {
+  dw_strs matchers;
+  int64_t from, until, now;
+  const char *dur, *author, *comment, *format;
+  bool all;
+} sil_opts;
+
+/* The verb, its arguments and the database are there. 0, or -1 after
+ * logging the reason (bad usage). */
+static int check_verb(const char *verb, int nargs, const char *conninfo) {
+  bool add = strcmp(verb, "add") == 0, list = strcmp(verb, "list") == 0, expire = strcmp(verb, "expire") == 0;
+  if (!add && !list && !expire) {
+    DW_LOG_ERR("'%s': expected add, list or expire", verb);
+    return -1;
+  }
+  if ((expire && nargs != 2) || (!expire && nargs != 1)) {
+    DW_LOG_ERR(expire ? "expire wants the silence's ID" : "%s takes no other argument", verb);
+    return -1;
+  }
+  if (!conninfo) {
+    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
+    return -1;
+  }
+  return 0;
+}
+
+/* add: the silence the options describe, checked before connecting, so
+ * that a typo costs no round trip. 0, or -1 after logging the reason (bad
+ * usage). */
+static int silence_from_options(dw_silence *s, const sil_opts *o) {
+  char err[1024];
+  for (size_t i = 0; i < o->matchers.n; i++)
+    if (dw_silence_add_matcher(s, o->matchers.v[i], err, sizeof err)) {
+      DW_LOG_ERR("--matcher: %s", err);
+      return -1;
+    }
+  if (!o->matchers.n) {
+    DW_LOG_ERR("add: at least one --matcher is required");
+    return -1;
+  }
+  if ((o->until == DW_TIME_NONE) == (o->dur == NULL)) {
+    DW_LOG_ERR("add: give one of --until T and --for DURATION");
+    return -1;
+  }
+  s->s.starts_at = o->from == DW_TIME_NONE ? o->now : o->from;
+  int64_t ms;
+  if (o->dur && (dw_notify_duration_parse(o->dur, &ms) || ms <= 0)) {
+    DW_LOG_ERR("--for: '%s' is not a duration (8h, 2d, 1h30m)", o->dur);
+    return -1;
+  }
+  s->s.ends_at = o->dur ? s->s.starts_at + ms : o->until;
+  const char *author = o->author ? o->author : getenv("USER");
+  if (!author || !*author || !o->comment || !*o->comment) {
+    DW_LOG_ERR("add: --author and --comment are required (who silences, and why)");
+    return -1;
+  }
+  snprintf(s->created_by, sizeof s->created_by, "%s", author);
+  snprintf(s->comment, sizeof s->comment, "%s", o->comment);
+  return 0;
+}
+
+static PGconn *connect_db(const char *conninfo) {
+  char err[1024];
+  PGconn *pg = dw_pg_connect(conninfo, 10, err, sizeof err);
+  if (!pg) DW_LOG_ERR("%s", err);
+  return pg;
+}
+
+/* add: prints the new silence's id. The exit code. */
+static int verb_add(const char *conninfo, const sil_opts *o) {
+  char err[1024];
+  dw_silence s;
+  dw_silence_init(&s);
+  int rc = DW_EXIT_USAGE;
+  PGconn *pg = NULL;
+  if (silence_from_options(&s, o)) goto out;
+  rc = DW_EXIT_FAIL;
+  if (!(pg = connect_db(conninfo))) goto out;
+  int c = dw_silence_create(pg, &s, o->now, err, sizeof err);
+  if (c) {
+    DW_LOG_ERR("add: %s", err);
+    rc = c > 0 ? DW_EXIT_USAGE : DW_EXIT_FAIL; /* > 0: not a valid silence */
+    goto out;
+  }
+  printf("%s\n", s.s.id);
+  rc = DW_EXIT_OK;
+out:
+  dw_silence_free(&s);
+  if (pg) PQfinish(pg);
+  return rc;
+}
+
+/* list: a table, or the JSON array serve's /api/v1/silences returns. The
+ * exit code. */
+static int verb_list(const char *conninfo, const sil_opts *o, int off) {
+  char err[1024];
+  PGconn *pg = connect_db(conninfo);
+  if (!pg) return DW_EXIT_FAIL;
+  dw_silence *v;
+  size_t n;
+  if (dw_silence_list(pg, o->all, o->now, &v, &n, err, sizeof err)) {
+    DW_LOG_ERR("list: %s", err);
+    PQfinish(pg);
+    return DW_EXIT_FAIL;
+  }
+  if (strcmp(o->format, "json") == 0) {
+    dw_buf b = DW_BUF_INIT;
+    dw_buf_putc(&b, '[');
+    for (size_t i = 0; i < n; i++) {
+      if (i) dw_buf_putc(&b, ',');
+      dw_silence_to_json(&v[i], o->now, off, &b);
+    }
+    dw_buf_puts(&b, "]\n");
+    fputs(b.data, stdout);
+    dw_buf_free(&b);
+  } else {
+    print_table(v, n, o->now, off);
+  }
+  dw_silences_free(v, n);
+  PQfinish(pg);
+  return DW_EXIT_OK;
+}
+
+/* expire ID: ends it now; one not in force or pending is a failure. The
+ * exit code. */
+static int verb_expire(const char *conninfo, const char *id, int64_t now) {
+  char err[1024];
+  PGconn *pg = connect_db(conninfo);
+  if (!pg) return DW_EXIT_FAIL;
+  int rc = DW_EXIT_FAIL;
+  int e = dw_silence_expire(pg, id, now, err, sizeof err);
+  if (e < 0)
+    DW_LOG_ERR("expire: %s", err);
+  else if (e > 0)
+    DW_LOG_ERR("expire: no silence %s in force or pending", id);
+  else {
+    printf("expired %s\n", id);
+    rc = DW_EXIT_OK;
+  }
+  PQfinish(pg);
+  return rc;
+}
+
 int dw_cmd_silence(int argc, char **argv) {
-  dw_strs matchers = {0};
-  int64_t from = DW_TIME_NONE, until = DW_TIME_NONE, now = DW_TIME_NONE;
-  const char *dur = NULL, *author = NULL, *comment = NULL, *format = "table";
-  bool all = false;
+  sil_opts o = {.from = DW_TIME_NONE, .until = DW_TIME_NONE, .now = DW_TIME_NONE, .format = "table"};
   const dw_opt opts[] = {
-    {"matcher", DW_OPT_STRS, &matchers, "M", "add: a matcher (repeatable), e.g. 'commune=\"30412\"'", NULL},
-    {"from", DW_OPT_TIME, &from, "T", "add: starts at T (default now)", NULL},
-    {"until", DW_OPT_TIME_END, &until, "T", "add: ends at T", NULL},
-    {"for", DW_OPT_STR, &dur, "DURATION", "add: ends DURATION after it starts (8h, 2d, 1h30m)", NULL},
-    {"author", DW_OPT_STR, &author, "A", "add: who silences (default $USER)", NULL},
-    {"comment", DW_OPT_STR, &comment, "C", "add: why (required)", NULL},
-    {"all", DW_OPT_FLAG, &all, NULL, "list: expired silences too", NULL},
-    {"format", DW_OPT_CHOICE, &format, "F", "list: table (default) or json (serve's /api/v1/silences)", "table|json"},
-    {"now", DW_OPT_TIME, &now, "T", "act as of T instead of the wall clock (replays, tests)", NULL},
+    {"matcher", DW_OPT_STRS, &o.matchers, "M", "add: a matcher (repeatable), e.g. 'commune=\"30412\"'", NULL},
+    {"from", DW_OPT_TIME, &o.from, "T", "add: starts at T (default now)", NULL},
+    {"until", DW_OPT_TIME_END, &o.until, "T", "add: ends at T", NULL},
+    {"for", DW_OPT_STR, &o.dur, "DURATION", "add: ends DURATION after it starts (8h, 2d, 1h30m)", NULL},
+    {"author", DW_OPT_STR, &o.author, "A", "add: who silences (default $USER)", NULL},
+    {"comment", DW_OPT_STR, &o.comment, "C", "add: why (required)", NULL},
+    {"all", DW_OPT_FLAG, &o.all, NULL, "list: expired silences too", NULL},
+    {"format", DW_OPT_CHOICE, &o.format, "F", "list: table (default) or json (serve's /api/v1/silences)", "table|json"},
+    {"now", DW_OPT_TIME, &o.now, "T", "act as of T instead of the wall clock (replays, tests)", NULL},
     {0},
   };
   const dw_command_spec spec = {CMD, "add|list|expire [ID] --db CONNINFO [OPTIONS]", description, opts, 1, 2, DW_CLI_DB,
@@ -69,111 +210,20 @@ int dw_cmd_silence(int argc, char **argv) {
   char **args;
   int nargs;
   int rc = dw_cli_run(cli, &spec, argc, argv, &args, &nargs);
-  if (rc >= 0) {
-    dw_cli_destroy(cli);
-    return rc;
+  if (rc < 0) {
+    dw_config *cfg = dw_cli_config(cli);
+    int off = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
+    const char *verb = args[0], *conninfo = dw_config_get(cfg, "db.conninfo");
+    if (o.now == DW_TIME_NONE) o.now = dw_now_ms();
+    if (check_verb(verb, nargs, conninfo))
+      rc = DW_EXIT_USAGE;
+    else if (strcmp(verb, "add") == 0)
+      rc = verb_add(conninfo, &o);
+    else if (strcmp(verb, "list") == 0)
+      rc = verb_list(conninfo, &o, off);
+    else
+      rc = verb_expire(conninfo, args[1], o.now);
   }
-  rc = DW_EXIT_USAGE;
-  dw_config *cfg = dw_cli_config(cli);
-  int off = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
-  const char *verb = args[0], *conninfo = dw_config_get(cfg, "db.conninfo");
-  PGconn *pg = NULL;
-  dw_silence s;
-  dw_silence_init(&s);
-  char err[1024];
-  if (now == DW_TIME_NONE) now = dw_now_ms();
-  bool add = strcmp(verb, "add") == 0, list = strcmp(verb, "list") == 0, expire = strcmp(verb, "expire") == 0;
-  if (!add && !list && !expire) {
-    DW_LOG_ERR("'%s': expected add, list or expire", verb);
-    goto out;
-  }
-  if ((expire && nargs != 2) || (!expire && nargs != 1)) {
-    DW_LOG_ERR(expire ? "expire wants the silence's ID" : "%s takes no other argument", verb);
-    goto out;
-  }
-  if (!conninfo) {
-    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
-    goto out;
-  }
-  if (add) {
-    for (size_t i = 0; i < matchers.n; i++)
-      if (dw_silence_add_matcher(&s, matchers.v[i], err, sizeof err)) {
-        DW_LOG_ERR("--matcher: %s", err);
-        goto out;
-      }
-    if (!matchers.n) {
-      DW_LOG_ERR("add: at least one --matcher is required");
-      goto out;
-    }
-    if ((until == DW_TIME_NONE) == (dur == NULL)) {
-      DW_LOG_ERR("add: give one of --until T and --for DURATION");
-      goto out;
-    }
-    s.s.starts_at = from == DW_TIME_NONE ? now : from;
-    int64_t ms;
-    if (dur && (dw_notify_duration_parse(dur, &ms) || ms <= 0)) {
-      DW_LOG_ERR("--for: '%s' is not a duration (8h, 2d, 1h30m)", dur);
-      goto out;
-    }
-    s.s.ends_at = dur ? s.s.starts_at + ms : until;
-    if (!author) author = getenv("USER");
-    if (!author || !*author || !comment || !*comment) {
-      DW_LOG_ERR("add: --author and --comment are required (who silences, and why)");
-      goto out;
-    }
-    snprintf(s.created_by, sizeof s.created_by, "%s", author);
-    snprintf(s.comment, sizeof s.comment, "%s", comment);
-  }
-  rc = DW_EXIT_FAIL;
-  if (!(pg = dw_pg_connect(conninfo, 10, err, sizeof err))) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  if (add) {
-    int c = dw_silence_create(pg, &s, now, err, sizeof err);
-    if (c) {
-      DW_LOG_ERR("add: %s", err);
-      rc = c > 0 ? DW_EXIT_USAGE : DW_EXIT_FAIL;
-      goto out;
-    }
-    printf("%s\n", s.s.id);
-    rc = DW_EXIT_OK;
-  } else if (list) {
-    dw_silence *v;
-    size_t n;
-    if (dw_silence_list(pg, all, now, &v, &n, err, sizeof err)) {
-      DW_LOG_ERR("list: %s", err);
-      goto out;
-    }
-    if (strcmp(format, "json") == 0) {
-      dw_buf b = DW_BUF_INIT;
-      dw_buf_putc(&b, '[');
-      for (size_t i = 0; i < n; i++) {
-        if (i) dw_buf_putc(&b, ',');
-        dw_silence_to_json(&v[i], now, off, &b);
-      }
-      dw_buf_puts(&b, "]\n");
-      fputs(b.data, stdout);
-      dw_buf_free(&b);
-    } else {
-      print_table(v, n, now, off);
-    }
-    dw_silences_free(v, n);
-    rc = DW_EXIT_OK;
-  } else {
-    int e = dw_silence_expire(pg, args[1], now, err, sizeof err);
-    if (e < 0)
-      DW_LOG_ERR("expire: %s", err);
-    else if (e > 0)
-      DW_LOG_ERR("expire: no silence %s in force or pending", args[1]);
-    else {
-      printf("expired %s\n", args[1]);
-      rc = DW_EXIT_OK;
-    }
-  }
-out:
-  dw_silence_free(&s);
-  if (pg) PQfinish(pg);
   dw_cli_destroy(cli);
   return rc;
 }
