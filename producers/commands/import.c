@@ -126,18 +126,167 @@ static int import_file(importer *im, const char *path, const char *format, const
   return rc;
 }
 
+/* What the command line asked for. */
+typedef struct import_opts {
+  const char *rejects, *format, *units, *output;
+  bool allow_rejects;
+  dw_strs fopts;
+} import_opts;
+
+#define MAX_FORMAT_OPTS 64
+
+/* The readers' properties, NULL-terminated key/value pairs: the local
+ * offset (formats whose times carry none, dvcqg, read them in it), --units
+ * (= --format-opt units=FILE), then each --format-opt. */
+typedef struct format_props {
+  char offs[16];
+  char keys[MAX_FORMAT_OPTS][256];
+  const char *v[2 * (MAX_FORMAT_OPTS + 3) + 1];
+} format_props;
+
+/* 0, or -1 after logging the reason (bad usage). */
+static int build_props(format_props *fp, const dw_config *cfg, const import_opts *o) {
+  size_t np = 0;
+  snprintf(fp->offs, sizeof fp->offs, "%d", (int)dw_config_get_int(cfg, "calendar.utc_offset_min"));
+  fp->v[np++] = DW_FORMAT_PROP_UTC_OFFSET, fp->v[np++] = fp->offs;
+  if (o->units) fp->v[np++] = "units", fp->v[np++] = o->units;
+  if (o->fopts.n > MAX_FORMAT_OPTS) {
+    DW_LOG_ERR("--format-opt given %zu times (at most 64)", o->fopts.n);
+    return -1;
+  }
+  for (size_t i = 0; i < o->fopts.n; i++) {
+    const char *opt = o->fopts.v[i], *eq = strchr(opt, '=');
+    if (!eq || eq == opt) {
+      DW_LOG_ERR("--format-opt wants KEY=VALUE, got '%s'", opt);
+      return -1;
+    }
+    snprintf(fp->keys[i], sizeof fp->keys[i], "%.*s", (int)(eq - opt), opt);
+    fp->v[np++] = fp->keys[i], fp->v[np++] = eq + 1;
+  }
+  fp->v[np] = NULL;
+  return 0;
+}
+
+/* The reject file, and the output file or the Avro codec and producer.
+ * 0, or -1 after logging the reason; importer_free frees either way. */
+static int open_outputs(importer *im, dw_config *cfg, const char *output, const char *rejects_path,
+                        const char *offs) {
+  char err[1024];
+  if (!(im->rejects = dw_rejects_new(rejects_path, 0))) {
+    DW_LOG_ERR("out of memory");
+    return -1;
+  }
+  if (output) {
+    const char *wprops[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
+    if (!(im->out = dw_writer_create(NULL, output, wprops, err, sizeof err))) {
+      DW_LOG_ERR("%s", err);
+      return -1;
+    }
+    return 0;
+  }
+  if (!(im->av = dw_avro_new(err, sizeof err))) {
+    DW_LOG_ERR("avro: %s", err);
+    return -1;
+  }
+  im->topic = dw_config_get(cfg, "topic.events");
+  if (!(im->prod = dw_producer_new(cfg, CMD, NULL, err, sizeof err))) {
+    DW_LOG_ERR("%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct totals {
+  uint64_t delivered, failed, rejected;
+} totals;
+
+/* Waits for every delivery report, closes the output and the reject file:
+ * only then are the counts final. A failure sets im->failed. */
+static totals finish_outputs(importer *im, const char *output) {
+  char err[1024];
+  totals t = {im->produced, 0, 0};
+  if (im->prod) {
+    if (dw_producer_flush(im->prod, err, sizeof err)) {
+      DW_LOG_ERR("%s", err);
+      im->failed = true;
+    }
+    t.delivered = dw_producer_delivered(im->prod);
+    t.failed = dw_producer_failed(im->prod);
+  }
+  if (im->out && dw_writer_close(im->out, err, sizeof err)) {
+    DW_LOG_ERR("%s: %s", output, err);
+    im->failed = true;
+  }
+  im->out = NULL;
+  t.rejected = dw_rejects_count(im->rejects);
+  if (dw_rejects_close(im->rejects, err, sizeof err)) {
+    DW_LOG_ERR("%s", err);
+    im->failed = true;
+  }
+  im->rejects = NULL;
+  return t;
+}
+
+static void print_summary(const importer *im, const totals *t, const char *rejects_path) {
+  fprintf(stderr,
+          "import: read %" PRIu64 ", produced %" PRIu64 ", rejected %" PRIu64 ", blank %" PRIu64 "; queued %" PRIu64
+          ", delivery failed %" PRIu64 "; %.2f s",
+          im->read, t->delivered, t->rejected, im->blank, im->produced, t->failed, dw_progress_elapsed(im->prog));
+  if (im->stats[0]) fprintf(stderr, "; %s", im->stats);
+  if (t->rejected) fprintf(stderr, "; rejects in %s", rejects_path);
+  fputc('\n', stderr);
+}
+
+/* Frees what is still open: after a failure to start, the reject file and
+ * the output too. */
+static void importer_free(importer *im) {
+  char err[1024];
+  if (im->out) dw_writer_close(im->out, err, sizeof err);
+  if (im->rejects) dw_rejects_close(im->rejects, err, sizeof err);
+  dw_progress_destroy(im->prog);
+  dw_producer_destroy(im->prod);
+  if (im->av) dw_avro_destroy(im->av);
+}
+
+/* Everything after the options. The exit code (see the epilog). */
+static int import(dw_config *cfg, const import_opts *o, char **files, int nfiles) {
+  format_props fp;
+  if (build_props(&fp, cfg, o)) return DW_EXIT_USAGE;
+  if (!o->output && !dw_config_get(cfg, "kafka.bootstrap.servers")) {
+    DW_LOG_ERR("no Kafka bootstrap servers: give --bootstrap, kafka.bootstrap.servers or DW_BOOTSTRAP (or --output)");
+    return DW_EXIT_USAGE;
+  }
+  const char *rejects_path = o->rejects;
+  char default_rejects[4096];
+  if (!rejects_path) {
+    snprintf(default_rejects, sizeof default_rejects, "%s.rejects", strcmp(files[0], "-") == 0 ? "stdin" : files[0]);
+    rejects_path = default_rejects;
+  }
+  importer im = {0};
+  int rc = DW_EXIT_FAIL;
+  if (open_outputs(&im, cfg, o->output, rejects_path, fp.offs) == 0) {
+    im.prog = dw_progress_new(CMD, "read", 0);
+    for (int i = 0; i < nfiles; i++)
+      if (import_file(&im, files[i], o->format, fp.v)) break;
+    dw_progress_clear(im.prog);
+    totals t = finish_outputs(&im, o->output);
+    print_summary(&im, &t, rejects_path);
+    rc = im.failed || t.failed || (t.rejected && !o->allow_rejects) ? DW_EXIT_FAIL : DW_EXIT_OK;
+  }
+  importer_free(&im);
+  return rc;
+}
+
 int dw_cmd_import(int argc, char **argv) {
-  const char *rejects_opt = NULL, *format = NULL, *units = NULL, *output = NULL;
-  bool allow_rejects = false;
-  dw_strs fopts = {0};
+  import_opts o = {0};
   const dw_opt opts[] = {
-    {"format", DW_OPT_STR, &format, "FORMAT", "input format (jsonl, avro, dvcqg, ...; default: by content)", NULL},
-    {"units", DW_OPT_STR, &units, "FILE", "units file of formats that map units (dvcqg: key,commune,agency)", NULL},
-    {"format-opt", DW_OPT_STRS, &fopts, "KEY=VALUE", "an option of the input format (repeatable)", NULL},
-    {"rejects", DW_OPT_STR, &rejects_opt, "FILE", "where refused lines go (default: FIRST_FILE.rejects, stdin.rejects\n"
+    {"format", DW_OPT_STR, &o.format, "FORMAT", "input format (jsonl, avro, dvcqg, ...; default: by content)", NULL},
+    {"units", DW_OPT_STR, &o.units, "FILE", "units file of formats that map units (dvcqg: key,commune,agency)", NULL},
+    {"format-opt", DW_OPT_STRS, &o.fopts, "KEY=VALUE", "an option of the input format (repeatable)", NULL},
+    {"rejects", DW_OPT_STR, &o.rejects, "FILE", "where refused lines go (default: FIRST_FILE.rejects, stdin.rejects\n"
      "for '-'); none is left when nothing is refused", NULL},
-    {"allow-rejects", DW_OPT_FLAG, &allow_rejects, NULL, "exit 0 even when lines were refused", NULL},
-    {"output", DW_OPT_STR, &output, "FILE", "write the events to FILE (.jsonl or .avro) instead of Kafka", NULL},
+    {"allow-rejects", DW_OPT_FLAG, &o.allow_rejects, NULL, "exit 0 even when lines were refused", NULL},
+    {"output", DW_OPT_STR, &o.output, "FILE", "write the events to FILE (.jsonl or .avro) instead of Kafka", NULL},
     {0},
   };
   const dw_command_spec spec = {CMD, "FILE... [OPTIONS]", description, opts, 1, -1, DW_CLI_KAFKA, epilog};
@@ -145,111 +294,8 @@ int dw_cmd_import(int argc, char **argv) {
   if (!cli) return DW_EXIT_FAIL;
   char **files;
   int nfiles;
-  importer im = {0};
-  const char *props[2 * 67 + 1];
   int rc = dw_cli_run(cli, &spec, argc, argv, &files, &nfiles);
-  if (rc >= 0) goto out;
-  rc = DW_EXIT_USAGE;
-  dw_config *cfg = dw_cli_config(cli);
-  char err[1024];
-  /* the format's options: --units is --format-opt units=FILE */
-  size_t np = 0;
-  /* the local offset: formats whose times carry none (dvcqg) read them in it */
-  char offs[16];
-  snprintf(offs, sizeof offs, "%d", (int)dw_config_get_int(cfg, "calendar.utc_offset_min"));
-  props[np++] = DW_FORMAT_PROP_UTC_OFFSET, props[np++] = offs;
-  if (units) props[np++] = "units", props[np++] = units;
-  static char kv[64][256];
-  if (fopts.n > 64) {
-    DW_LOG_ERR("--format-opt given %zu times (at most 64)", fopts.n);
-    goto out;
-  }
-  for (size_t i = 0; i < fopts.n; i++) {
-    const char *eq = strchr(fopts.v[i], '=');
-    if (!eq || eq == fopts.v[i]) {
-      DW_LOG_ERR("--format-opt wants KEY=VALUE, got '%s'", fopts.v[i]);
-      goto out;
-    }
-    snprintf(kv[i], sizeof kv[i], "%.*s", (int)(eq - fopts.v[i]), fopts.v[i]);
-    props[np++] = kv[i], props[np++] = eq + 1;
-  }
-  props[np] = NULL;
-  if (!output && !dw_config_get(cfg, "kafka.bootstrap.servers")) {
-    DW_LOG_ERR("no Kafka bootstrap servers: give --bootstrap, kafka.bootstrap.servers or DW_BOOTSTRAP (or --output)");
-    goto out;
-  }
-  rc = DW_EXIT_FAIL;
-  char default_rejects[4096];
-  if (!rejects_opt) {
-    snprintf(default_rejects, sizeof default_rejects, "%s.rejects", strcmp(files[0], "-") == 0 ? "stdin" : files[0]);
-    rejects_opt = default_rejects;
-  }
-  if (!(im.rejects = dw_rejects_new(rejects_opt, 0))) {
-    DW_LOG_ERR("out of memory");
-    goto out;
-  }
-  if (output) {
-    const char *wprops[] = {DW_FORMAT_PROP_UTC_OFFSET, offs, NULL};
-    if (!(im.out = dw_writer_create(NULL, output, wprops, err, sizeof err))) {
-      DW_LOG_ERR("%s", err);
-      goto out;
-    }
-  } else {
-    if (!(im.av = dw_avro_new(err, sizeof err))) {
-      DW_LOG_ERR("avro: %s", err);
-      goto out;
-    }
-    im.topic = dw_config_get(cfg, "topic.events");
-    if (!(im.prod = dw_producer_new(cfg, CMD, NULL, err, sizeof err))) {
-      DW_LOG_ERR("%s", err);
-      goto out;
-    }
-  }
-  im.prog = dw_progress_new(CMD, "read", 0);
-  for (int i = 0; i < nfiles; i++)
-    if (import_file(&im, files[i], format, props)) break;
-  dw_progress_clear(im.prog);
-
-  uint64_t delivered = im.produced, failed = 0;
-  if (im.prod) {
-    if (dw_producer_flush(im.prod, err, sizeof err)) {
-      DW_LOG_ERR("%s", err);
-      im.failed = true;
-    }
-    delivered = dw_producer_delivered(im.prod);
-    failed = dw_producer_failed(im.prod);
-  }
-  if (im.out && dw_writer_close(im.out, err, sizeof err)) {
-    DW_LOG_ERR("%s: %s", output, err);
-    im.failed = true;
-  }
-  im.out = NULL;
-  uint64_t rejected = dw_rejects_count(im.rejects);
-  if (dw_rejects_close(im.rejects, err, sizeof err)) {
-    DW_LOG_ERR("%s", err);
-    im.failed = true;
-  }
-  im.rejects = NULL;
-  fprintf(stderr,
-          "import: read %" PRIu64 ", produced %" PRIu64 ", rejected %" PRIu64 ", blank %" PRIu64 "; queued %" PRIu64
-          ", delivery failed %" PRIu64 "; %.2f s",
-          im.read, delivered, rejected, im.blank, im.produced, failed, dw_progress_elapsed(im.prog));
-  if (im.stats[0]) fprintf(stderr, "; %s", im.stats);
-  if (rejected) fprintf(stderr, "; rejects in %s", rejects_opt);
-  fputc('\n', stderr);
-  if (im.failed || failed)
-    rc = DW_EXIT_FAIL;
-  else if (rejected && !allow_rejects)
-    rc = DW_EXIT_FAIL;
-  else
-    rc = DW_EXIT_OK;
-
-out:
-  if (im.out) dw_writer_close(im.out, err, sizeof err);
-  if (im.rejects) dw_rejects_close(im.rejects, err, sizeof err);
-  dw_progress_destroy(im.prog);
-  dw_producer_destroy(im.prod);
-  if (im.av) dw_avro_destroy(im.av);
+  if (rc < 0) rc = import(dw_cli_config(cli), &o, files, nfiles);
   dw_cli_destroy(cli);
   return rc;
 }
