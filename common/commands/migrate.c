@@ -81,38 +81,34 @@ static int parse_name(const char *f, migration *x) {
   return 0;
 }
 
-/* Lists DIR/NNN_name.sql sorted by version (DIR = BUILTIN: the compiled-in set). Other .sql names and duplicate
- * versions are errors: a misnamed migration would otherwise never run. */
-static int scan_migrations(const char *dir, migration **out, size_t *count, char *err, size_t n) {
-  if (strcmp(dir, BUILTIN) == 0) {
-    size_t len = 0;
-    while (dw_embedded_migrations[len].name) len++;
-    migration *m = calloc(len + 1, sizeof *m);
-    if (!m) {
-      snprintf(err, n, "out of memory");
-      return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-      const dw_embedded_file *f = &dw_embedded_migrations[i];
-      if (parse_name(f->name, &m[i]) || !(m[i].sql = strdup(f->data)) || !(m[i].path = strdup(f->name))) {
-        snprintf(err, n, "built-in migration %s: bad name or out of memory", f->name);
-        free_migrations(m, len);
-        return -1;
-      }
-    }
-    qsort(m, len, sizeof *m, by_version);
-    *out = m;
-    *count = len;
-    return 0;
-  }
-  DIR *d = opendir(dir);
-  if (!d) {
-    snprintf(err, n, "migrations folder %s: %s", dir, strerror(errno));
+/* The compiled-in set, sorted by version. 0, or -1 with err. */
+static int scan_builtin(migration **out, size_t *count, char *err, size_t n) {
+  size_t len = 0;
+  while (dw_embedded_migrations[len].name) len++;
+  migration *m = calloc(len + 1, sizeof *m);
+  if (!m) {
+    snprintf(err, n, "out of memory");
     return -1;
   }
-  migration *m = NULL;
-  size_t len = 0, cap = 0;
-  int rc = 0;
+  for (size_t i = 0; i < len; i++) {
+    const dw_embedded_file *f = &dw_embedded_migrations[i];
+    if (parse_name(f->name, &m[i]) || !(m[i].sql = strdup(f->data)) || !(m[i].path = strdup(f->name))) {
+      snprintf(err, n, "built-in migration %s: bad name or out of memory", f->name);
+      free_migrations(m, len);
+      return -1;
+    }
+  }
+  qsort(m, len, sizeof *m, by_version);
+  *out = m;
+  *count = len;
+  return 0;
+}
+
+/* Appends each DIR/NNN_name.sql of d to *m (*len of them, in readdir's
+ * order; the SQL is read later). 0, or -1 with err (*m, *len still to
+ * free). */
+static int list_folder(DIR *d, const char *dir, migration **m, size_t *len, char *err, size_t n) {
+  size_t cap = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     const char *f = e->d_name;
@@ -121,44 +117,60 @@ static int scan_migrations(const char *dir, migration **out, size_t *count, char
     migration probe = {0};
     if (parse_name(f, &probe)) {
       snprintf(err, n, "%s/%s: a migration must be named NNN_name.sql (digits, '_', letters/digits/_/-)", dir, f);
-      rc = -1;
-      break;
+      return -1;
     }
-    if (len == cap) {
+    if (*len == cap) {
       cap = cap ? cap * 2 : 16;
-      migration *grown = realloc(m, cap * sizeof *m);
+      migration *grown = realloc(*m, cap * sizeof **m);
       if (!grown) {
         snprintf(err, n, "out of memory");
-        rc = -1;
-        break;
+        return -1;
       }
-      m = grown;
+      *m = grown;
     }
-    migration *x = &m[len++];
+    migration *x = &(*m)[(*len)++];
     *x = probe;
     size_t pl = strlen(dir) + fl + 2;
     x->path = malloc(pl);
     if (!x->file || !x->name || !x->path) {
       snprintf(err, n, "out of memory");
-      rc = -1;
-      break;
+      return -1;
     }
     snprintf(x->path, pl, "%s/%s", dir, f);
   }
-  closedir(d);
-  if (rc == 0) {
-    if (len) qsort(m, len, sizeof *m, by_version);
-    for (size_t i = 1; i < len; i++)
-      if (m[i].version == m[i - 1].version) {
-        snprintf(err, n, "%s: %s and %s have the same version %ld", dir, m[i - 1].file, m[i].file, m[i].version);
-        rc = -1;
-        break;
-      }
-  }
-  if (rc == 0 && len == 0) {
+  return 0;
+}
+
+/* Sorts by version; two files of one version, or none at all, are errors.
+ * 0, or -1 with err. */
+static int check_versions(const char *dir, migration *m, size_t len, char *err, size_t n) {
+  if (len) qsort(m, len, sizeof *m, by_version);
+  for (size_t i = 1; i < len; i++)
+    if (m[i].version == m[i - 1].version) {
+      snprintf(err, n, "%s: %s and %s have the same version %ld", dir, m[i - 1].file, m[i].file, m[i].version);
+      return -1;
+    }
+  if (len == 0) {
     snprintf(err, n, "%s: no migrations (NNN_name.sql) found", dir);
-    rc = -1;
+    return -1;
   }
+  return 0;
+}
+
+/* Lists DIR/NNN_name.sql sorted by version (DIR = BUILTIN: the compiled-in set). Other .sql names and duplicate
+ * versions are errors: a misnamed migration would otherwise never run. */
+static int scan_migrations(const char *dir, migration **out, size_t *count, char *err, size_t n) {
+  if (strcmp(dir, BUILTIN) == 0) return scan_builtin(out, count, err, n);
+  DIR *d = opendir(dir);
+  if (!d) {
+    snprintf(err, n, "migrations folder %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  migration *m = NULL;
+  size_t len = 0;
+  int rc = list_folder(d, dir, &m, &len, err, n);
+  closedir(d);
+  if (rc == 0) rc = check_versions(dir, m, len, err, n);
   if (rc) {
     free_migrations(m, len);
     return -1;
@@ -256,6 +268,112 @@ static int load_applied(PGconn *conn, migration *m, size_t count, char *err, siz
   return rc;
 }
 
+/* --wait in range, and a connection string libpq can parse (checked here
+ * so that a typo is bad usage, not a connection failure). 0, or -1 after
+ * logging the reason. */
+static int check_target(int64_t wait_s, const char *conninfo) {
+  if (wait_s < 0 || wait_s > 3600) {
+    DW_LOG_ERR("--wait: %lld is not a number of seconds 0..3600", (long long)wait_s);
+    return -1;
+  }
+  if (!conninfo || !*conninfo) {
+    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
+    return -1;
+  }
+  char *why = NULL;
+  PQconninfoOption *parsed = PQconninfoParse(conninfo, &why);
+  if (!parsed) {
+    for (size_t l = why ? strlen(why) : 0; l && why[l - 1] == '\n'; l--) why[l - 1] = 0;
+    DW_LOG_ERR("bad connection string '%s': %s", conninfo, why ? why : "out of memory");
+    PQfreemem(why);
+    return -1;
+  }
+  PQconninfoFree(parsed);
+  return 0;
+}
+
+/* The migrations of dir with their SQL, before touching the database: a
+ * bad set changes nothing. 0, or -1 with err (*m, *count still to free). */
+static int load_migrations(const char *dir, migration **m, size_t *count, char *err, size_t n) {
+  if (scan_migrations(dir, m, count, err, n)) return -1;
+  for (size_t i = 0; i < *count; i++)
+    if (!(*m)[i].sql && !((*m)[i].sql = dw_read_text_file((*m)[i].path, NULL, err, n))) return -1;
+  return 0;
+}
+
+/* Connects (retrying for wait_s while the server starts) and takes the
+ * advisory lock. NULL with err. */
+static PGconn *connect_locked(const char *conninfo, int64_t wait_s, char *err, size_t n) {
+  PGconn *conn = dw_pg_connect(conninfo, (int)wait_s, err, n);
+  if (!conn) return NULL;
+  /* Keep NOTICEs ("relation already exists, skipping") off stderr; the lock
+   * is held until the connection closes. */
+  if (dw_pg_exec(conn, "SET client_min_messages = warning", err, n) ||
+      dw_pg_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, n)) {
+    PQfinish(conn);
+    return NULL;
+  }
+  return conn;
+}
+
+/* Checksums every file and marks those applied (refusing changed ones).
+ * 0, or -1 with err. */
+static int compare_applied(PGconn *conn, migration *m, size_t count, char *err, size_t n) {
+  for (size_t i = 0; i < count; i++)
+    if (checksum(conn, &m[i], err, n)) return -1;
+  return load_applied(conn, m, count, err, n);
+}
+
+/* Applies, in order, those not applied yet; stops at the first failure
+ * (later ones may depend on it). Prints one line each and the summary. 0,
+ * or -1 after logging the reason. */
+static int apply_pending(PGconn *conn, const migration *m, size_t count) {
+  char err[2048];
+  size_t applied = 0, skipped = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (m[i].applied) {
+      skipped++;
+      continue;
+    }
+    if (apply(conn, &m[i], err, sizeof err)) {
+      DW_LOG_ERR("%s", err);
+      DW_LOG_ERR("stopped: %zu applied in this run, %s and later not applied", applied, m[i].file);
+      return -1;
+    }
+    printf("applied %s\n", m[i].file);
+    fflush(stdout);
+    applied++;
+  }
+  if (applied)
+    printf("migrate: %zu applied, %zu already applied, schema at version %ld\n", applied, skipped,
+           m[count - 1].version);
+  else
+    printf("migrate: nothing to apply, %zu already applied, schema at version %ld\n", skipped,
+           m[count - 1].version);
+  return 0;
+}
+
+/* Everything after the options. The exit code. */
+static int migrate(const dw_config *cfg, const char *dir, int64_t wait_s) {
+  const char *conninfo = dw_config_get(cfg, "db.conninfo");
+  if (check_target(wait_s, conninfo)) return DW_EXIT_USAGE;
+  if (!dir) dir = getenv("DW_MIGRATIONS_DIR");
+  if (!dir || !*dir) dir = BUILTIN;
+  migration *m = NULL;
+  size_t count = 0;
+  PGconn *conn = NULL;
+  char err[2048];
+  int rc = DW_EXIT_FAIL;
+  if (load_migrations(dir, &m, &count, err, sizeof err) ||
+      !(conn = connect_locked(conninfo, wait_s, err, sizeof err)) || compare_applied(conn, m, count, err, sizeof err))
+    DW_LOG_ERR("%s", err);
+  else if (apply_pending(conn, m, count) == 0)
+    rc = DW_EXIT_OK;
+  if (conn) PQfinish(conn); /* ends the session: releases the advisory lock */
+  free_migrations(m, count);
+  return rc;
+}
+
 int dw_cmd_migrate(int argc, char **argv) {
   const char *dir = NULL;
   int64_t wait_s = 10;
@@ -271,90 +389,8 @@ int dw_cmd_migrate(int argc, char **argv) {
     DW_LOG_ERR("out of memory");
     return DW_EXIT_FAIL;
   }
-  migration *m = NULL;
-  size_t count = 0;
-  PGconn *conn = NULL;
   int rc = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
-  if (rc >= 0) goto out;
-  rc = DW_EXIT_USAGE;
-  if (wait_s < 0 || wait_s > 3600) {
-    DW_LOG_ERR("--wait: %lld is not a number of seconds 0..3600", (long long)wait_s);
-    goto out;
-  }
-  const char *conninfo = dw_config_get(dw_cli_config(cli), "db.conninfo");
-  if (!conninfo || !*conninfo) {
-    DW_LOG_ERR("no database: give --db CONNINFO, db.conninfo or DW_DB");
-    goto out;
-  }
-  char *why = NULL;
-  PQconninfoOption *parsed = PQconninfoParse(conninfo, &why);
-  if (!parsed) {
-    for (size_t l = why ? strlen(why) : 0; l && why[l - 1] == '\n'; l--) why[l - 1] = 0;
-    DW_LOG_ERR("bad connection string '%s': %s", conninfo, why ? why : "out of memory");
-    PQfreemem(why);
-    goto out;
-  }
-  PQconninfoFree(parsed);
-  if (!dir) dir = getenv("DW_MIGRATIONS_DIR");
-  if (!dir || !*dir) dir = BUILTIN;
-  rc = DW_EXIT_FAIL;
-
-  char err[2048];
-  if (scan_migrations(dir, &m, &count, err, sizeof err)) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  for (size_t i = 0; i < count; i++)
-    if (!m[i].sql && !(m[i].sql = dw_read_text_file(m[i].path, NULL, err, sizeof err))) {
-      DW_LOG_ERR("%s", err);
-      goto out;
-    }
-  conn = dw_pg_connect(conninfo, (int)wait_s, err, sizeof err);
-  if (!conn) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  /* Keep NOTICEs ("relation already exists, skipping") off stderr; the lock
-   * is held until the connection closes. */
-  if (dw_pg_exec(conn, "SET client_min_messages = warning", err, sizeof err) ||
-      dw_pg_exec(conn, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err, sizeof err)) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  for (size_t i = 0; i < count; i++)
-    if (checksum(conn, &m[i], err, sizeof err)) {
-      DW_LOG_ERR("%s", err);
-      goto out;
-    }
-  if (load_applied(conn, m, count, err, sizeof err)) {
-    DW_LOG_ERR("%s", err);
-    goto out;
-  }
-  size_t applied = 0, skipped = 0;
-  for (size_t i = 0; i < count; i++) {
-    if (m[i].applied) {
-      skipped++;
-      continue;
-    }
-    if (apply(conn, &m[i], err, sizeof err)) {
-      DW_LOG_ERR("%s", err);
-      DW_LOG_ERR("stopped: %zu applied in this run, %s and later not applied", applied, m[i].file);
-      goto out;
-    }
-    printf("applied %s\n", m[i].file);
-    fflush(stdout);
-    applied++;
-  }
-  if (applied)
-    printf("migrate: %zu applied, %zu already applied, schema at version %ld\n", applied, skipped,
-           m[count - 1].version);
-  else
-    printf("migrate: nothing to apply, %zu already applied, schema at version %ld\n", skipped,
-           m[count - 1].version);
-  rc = DW_EXIT_OK;
-out:
-  if (conn) PQfinish(conn); /* ends the session: releases the advisory lock */
-  free_migrations(m, count);
+  if (rc < 0) rc = migrate(dw_cli_config(cli), dir, wait_s);
   dw_cli_destroy(cli);
   return rc;
 }
