@@ -316,11 +316,8 @@ static int valid_commune_code(const char *s) {
   return 1;
 }
 
-static dw_sim_profile *parse_root(json_t *root, char *errstr, size_t n) {
-  if (!json_is_object(root)) {
-    fail(errstr, n, "(profile)", "must be a JSON object%s", "");
-    return NULL;
-  }
+/* Only the known top-level keys: a misspelt one would silently do nothing. */
+static int check_top_keys(json_t *root, char *errstr, size_t n) {
   static const char *const top_keys[] = {"name", "description", "note", "province", "defaults",
                                          "communes", "generate_communes", NULL};
   const char *k;
@@ -329,11 +326,123 @@ static dw_sim_profile *parse_root(json_t *root, char *errstr, size_t n) {
     int ok = 0;
     for (int i = 0; top_keys[i]; i++)
       if (strcmp(k, top_keys[i]) == 0) ok = 1;
-    if (!ok) {
-      fail(errstr, n, k, "unknown field%s", "");
+    if (!ok) return fail(errstr, n, k, "unknown field%s", "");
+  }
+  return 0;
+}
+
+/* communes[i]: its code (5 digits, unique so far), name (default: the
+ * code) and parameters over the profile's defaults. 0 or -1. */
+static int parse_commune(json_t *o, size_t i, dw_sim_profile *prof, const dw_sim_params *defaults, char *errstr,
+                         size_t n) {
+  static const char *const own[] = {"code", "name", NULL};
+  char path[64];
+  snprintf(path, sizeof path, "communes[%zu]", i);
+  dw_sim_commune *c = &prof->communes[i];
+  if (!json_is_object(o)) return fail(errstr, n, path, "must be an object%s", "");
+  char fpath[96];
+  snprintf(fpath, sizeof fpath, "%s.code", path);
+  json_t *code = json_object_get(o, "code");
+  if (!code) return fail(errstr, n, fpath, "required%s", "");
+  if (!json_is_string(code) || !valid_commune_code(json_string_value(code)))
+    return fail(errstr, n, fpath, "must be a 5-digit administrative-unit code as a string%s", "");
+  snprintf(c->code, sizeof c->code, "%s", json_string_value(code));
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(prof->communes[j].code, c->code) == 0)
+      return fail(errstr, n, fpath, "duplicate commune code %s", c->code);
+  json_t *name = json_object_get(o, "name");
+  snprintf(fpath, sizeof fpath, "%s.name", path);
+  if (name) {
+    if (copy_string(name, c->name, sizeof c->name, fpath, errstr, n)) return -1;
+  } else {
+    snprintf(c->name, sizeof c->name, "%s", c->code);
+  }
+  c->p = *defaults;
+  return parse_params(o, &c->p, path, own, errstr, n);
+}
+
+/* "communes": the listed communes. NULL with errstr. */
+static dw_sim_profile *communes_listed(json_t *communes, const dw_sim_params *defaults, char *errstr, size_t n) {
+  if (!json_is_array(communes) || json_array_size(communes) == 0) {
+    fail(errstr, n, "communes", "must be a non-empty array%s", "");
+    return NULL;
+  }
+  dw_sim_profile *prof = profile_alloc((int)json_array_size(communes));
+  if (!prof) {
+    fail(errstr, n, "communes", "out of memory%s", "");
+    return NULL;
+  }
+  size_t i;
+  json_t *o;
+  json_array_foreach(communes, i, o) {
+    if (parse_commune(o, i, prof, defaults, errstr, n)) {
+      dw_sim_profile_destroy(prof);
       return NULL;
     }
   }
+  return prof;
+}
+
+/* No "communes": a generated province of "generate_communes" (default 100)
+ * communes, with the defaults object d (may be NULL) applied to each. NULL
+ * with errstr. */
+static dw_sim_profile *communes_generated(json_t *gen, json_t *d, char *errstr, size_t n) {
+  int count = 100;
+  if (gen) {
+    if (!json_is_integer(gen) || json_integer_value(gen) < 1 || json_integer_value(gen) > 3321) {
+      fail(errstr, n, "generate_communes", "must be an integer in 1..3321%s", "");
+      return NULL;
+    }
+    count = (int)json_integer_value(gen);
+  }
+  dw_sim_profile *prof = dw_sim_profile_generated(count);
+  if (!prof) {
+    fail(errstr, n, "generate_communes", "out of memory%s", "");
+    return NULL;
+  }
+  /* the profile's defaults replace the generated variation only where it
+   * names a parameter; keep the generated names, codes and variation */
+  if (d)
+    for (int i = 0; i < prof->n_communes; i++)
+      if (parse_params(d, &prof->communes[i].p, "defaults", NULL, errstr, n)) {
+        dw_sim_profile_destroy(prof);
+        return NULL;
+      }
+  return prof;
+}
+
+/* "province": {code, name}; without it, the sample province. 0 or -1. */
+static int parse_province(json_t *prov, dw_sim_profile *prof, char *errstr, size_t n) {
+  if (!prov) {
+    snprintf(prof->province_code, sizeof prof->province_code, "86");
+    snprintf(prof->province_name, sizeof prof->province_name, "Tỉnh Mẫu");
+    return 0;
+  }
+  if (!json_is_object(prov)) return fail(errstr, n, "province", "must be an object {code, name}%s", "");
+  const char *k;
+  json_t *v;
+  json_object_foreach(prov, k, v) {
+    char path[64];
+    snprintf(path, sizeof path, "province.%s", k);
+    if (strcmp(k, "code") == 0) {
+      if (copy_string(v, prof->province_code, sizeof prof->province_code, path, errstr, n)) return -1;
+    } else if (strcmp(k, "name") == 0) {
+      if (copy_string(v, prof->province_name, sizeof prof->province_name, path, errstr, n)) return -1;
+    } else {
+      return fail(errstr, n, path, "unknown field%s", "");
+    }
+  }
+  return 0;
+}
+
+/* The profile object, in the order its errors are reported: top-level
+ * keys, defaults, communes (listed or generated), name, province. */
+static dw_sim_profile *parse_root(json_t *root, char *errstr, size_t n) {
+  if (!json_is_object(root)) {
+    fail(errstr, n, "(profile)", "must be a JSON object%s", "");
+    return NULL;
+  }
+  if (check_top_keys(root, errstr, n)) return NULL;
   dw_sim_params defaults;
   dw_sim_params_default(&defaults);
   json_t *d = json_object_get(root, "defaults");
@@ -345,105 +454,17 @@ static dw_sim_profile *parse_root(json_t *root, char *errstr, size_t n) {
     if (parse_params(d, &defaults, "defaults", NULL, errstr, n)) return NULL;
   }
   json_t *communes = json_object_get(root, "communes");
-  json_t *gen = json_object_get(root, "generate_communes");
-  dw_sim_profile *prof = NULL;
-  if (communes) {
-    if (!json_is_array(communes) || json_array_size(communes) == 0) {
-      fail(errstr, n, "communes", "must be a non-empty array%s", "");
-      return NULL;
-    }
-    prof = profile_alloc((int)json_array_size(communes));
-    if (!prof) {
-      fail(errstr, n, "communes", "out of memory%s", "");
-      return NULL;
-    }
-    size_t i;
-    json_t *o;
-    static const char *const own[] = {"code", "name", NULL};
-    json_array_foreach(communes, i, o) {
-      char path[64];
-      snprintf(path, sizeof path, "communes[%zu]", i);
-      dw_sim_commune *c = &prof->communes[i];
-      if (!json_is_object(o)) {
-        fail(errstr, n, path, "must be an object%s", "");
-        goto bad;
-      }
-      char fpath[96];
-      snprintf(fpath, sizeof fpath, "%s.code", path);
-      json_t *code = json_object_get(o, "code");
-      if (!code) {
-        fail(errstr, n, fpath, "required%s", "");
-        goto bad;
-      }
-      if (!json_is_string(code) || !valid_commune_code(json_string_value(code))) {
-        fail(errstr, n, fpath, "must be a 5-digit administrative-unit code as a string%s", "");
-        goto bad;
-      }
-      snprintf(c->code, sizeof c->code, "%s", json_string_value(code));
-      for (size_t j = 0; j < i; j++)
-        if (strcmp(prof->communes[j].code, c->code) == 0) {
-          fail(errstr, n, fpath, "duplicate commune code %s", c->code);
-          goto bad;
-        }
-      json_t *name = json_object_get(o, "name");
-      snprintf(fpath, sizeof fpath, "%s.name", path);
-      if (name) {
-        if (copy_string(name, c->name, sizeof c->name, fpath, errstr, n)) goto bad;
-      } else {
-        snprintf(c->name, sizeof c->name, "%s", c->code);
-      }
-      c->p = defaults;
-      if (parse_params(o, &c->p, path, own, errstr, n)) goto bad;
-    }
-  } else {
-    int count = 100;
-    if (gen) {
-      if (!json_is_integer(gen) || json_integer_value(gen) < 1 || json_integer_value(gen) > 3321) {
-        fail(errstr, n, "generate_communes", "must be an integer in 1..3321%s", "");
-        return NULL;
-      }
-      count = (int)json_integer_value(gen);
-    }
-    prof = dw_sim_profile_generated(count);
-    if (!prof) {
-      fail(errstr, n, "generate_communes", "out of memory%s", "");
-      return NULL;
-    }
-    /* the profile's defaults replace the generated variation only where it
-     * names a parameter; keep the generated names, codes and variation */
-    if (d)
-      for (int i = 0; i < prof->n_communes; i++)
-        if (parse_params(d, &prof->communes[i].p, "defaults", NULL, errstr, n)) goto bad;
-  }
+  dw_sim_profile *prof = communes ? communes_listed(communes, &defaults, errstr, n)
+                                  : communes_generated(json_object_get(root, "generate_communes"), d, errstr, n);
+  if (!prof) return NULL;
   snprintf(prof->name, sizeof prof->name, "profile");
   json_t *name = json_object_get(root, "name");
-  if (name && copy_string(name, prof->name, sizeof prof->name, "name", errstr, n)) goto bad;
-  json_t *prov = json_object_get(root, "province");
-  if (!prov) {
-    snprintf(prof->province_code, sizeof prof->province_code, "86");
-    snprintf(prof->province_name, sizeof prof->province_name, "Tỉnh Mẫu");
-  } else {
-    if (!json_is_object(prov)) {
-      fail(errstr, n, "province", "must be an object {code, name}%s", "");
-      goto bad;
-    }
-    json_object_foreach(prov, k, v) {
-      char path[64];
-      snprintf(path, sizeof path, "province.%s", k);
-      if (strcmp(k, "code") == 0) {
-        if (copy_string(v, prof->province_code, sizeof prof->province_code, path, errstr, n)) goto bad;
-      } else if (strcmp(k, "name") == 0) {
-        if (copy_string(v, prof->province_name, sizeof prof->province_name, path, errstr, n)) goto bad;
-      } else {
-        fail(errstr, n, path, "unknown field%s", "");
-        goto bad;
-      }
-    }
+  if ((name && copy_string(name, prof->name, sizeof prof->name, "name", errstr, n)) ||
+      parse_province(json_object_get(root, "province"), prof, errstr, n)) {
+    dw_sim_profile_destroy(prof);
+    return NULL;
   }
   return prof;
-bad:
-  dw_sim_profile_destroy(prof);
-  return NULL;
 }
 
 dw_sim_profile *dw_sim_profile_parse(const char *text, char *errstr, size_t n) {
