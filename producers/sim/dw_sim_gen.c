@@ -184,14 +184,29 @@ oom:
 
 #define PLAN_MAX 24
 
+/* One dossier's plan: its events, not yet in time order. Every random
+ * draw comes from the commune's stream r, in a fixed order (the stages of
+ * plan_dossier, in turn): the same seed gives the same bytes. */
 typedef struct planner {
   dw_sim_gen *g;
+  const dw_sim_params *P; /* the commune's parameters */
+  dw_sim_rng *r;          /* the commune's stream */
+  int64_t D;              /* a working day, ms */
   int64_t t0;
   int64_t sup_at, pause; /* active offset of the supplement request, pause length */
   pend ev[PLAN_MAX];
   int n;
   int failed;
 } planner;
+
+/* How a dossier ends and when, decided before its other events (which
+ * must not come after the end). */
+typedef struct outcome {
+  int kind;      /* DW_EV_WITHDRAWN, DW_EV_REJECTED or DW_EV_RESULT_ISSUED */
+  int late;      /* ends after its due time */
+  int64_t work;  /* processing_days of working time, ms */
+  int64_t a_end; /* active working offset of the end */
+} outcome;
 
 /* Working-time position (ms after receipt, pause excluded) -> instant. */
 static int64_t at_active(planner *pl, int64_t a) {
@@ -223,163 +238,196 @@ static int64_t secs(dw_sim_rng *r, int64_t lo_ms, int64_t hi_ms) {
   return dw_sim_rng_range(r, lo_ms / 1000, hi_ms / 1000) * 1000;
 }
 
-static int plan_dossier(dw_sim_gen *g, int ci, int64_t t0, const char *id) {
-  const dw_sim_commune *c = &g->prof->communes[ci];
-  const dw_sim_params *P = &c->p;
+/* The dossier record: its procedure (drawn by weight) and the agency that
+ * receives it. NULL when out of memory. */
+static sim_dossier *new_dossier(dw_sim_gen *g, int ci, const char *id) {
   commune_state *cs = &g->cs[ci];
-  dw_sim_rng *r = &cs->rng;
-  const int64_t D = g->day_ms;
-
   sim_dossier *d = calloc(1, sizeof *d);
-  if (!d) return -1;
+  if (!d) return NULL;
   snprintf(d->id, sizeof d->id, "%s", id);
   d->commune = ci;
-  d->proc = dw_sim_rng_pick(r, cs->proc_weights, P->n_procedures);
+  d->proc = dw_sim_rng_pick(&cs->rng, cs->proc_weights, g->prof->communes[ci].p.n_procedures);
   snprintf(d->agency[0], DW_ID_MAX, "%s", cs->agency_cache[d->proc]);
-  int pd = P->procedures[d->proc].processing_days;
-  int64_t work = (int64_t)pd * D;
+  return d;
+}
 
-  planner pl = {.g = g, .t0 = t0};
-  dw_channel ch = (dw_channel)dw_sim_rng_pick(r, P->channels, DW_CH__COUNT);
-  int64_t due = at_active(&pl, work);
-
-  pend *e = add(&pl, DW_EV_RECEIVED, t0);
-  e->channel = (int8_t)ch;
+/* RECEIVED at t0, by a channel drawn by share, with its due time for a
+ * share of dossiers. The due time (DW_TIME_NONE: off the calendar). */
+static int64_t plan_receipt(planner *pl, int pd, int64_t work, dw_channel *ch) {
+  *ch = (dw_channel)dw_sim_rng_pick(pl->r, pl->P->channels, DW_CH__COUNT);
+  int64_t due = at_active(pl, work);
+  pend *e = add(pl, DW_EV_RECEIVED, pl->t0);
+  e->channel = (int8_t)*ch;
   e->num = pd;
-  if (due != DW_TIME_NONE && dw_sim_rng_chance(r, P->due_at_share)) e->aux = due;
+  if (due != DW_TIME_NONE && dw_sim_rng_chance(pl->r, pl->P->due_at_share)) e->aux = due;
+  return due;
+}
 
-  if (due != DW_TIME_NONE) {
-    /* how it ends, and when (active working offset) */
-    double u = dw_sim_rng_double(r);
-    int kind = u < P->withdrawal ? DW_EV_WITHDRAWN
-               : u < P->withdrawal + P->rejection ? DW_EV_REJECTED
-                                                   : DW_EV_RESULT_ISSUED;
-    int late = kind != DW_EV_WITHDRAWN && dw_sim_rng_chance(r, P->late);
-    int64_t a_end;
-    if (kind == DW_EV_WITHDRAWN)
-      a_end = secs(r, work / 10, work * 9 / 10);
-    else if (late)
-      a_end = work + secs(r, D / 20, 3 * D);
-    else
-      a_end = secs(r, work * 3 / 10, work * 98 / 100);
+/* How it ends, and when (active working offset). */
+static outcome plan_outcome(planner *pl, int64_t work) {
+  const dw_sim_params *P = pl->P;
+  dw_sim_rng *r = pl->r;
+  const int64_t D = pl->D;
+  outcome o = {.work = work};
+  double u = dw_sim_rng_double(r);
+  o.kind = u < P->withdrawal ? DW_EV_WITHDRAWN
+           : u < P->withdrawal + P->rejection ? DW_EV_REJECTED
+                                               : DW_EV_RESULT_ISSUED;
+  o.late = o.kind != DW_EV_WITHDRAWN && dw_sim_rng_chance(r, P->late);
+  if (o.kind == DW_EV_WITHDRAWN)
+    o.a_end = secs(r, work / 10, work * 9 / 10);
+  else if (o.late)
+    o.a_end = work + secs(r, D / 20, 3 * D);
+  else
+    o.a_end = secs(r, work * 3 / 10, work * 98 / 100);
+  return o;
+}
 
-    /* intake: events in the first working hour(s); none after the end */
-    if (dw_sim_rng_chance(r, P->payment)) {
-      e = add(&pl, DW_EV_PAYMENT, at_active(&pl, secs(r, 60000, 1800000)));
-      if (e) e->flag = dw_sim_rng_chance(r, P->payment_online);
-    }
-    if (ch != DW_CH_ONLINE_FULL && dw_sim_rng_chance(r, P->intake_digitization)) {
-      int64_t a = dw_sim_rng_chance(r, P->intake_digitization_slow) ? secs(r, D * 105 / 100, 2 * D)
-                                                                     : secs(r, 120000, 5400000);
-      if (a < a_end) add(&pl, DW_EV_DIGITIZED, at_active(&pl, a));
-    }
-    if (dw_sim_rng_chance(r, P->reuse)) {
-      int k = (int)dw_sim_rng_range(r, 1, 2);
-      int first = (int)dw_sim_rng_below(r, COUNT(documents));
-      for (int i = 0; i < k; i++) {
-        int64_t a = secs(r, 60000, 3600000);
-        if (a >= a_end) continue;
-        e = add(&pl, DW_EV_DOC_REUSED, at_active(&pl, a));
-        if (e) e->text = (uint8_t)((first + i) % COUNT(documents));
-      }
-    }
-    for (int inw = 1; inw >= 0; inw--) {
-      if (!dw_sim_rng_chance(r, inw ? P->paper_in_warehouse : P->paper_not_in_warehouse)) continue;
+/* Intake: payment, digitization, reused and paper documents, in the first
+ * working hour(s); none after the end. */
+static void plan_intake(planner *pl, dw_channel ch, const outcome *o) {
+  const dw_sim_params *P = pl->P;
+  dw_sim_rng *r = pl->r;
+  const int64_t D = pl->D;
+  pend *e;
+  if (dw_sim_rng_chance(r, P->payment)) {
+    e = add(pl, DW_EV_PAYMENT, at_active(pl, secs(r, 60000, 1800000)));
+    if (e) e->flag = dw_sim_rng_chance(r, P->payment_online);
+  }
+  if (ch != DW_CH_ONLINE_FULL && dw_sim_rng_chance(r, P->intake_digitization)) {
+    int64_t a = dw_sim_rng_chance(r, P->intake_digitization_slow) ? secs(r, D * 105 / 100, 2 * D)
+                                                                   : secs(r, 120000, 5400000);
+    if (a < o->a_end) add(pl, DW_EV_DIGITIZED, at_active(pl, a));
+  }
+  if (dw_sim_rng_chance(r, P->reuse)) {
+    int k = (int)dw_sim_rng_range(r, 1, 2);
+    int first = (int)dw_sim_rng_below(r, COUNT(documents));
+    for (int i = 0; i < k; i++) {
       int64_t a = secs(r, 60000, 3600000);
-      if (a >= a_end) continue;
-      e = add(&pl, DW_EV_PAPER_REQUESTED, at_active(&pl, a));
-      if (e) {
-        e->flag = (uint8_t)inw;
-        e->text = (uint8_t)dw_sim_rng_below(r, COUNT(documents));
-      }
-    }
-
-    /* processing: supplement pause, transfer, apology */
-    int64_t due_eff = due;
-    if (kind != DW_EV_WITHDRAWN && dw_sim_rng_chance(r, P->supplement)) {
-      int64_t s = secs(r, a_end / 5, a_end * 7 / 10);
-      int64_t pause = dw_sim_rng_range(r, 1, 3) * D;
-      e = add(&pl, DW_EV_SUPPLEMENT_REQUESTED, at_active(&pl, s));
-      if (e) {
-        e->text = (uint8_t)dw_sim_rng_below(r, COUNT(supplement_reasons));
-        pl.sup_at = s;
-        pl.pause = pause;
-        /* resumes `pause` of working time later; the due time moves by the
-         * same working time (CONTRACT §4) */
-        int64_t resumed;
-        char err[128];
-        if (dw_calendar_add_working(g->cal, e->t, pause, &resumed, err, sizeof err) == 0) {
-          due_eff = at_active(&pl, work);
-          pend *rcv = add(&pl, DW_EV_SUPPLEMENT_RECEIVED, resumed);
-          if (rcv && due_eff != DW_TIME_NONE && dw_sim_rng_chance(r, P->due_at_share)) rcv->aux = due_eff;
-        } else {
-          pl.failed = 1;
-        }
-      }
-    }
-    if (kind != DW_EV_WITHDRAWN && P->n_transfer > 0 && dw_sim_rng_chance(r, P->transfer)) {
-      int ti = (int)dw_sim_rng_below(r, (uint64_t)P->n_transfer);
-      if (strcmp(cs->transfer_cache[ti], d->agency[0]) == 0) ti = (ti + 1) % P->n_transfer;
-      if (strcmp(cs->transfer_cache[ti], d->agency[0]) != 0) {
-        snprintf(d->agency[1], DW_ID_MAX, "%s", cs->transfer_cache[ti]);
-        add(&pl, DW_EV_TRANSFERRED, at_active(&pl, secs(r, a_end / 10, a_end * 6 / 10)));
-      }
-    }
-    if (late && dw_sim_rng_chance(r, P->apology_when_late)) {
-      /* before the due time, once lateness is foreseeable */
-      int64_t a = work - secs(r, D / 10, D / 2);
-      if (a < work / 2) a = work / 2;
-      e = add(&pl, DW_EV_APOLOGY_ISSUED, at_active(&pl, a));
-      if (e) {
-        if (dw_sim_rng_chance(r, P->promise_kept))
-          e->aux = at_active(&pl, a_end + secs(r, D / 20, D));
-        else
-          e->aux = at_active(&pl, work + (a_end - work) * (int64_t)dw_sim_rng_range(r, 20, 80) / 100);
-        if (e->aux == DW_TIME_NONE) pl.n--; /* drop an apology we cannot date */
-      }
-    }
-
-    /* the end, then return and rating after a result */
-    int64_t t_end = at_active(&pl, a_end);
-    e = add(&pl, (dw_event_type)kind, t_end);
-    if (e && kind == DW_EV_REJECTED) e->text = (uint8_t)dw_sim_rng_below(r, COUNT(rejection_reasons));
-    if (e && kind == DW_EV_RESULT_ISSUED) {
-      int64_t a_after = a_end;
-      if (dw_sim_rng_chance(r, P->returned)) {
-        a_after = a_end + secs(r, 600000, 2 * D);
-        add(&pl, DW_EV_RETURNED, at_active(&pl, a_after));
-      }
-      if (dw_sim_rng_chance(r, P->rating)) {
-        e = add(&pl, DW_EV_RATED, at_active(&pl, a_after + secs(r, 60000, 7200000)));
-        if (e) e->num = 1 + dw_sim_rng_pick(r, P->rating_weights, 5);
-      }
+      if (a >= o->a_end) continue;
+      e = add(pl, DW_EV_DOC_REUSED, at_active(pl, a));
+      if (e) e->text = (uint8_t)((first + i) % COUNT(documents));
     }
   }
+  for (int inw = 1; inw >= 0; inw--) {
+    if (!dw_sim_rng_chance(r, inw ? P->paper_in_warehouse : P->paper_not_in_warehouse)) continue;
+    int64_t a = secs(r, 60000, 3600000);
+    if (a >= o->a_end) continue;
+    e = add(pl, DW_EV_PAPER_REQUESTED, at_active(pl, a));
+    if (e) {
+      e->flag = (uint8_t)inw;
+      e->text = (uint8_t)dw_sim_rng_below(r, COUNT(documents));
+    }
+  }
+}
 
-  /* order the dossier's own events (stable: planning order breaks ties),
-   * number them, and track the responsible agency through a transfer */
-  for (int i = 1; i < pl.n; i++) {
-    pend x = pl.ev[i];
+/* A supplement request pauses the processing: every later active offset
+ * (at_active) moves by the pause. */
+static void plan_supplement(planner *pl, const outcome *o) {
+  const dw_sim_params *P = pl->P;
+  dw_sim_rng *r = pl->r;
+  if (o->kind == DW_EV_WITHDRAWN || !dw_sim_rng_chance(r, P->supplement)) return;
+  int64_t s = secs(r, o->a_end / 5, o->a_end * 7 / 10);
+  int64_t pause = dw_sim_rng_range(r, 1, 3) * pl->D;
+  pend *e = add(pl, DW_EV_SUPPLEMENT_REQUESTED, at_active(pl, s));
+  if (!e) return;
+  e->text = (uint8_t)dw_sim_rng_below(r, COUNT(supplement_reasons));
+  pl->sup_at = s;
+  pl->pause = pause;
+  /* resumes `pause` of working time later; the due time moves by the
+   * same working time (CONTRACT §4) */
+  int64_t resumed;
+  char err[128];
+  if (dw_calendar_add_working(pl->g->cal, e->t, pause, &resumed, err, sizeof err) == 0) {
+    int64_t due_eff = at_active(pl, o->work);
+    pend *rcv = add(pl, DW_EV_SUPPLEMENT_RECEIVED, resumed);
+    if (rcv && due_eff != DW_TIME_NONE && dw_sim_rng_chance(r, P->due_at_share)) rcv->aux = due_eff;
+  } else {
+    pl->failed = 1;
+  }
+}
+
+/* A transfer to another agency of the commune's list (never to the one
+ * that has it). */
+static void plan_transfer(planner *pl, sim_dossier *d, const commune_state *cs, const outcome *o) {
+  const dw_sim_params *P = pl->P;
+  dw_sim_rng *r = pl->r;
+  if (o->kind == DW_EV_WITHDRAWN || P->n_transfer <= 0 || !dw_sim_rng_chance(r, P->transfer)) return;
+  int ti = (int)dw_sim_rng_below(r, (uint64_t)P->n_transfer);
+  if (strcmp(cs->transfer_cache[ti], d->agency[0]) == 0) ti = (ti + 1) % P->n_transfer;
+  if (strcmp(cs->transfer_cache[ti], d->agency[0]) != 0) {
+    snprintf(d->agency[1], DW_ID_MAX, "%s", cs->transfer_cache[ti]);
+    add(pl, DW_EV_TRANSFERRED, at_active(pl, secs(r, o->a_end / 10, o->a_end * 6 / 10)));
+  }
+}
+
+/* A late dossier's apology with a new due time, kept or not. */
+static void plan_apology(planner *pl, const outcome *o) {
+  const dw_sim_params *P = pl->P;
+  dw_sim_rng *r = pl->r;
+  const int64_t D = pl->D, work = o->work;
+  if (!o->late || !dw_sim_rng_chance(r, P->apology_when_late)) return;
+  /* before the due time, once lateness is foreseeable */
+  int64_t a = work - secs(r, D / 10, D / 2);
+  if (a < work / 2) a = work / 2;
+  pend *e = add(pl, DW_EV_APOLOGY_ISSUED, at_active(pl, a));
+  if (!e) return;
+  if (dw_sim_rng_chance(r, P->promise_kept))
+    e->aux = at_active(pl, o->a_end + secs(r, D / 20, D));
+  else
+    e->aux = at_active(pl, work + (o->a_end - work) * (int64_t)dw_sim_rng_range(r, 20, 80) / 100);
+  if (e->aux == DW_TIME_NONE) pl->n--; /* drop an apology we cannot date */
+}
+
+/* The end, then return and rating after a result. */
+static void plan_end(planner *pl, const outcome *o) {
+  const dw_sim_params *P = pl->P;
+  dw_sim_rng *r = pl->r;
+  const int64_t D = pl->D;
+  int64_t t_end = at_active(pl, o->a_end);
+  pend *e = add(pl, (dw_event_type)o->kind, t_end);
+  if (e && o->kind == DW_EV_REJECTED) e->text = (uint8_t)dw_sim_rng_below(r, COUNT(rejection_reasons));
+  if (!e || o->kind != DW_EV_RESULT_ISSUED) return;
+  int64_t a_after = o->a_end;
+  if (dw_sim_rng_chance(r, P->returned)) {
+    a_after = o->a_end + secs(r, 600000, 2 * D);
+    add(pl, DW_EV_RETURNED, at_active(pl, a_after));
+  }
+  if (dw_sim_rng_chance(r, P->rating)) {
+    e = add(pl, DW_EV_RATED, at_active(pl, a_after + secs(r, 60000, 7200000)));
+    if (e) e->num = 1 + dw_sim_rng_pick(r, P->rating_weights, 5);
+  }
+}
+
+/* Orders the dossier's own events (stable: planning order breaks ties),
+ * numbers them, and tracks the responsible agency through a transfer. */
+static void order_events(planner *pl, sim_dossier *d) {
+  for (int i = 1; i < pl->n; i++) {
+    pend x = pl->ev[i];
     int j = i - 1;
-    while (j >= 0 && pl.ev[j].t > x.t) {
-      pl.ev[j + 1] = pl.ev[j];
+    while (j >= 0 && pl->ev[j].t > x.t) {
+      pl->ev[j + 1] = pl->ev[j];
       j--;
     }
-    pl.ev[j + 1] = x;
+    pl->ev[j + 1] = x;
   }
   uint8_t cur = 0;
-  for (int i = 0; i < pl.n; i++) {
-    if (pl.ev[i].type == DW_EV_TRANSFERRED) cur = 1;
-    pl.ev[i].agency_idx = cur;
-    pl.ev[i].seq = (uint8_t)(i + 1);
+  for (int i = 0; i < pl->n; i++) {
+    if (pl->ev[i].type == DW_EV_TRANSFERRED) cur = 1;
+    pl->ev[i].agency_idx = cur;
+    pl->ev[i].seq = (uint8_t)(i + 1);
   }
   d->final_agency = cur;
-  d->next_seq = (uint8_t)(pl.n + 1);
-  g->stats.dossiers++;
-  for (int i = 0; i < pl.n; i++) {
-    if (pl.ev[i].t >= g->end) continue; /* after the window: never emitted */
-    pl.ev[i].d = d;
-    if (heap_push(g, &pl.ev[i])) {
+  d->next_seq = (uint8_t)(pl->n + 1);
+}
+
+/* Into the heap, those inside the window; a dossier with none left there
+ * is freed here. 0, or -1 out of memory. */
+static int schedule(dw_sim_gen *g, planner *pl, sim_dossier *d) {
+  for (int i = 0; i < pl->n; i++) {
+    if (pl->ev[i].t >= g->end) continue; /* after the window: never emitted */
+    pl->ev[i].d = d;
+    if (heap_push(g, &pl->ev[i])) {
       if (!d->pending) free(d);
       return -1;
     }
@@ -388,96 +436,140 @@ static int plan_dossier(dw_sim_gen *g, int ci, int64_t t0, const char *id) {
   return 0;
 }
 
+/* Plans one dossier received at t0 and schedules its events. 0, or -1 out
+ * of memory. */
+static int plan_dossier(dw_sim_gen *g, int ci, int64_t t0, const char *id) {
+  const dw_sim_params *P = &g->prof->communes[ci].p;
+  sim_dossier *d = new_dossier(g, ci, id);
+  if (!d) return -1;
+  int pd = P->procedures[d->proc].processing_days;
+  int64_t work = (int64_t)pd * g->day_ms;
+  planner pl = {.g = g, .P = P, .r = &g->cs[ci].rng, .D = g->day_ms, .t0 = t0};
+  dw_channel ch;
+  if (plan_receipt(&pl, pd, work, &ch) != DW_TIME_NONE) {
+    outcome o = plan_outcome(&pl, work);
+    plan_intake(&pl, ch, &o);
+    plan_supplement(&pl, &o);
+    plan_transfer(&pl, d, &g->cs[ci], &o);
+    plan_apology(&pl, &o);
+    plan_end(&pl, &o);
+  }
+  order_events(&pl, d);
+  g->stats.dossiers++;
+  return schedule(g, &pl, d);
+}
+
 /* ---- emission ------------------------------------------------------------ */
 
-static int emit_one(dw_sim_gen *g, pend *p, dw_sim_emit_fn emit, void *opaque, char *errstr, size_t n) {
+/* RESULT_ISSUED: digitized or not by the commune's quota (exact over the
+ * results emitted, so decided here, not when planned); part of the
+ * digitized ones get a RESULT_DIGITIZED later instead. 0, or -1 out of
+ * memory. */
+static int issue_result(dw_sim_gen *g, const pend *p, dw_event *ev, char *errstr, size_t n) {
   sim_dossier *d = p->d;
   const dw_sim_commune *c = &g->prof->communes[d->commune];
   commune_state *cs = &g->cs[d->commune];
   dw_sim_commune_stats *st = &g->stats.communes[d->commune];
-  dw_event ev;
-  dw_event_init(&ev);
-  snprintf(ev.event_id, sizeof ev.event_id, "%s-%02u", d->id, (unsigned)p->seq);
-  snprintf(ev.dossier_id, sizeof ev.dossier_id, "%s", d->id);
-  ev.type = (dw_event_type)p->type;
-  ev.occurred_at = p->t;
-  snprintf(ev.commune, sizeof ev.commune, "%s", c->code);
-  snprintf(ev.agency, sizeof ev.agency, "%s", d->agency[p->agency_idx]);
-  snprintf(ev.procedure, sizeof ev.procedure, "%s", c->p.procedures[d->proc].code);
-  switch (ev.type) {
+  st->results_issued++;
+  g->stats.closed++;
+  if (!dw_sim_quota_draw(&cs->result_quota)) return 0;
+  st->results_digitized++;
+  ev->digitized = true;
+  if (!dw_sim_rng_chance(&cs->rng, c->p.result_digitized_later)) return 0;
+  /* digitized afterwards, if that still falls inside the window;
+   * otherwise at issue, so the quota stays exact */
+  int64_t later;
+  char err[128];
+  int64_t wait = secs(&cs->rng, 1800000, 2 * g->day_ms);
+  if (dw_calendar_add_working(g->cal, p->t, wait, &later, err, sizeof err) || later >= g->end) return 0;
+  pend q;
+  memset(&q, 0, sizeof q);
+  q.t = later;
+  q.d = d;
+  q.type = DW_EV_RESULT_DIGITIZED;
+  q.seq = d->next_seq++;
+  q.agency_idx = d->final_agency;
+  q.channel = -1;
+  q.aux = DW_TIME_NONE;
+  if (heap_push(g, &q)) {
+    snprintf(errstr, n, "out of memory");
+    return -1;
+  }
+  ev->digitized = false;
+  return 0;
+}
+
+/* The fields every event has, from its dossier. */
+static void fill_common(const dw_sim_gen *g, const pend *p, dw_event *ev) {
+  const sim_dossier *d = p->d;
+  const dw_sim_commune *c = &g->prof->communes[d->commune];
+  dw_event_init(ev);
+  snprintf(ev->event_id, sizeof ev->event_id, "%s-%02u", d->id, (unsigned)p->seq);
+  snprintf(ev->dossier_id, sizeof ev->dossier_id, "%s", d->id);
+  ev->type = (dw_event_type)p->type;
+  ev->occurred_at = p->t;
+  snprintf(ev->commune, sizeof ev->commune, "%s", c->code);
+  snprintf(ev->agency, sizeof ev->agency, "%s", d->agency[p->agency_idx]);
+  snprintf(ev->procedure, sizeof ev->procedure, "%s", c->p.procedures[d->proc].code);
+}
+
+/* The fields of the event's type, and the counts they make. 0, or -1 out
+ * of memory. */
+static int fill_type_fields(dw_sim_gen *g, const pend *p, dw_event *ev, char *errstr, size_t n) {
+  switch (ev->type) {
   case DW_EV_RECEIVED:
-    ev.channel = (dw_channel)p->channel;
-    ev.processing_days = p->num;
-    ev.due_at = p->aux;
-    st->received++;
+    ev->channel = (dw_channel)p->channel;
+    ev->processing_days = p->num;
+    ev->due_at = p->aux;
+    g->stats.communes[p->d->commune].received++;
     break;
   case DW_EV_DOC_REUSED:
-    snprintf(ev.document, sizeof ev.document, "%s", documents[p->text]);
+    snprintf(ev->document, sizeof ev->document, "%s", documents[p->text]);
     break;
   case DW_EV_PAPER_REQUESTED:
-    snprintf(ev.document, sizeof ev.document, "%s", documents[p->text]);
-    ev.in_warehouse = p->flag;
+    snprintf(ev->document, sizeof ev->document, "%s", documents[p->text]);
+    ev->in_warehouse = p->flag;
     break;
   case DW_EV_TRANSFERRED:
-    snprintf(ev.to_agency, sizeof ev.to_agency, "%s", d->agency[1]);
+    snprintf(ev->to_agency, sizeof ev->to_agency, "%s", p->d->agency[1]);
     break;
   case DW_EV_SUPPLEMENT_REQUESTED:
-    snprintf(ev.reason, sizeof ev.reason, "%s", supplement_reasons[p->text]);
+    snprintf(ev->reason, sizeof ev->reason, "%s", supplement_reasons[p->text]);
     break;
   case DW_EV_SUPPLEMENT_RECEIVED:
-    ev.due_at = p->aux;
+    ev->due_at = p->aux;
     break;
   case DW_EV_APOLOGY_ISSUED:
-    ev.new_due_at = p->aux;
+    ev->new_due_at = p->aux;
     break;
-  case DW_EV_RESULT_ISSUED: {
-    st->results_issued++;
-    g->stats.closed++;
-    if (dw_sim_quota_draw(&cs->result_quota)) {
-      st->results_digitized++;
-      ev.digitized = true;
-      if (dw_sim_rng_chance(&cs->rng, c->p.result_digitized_later)) {
-        /* digitized afterwards, if that still falls inside the window;
-         * otherwise at issue, so the quota stays exact */
-        int64_t later;
-        char err[128];
-        int64_t wait = secs(&cs->rng, 1800000, 2 * g->day_ms);
-        if (dw_calendar_add_working(g->cal, p->t, wait, &later, err, sizeof err) == 0 && later < g->end) {
-          pend q;
-          memset(&q, 0, sizeof q);
-          q.t = later;
-          q.d = d;
-          q.type = DW_EV_RESULT_DIGITIZED;
-          q.seq = d->next_seq++;
-          q.agency_idx = d->final_agency;
-          q.channel = -1;
-          q.aux = DW_TIME_NONE;
-          if (heap_push(g, &q)) {
-            snprintf(errstr, n, "out of memory");
-            return -1;
-          }
-          ev.digitized = false;
-        }
-      }
-    }
-    break;
-  }
+  case DW_EV_RESULT_ISSUED:
+    return issue_result(g, p, ev, errstr, n);
   case DW_EV_REJECTED:
-    snprintf(ev.reason, sizeof ev.reason, "%s", rejection_reasons[p->text]);
+    snprintf(ev->reason, sizeof ev->reason, "%s", rejection_reasons[p->text]);
     g->stats.closed++;
     break;
   case DW_EV_WITHDRAWN:
     g->stats.closed++;
     break;
   case DW_EV_PAYMENT:
-    ev.online = p->flag;
+    ev->online = p->flag;
     break;
   case DW_EV_RATED:
-    ev.score = p->num;
+    ev->score = p->num;
     break;
   default:
     break;
   }
+  return 0;
+}
+
+/* Turns a planned event into an event and hands it to emit; the dossier is
+ * freed with its last event. 0, or -1 with errstr. */
+static int emit_one(dw_sim_gen *g, pend *p, dw_sim_emit_fn emit, void *opaque, char *errstr, size_t n) {
+  sim_dossier *d = p->d;
+  dw_event ev;
+  fill_common(g, p, &ev);
+  if (fill_type_fields(g, p, &ev, errstr, n)) return -1;
   g->stats.events++;
   g->stats.by_type[ev.type]++;
   if (--d->pending == 0) free(d);
