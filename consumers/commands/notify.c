@@ -539,7 +539,8 @@ static int64_t next_wait_ms(const notify *w, int r, int fails, int64_t poll, int
  * a row, or another process active, is exit 1). The exit code. */
 static int run_rounds(notify *w, bool once) {
   char err[1024];
-  int64_t poll = dw_config_get_int(w->cfg, "notify.poll_ms"), lock_retry = dw_config_get_int(w->cfg, "notify.lock_retry_ms");
+  int64_t poll = dw_config_get_int(w->cfg, "notify.poll_ms");
+  int64_t lock_retry = dw_config_get_int(w->cfg, "notify.lock_retry_ms");
   int64_t stats_every = dw_config_get_int(w->cfg, "notify.stats_interval_ms"), last_stats = dw_now_ms();
   int fails = 0, rc = DW_EXIT_OK;
   while (!stop_flag) {
