@@ -1,7 +1,8 @@
 /* bench: the measuring half of the benchmark (tests/bench/run.sh drives it;
  * never part of pass/fail). One binary, one subcommand per figure, each
  * printing "key=value" lines that run.sh turns into the table:
- *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop
+ *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop,
+ *                               then single-object decoding (plan, generic)
  *   engine FILE.avro            decode everything into memory (compact), then
  *                               time dw_engine_advance+apply over the array
  *                               (with aggregate changes drained every 20000
@@ -36,6 +37,7 @@
 #include "dw_aggregates.h"
 #include "dw_calendar.h"
 #include "dw_codec.h"
+#include "dw_codec_internal.h"
 #include "dw_config.h"
 #include "dw_engine.h"
 #include "dw_pg.h"
@@ -198,9 +200,50 @@ static int cmd_decode(const char *path) {
   while (dw_avro_file_read(f, &ev, err, sizeof err) == 1) n++;
   w1 = WALL(), c1 = CPU();
   dw_avro_file_close(f);
-  dw_avro_destroy(av);
   printf("dw_events=%" PRIu64 "\ndw_wall_s=%.3f\ndw_cpu_s=%.3f\ndw_eps=%.0f\n", n, w1 - w0, c1 - c0,
          (double)n / (c1 - c0));
+
+  /* single-object messages (Kafka values, archive blocks): the first 1 M
+   * events encoded, then decoded by the resolved plan and the generic way */
+  evset s = {0};
+  load_avro(path, &s);
+  size_t m = s.n < 1000000 ? s.n : 1000000, total = 0;
+  size_t *off = malloc((m + 1) * sizeof *off);
+  unsigned char *msgs = NULL;
+  size_t cap = 0;
+  if (!off) die("decode", "out of memory");
+  for (size_t i = 0; i < m; i++) {
+    unpack(&s, i, &ev);
+    const void *p;
+    size_t len;
+    if (dw_avro_encode_event(av, &ev, &p, &len, err, sizeof err)) die("encode", err);
+    if (total + len > cap) {
+      cap = cap ? cap * 2 : 1 << 24;
+      if (!(msgs = realloc(msgs, cap))) die("decode", "out of memory");
+    }
+    off[i] = total;
+    memcpy(msgs + total, p, len);
+    total += len;
+  }
+  off[m] = total;
+  for (int generic = 0; generic < 2; generic++) {
+    dw_avro__set_generic_only(av, generic);
+    double best = 1e300;
+    for (int round = 0; round < 3; round++) {
+      c0 = CPU();
+      for (size_t i = 0; i < m; i++)
+        if (dw_avro_decode_event(av, msgs + off[i], off[i + 1] - off[i], &ev, err, sizeof err)) die("decode", err);
+      c1 = CPU();
+      if (c1 - c0 < best) best = c1 - c0;
+    }
+    printf("%s_events=%zu\n%s_cpu_s=%.3f\n%s_eps=%.0f\n", generic ? "so_generic" : "so_plan", m,
+           generic ? "so_generic" : "so_plan", best, generic ? "so_generic" : "so_plan", (double)m / best);
+  }
+  printf("so_bytes_per_event=%.1f\n", m ? (double)total / (double)m : 0.0);
+  free(off);
+  free(msgs);
+  free(s.v), free(s.arena);
+  dw_avro_destroy(av);
   return 0;
 }
 
