@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config libc6-dev libgcc-12-dev
-  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev uthash-dev
+  librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev uthash-dev libssl-dev
   postgresql postgresql-client
   kcat valgrind procps jq iproute2 xxd bc coreutils gawk
   python3 python3-avro python3-confluent-kafka

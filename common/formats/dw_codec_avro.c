@@ -103,6 +103,7 @@ struct dw_avro {
   size_t nwriters;
   dw_avro_wentry *last; /* the writer of the last single-object message */
   int generic_only;     /* tests: decode every message the generic way */
+  dw_event *peek;       /* dw_avro_peek_event without a plan */
   avro_writer_t mw;
   avro_reader_t mr;
   unsigned char *buf;
@@ -282,6 +283,7 @@ void dw_avro_destroy(dw_avro *av) {
   if (av->mr) avro_reader_free(av->mr);
   free(av->buf);
   free(av->event_json);
+  free(av->peek);
   free(av);
 }
 
@@ -1353,6 +1355,37 @@ int dw_avro_decode_event(dw_avro *av, const void *buf, size_t len, dw_event *ev,
   if (!e) return -1;
   if (e->plan && !av->generic_only) return plan_decode(e, p + 10, len - 10, ev, err, n);
   return generic_decode(av, e, p, len, ev, err, n);
+}
+
+int dw_avro_peek_event(dw_avro *av, const void *buf, size_t len, int64_t *at, const char **id, size_t *idl,
+                       const char **dossier, size_t *dl, char *err, size_t n) {
+  const unsigned char *p = buf;
+  dw_avro_wentry *e = single_object_writer(av, p, len, err, n);
+  if (!e) return -1;
+  if (e->plan && !av->generic_only) {
+    pval vals[F__COUNT];
+    memset(vals, 0, sizeof vals);
+    walk w = {.p = p + 10, .len = len - 10, .err = err, .n = n};
+    if (plan_scan(e->plan, &w, vals) < 0) return -1;
+    if (w.pos != w.len) return err_set(err, n, "body: %zu trailing bytes after the record", w.len - w.pos);
+    const pval *t = &vals[F_OCCURRED_AT], *i = &vals[F_EVENT_ID], *d = &vals[F_DOSSIER_ID];
+    if (t->state != 2 || i->state != 2 || d->state != 2) {
+      /* the full decode names the field */
+      dw_event ev;
+      if (dw_avro_decode_event(av, buf, len, &ev, err, n) == 0) err_set(err, n, "order fields missing");
+      return -1;
+    }
+    *at = t->i;
+    *id = (const char *)i->s, *idl = i->len;
+    *dossier = (const char *)d->s, *dl = d->len;
+    return 0;
+  }
+  if (!av->peek && !(av->peek = malloc(sizeof *av->peek))) return err_set(err, n, "out of memory");
+  if (dw_avro_decode_event(av, buf, len, av->peek, err, n)) return -1;
+  *at = av->peek->occurred_at;
+  *id = av->peek->event_id, *idl = strlen(av->peek->event_id);
+  *dossier = av->peek->dossier_id, *dl = strlen(av->peek->dossier_id);
+  return 0;
 }
 
 int dw_avro__decode_event_generic(dw_avro *av, const void *buf, size_t len, dw_event *ev, char *err, size_t n) {

@@ -1,8 +1,9 @@
-/* export: `dossierwatch export` writes archived events (dossier_events) as
+/* export: `dossierwatch export` writes archived events (archive_blocks) as
  * JSON Lines or an Avro object container file - the formats `import` and
  * `audit` read - in occurred_at, event_id order, streaming through a cursor
  * so that the archive never has to fit in memory. Each event is re-encoded
- * from what was archived (the original Avro value, else the JSON payload)
+ * from what was archived (the original Avro value; JSON for rows converted
+ * from an archive that had none)
  * through the codec, so the output is in the contract's exact form whatever
  * jsonb did to the stored payload. Output goes to FILE.partial and is renamed
  * at the end: a failed export never leaves a truncated FILE behind. */
@@ -27,7 +28,7 @@
 #define MAX_REPORTED 10
 
 static const char description[] =
-  "Writes the archived events (dossier_events) with occurred_at in [from, to],\n"
+  "Writes the archived events (archive_blocks) with occurred_at in [from, to],\n"
   "ordered by occurred_at then event_id, as JSON Lines (times at the local offset,\n"
   "calendar.utc_offset_min) or as an Avro object container file: what `import` and\n"
   "`audit` read. The archive is read with a cursor, one page at a time, in one\n"

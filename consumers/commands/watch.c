@@ -43,6 +43,7 @@
 #include "dw_driver.h"
 #include "dw_group.h"
 #include "dw_log.h"
+#include "dw_pg_archive.h"
 #include "dw_pg_sink.h"
 #include "dw_pg_state.h"
 #include "dw_pool.h"
@@ -88,6 +89,7 @@ typedef struct watch {
   int batch_max, batch_ms, utc_offset;
 
   PGconn *pg;
+  dw_pg_archive *arch; /* the archive writer (its cache of unit numbers) */
   dw_avro *av;
   dw_calendar *cal;
   dw_driver *drv;
@@ -300,8 +302,10 @@ static void stage_choose(watch *w, int64_t *wm, bool *inclusive) {
 static dw_held *chunk_held(watch *w, size_t k) { return &w->pool.v[w->pool.cand[k]]; }
 
 /* 3. archive: opens the transaction; decode rejects go to dlq_messages;
- *    only event ids PostgreSQL has never seen go on, and their archive rows
- *    are streamed (the COPY completes while the engine runs). */
+ *    only event ids the archive has never seen go on, and their blocks and
+ *    archive_events rows are streamed (the COPY completes while the engine
+ *    runs). Unit codes new to the archive get their numbers first, outside
+ *    the transaction (dw_pg_archive.h). */
 static int stage_archive(watch *w, char *err, size_t en) {
   chunk *c = &w->ch;
   c->narchived = 0;
@@ -318,43 +322,40 @@ static int stage_archive(watch *w, char *err, size_t en) {
     }
   }
   if (c->n == 0) return 0;
-  if (pg_ensure(w, err, en) || dw_pg_sink_begin(w->pg, err, en)) return -1;
-  c->in_tx = true;
   const char **ids = malloc(c->n * sizeof *ids);
   size_t *idx = malloc(c->n * sizeof *idx);
   uint8_t *fresh = malloc(c->n);
   dw_pg_archive_row *rows = malloc(c->n * sizeof *rows);
-  char **jsons = calloc(c->n, sizeof *jsons);
   size_t k2 = 0, nr = 0;
   int rc = 0;
-  if (!ids || !idx || !fresh || !rows || !jsons) {
+  if (!ids || !idx || !fresh || !rows) {
     snprintf(err, en, "out of memory");
     rc = -1;
   }
   for (size_t k = 0; k < c->n && rc == 0; k++) {
     dw_held *h = chunk_held(w, k);
+    if (h->bad) continue;
     const rd_kafka_message_t *m = msg_of(h);
-    if (h->bad) {
-      rc = dw_pg_sink_reject(w->pg, w->topic, h->partition, h->offset, "decode", h->bad, m->key, m->key_len, err, en);
-      continue;
-    }
+    rows[k2] = (dw_pg_archive_row){&c->events[k], m->payload, m->len, m->partition};
     ids[k2] = c->events[k].event_id;
     idx[k2++] = k;
   }
-  /* while PostgreSQL dedupes, the JSON forms are built */
-  if (rc == 0) rc = dw_pg_sink_dedupe_send(w->pg, ids, k2, err, en);
-  for (size_t j = 0; j < k2 && rc == 0; j++) jsons[idx[j]] = dw_event_to_json(&c->events[idx[j]], w->utc_offset);
-  if (rc == 0) rc = dw_pg_sink_dedupe_recv(w->pg, ids, k2, fresh, err, en);
-  for (size_t j = 0; j < k2 && rc == 0; j++) c->is_new[idx[j]] = fresh[j];
+  if (rc == 0 && (pg_ensure(w, err, en) || dw_pg_archive_units(w->arch, w->pg, rows, k2, err, en))) rc = -1;
+  if (rc == 0 && dw_pg_sink_begin(w->pg, err, en)) rc = -1;
+  if (rc == 0) c->in_tx = true;
   for (size_t k = 0; k < c->n && rc == 0; k++) {
-    if (!c->is_new[k]) continue;
-    const rd_kafka_message_t *m = msg_of(chunk_held(w, k));
-    rows[nr++] = (dw_pg_archive_row){&c->events[k], jsons[k] ? jsons[k] : "{}", m->payload, m->len, m->partition,
-                                     m->offset};
+    dw_held *h = chunk_held(w, k);
+    const rd_kafka_message_t *m = msg_of(h);
+    if (h->bad)
+      rc = dw_pg_sink_reject(w->pg, w->topic, h->partition, h->offset, "decode", h->bad, m->key, m->key_len, err, en);
   }
-  if (rc == 0 && (rc = dw_pg_sink_archive_send(w->pg, rows, nr, err, en)) == 0) c->narchived = nr;
-  for (size_t k = 0; jsons && k < c->n; k++) free(jsons[k]);
-  free(jsons);
+  if (rc == 0) rc = dw_pg_archive_dedupe_send(w->arch, w->pg, ids, k2, err, en);
+  if (rc == 0) rc = dw_pg_archive_dedupe_recv(w->arch, w->pg, ids, k2, fresh, err, en);
+  for (size_t j = 0; j < k2 && rc == 0; j++) {
+    c->is_new[idx[j]] = fresh[j];
+    if (fresh[j]) rows[nr++] = rows[j];
+  }
+  if (rc == 0 && (rc = dw_pg_archive_send(w->arch, w->pg, rows, nr, err, en)) == 0) c->narchived = nr;
   free(rows);
   free(ids);
   free(idx);
@@ -407,7 +408,7 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   chunk *c = &w->ch;
   size_t nalerts;
   const dw_alert *alerts = dw_driver_alerts(w->drv, &nalerts);
-  if (dw_pg_sink_archive_finish(w->pg, c->narchived, err, en)) return -1;
+  if (dw_pg_archive_finish(w->arch, w->pg, c->narchived, err, en)) return -1;
   if (!c->in_tx && nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 1;
   if (!c->in_tx) {
     if (pg_ensure(w, err, en) || dw_pg_sink_begin(w->pg, err, en)) return -1;
@@ -733,6 +734,10 @@ static const char description[] =
 static int setup(watch *w, char *err, size_t n) {
   if (!(w->cal = dw_calendar_from_config(w->cfg, err, n))) return -1;
   if (!(w->av = dw_avro_new(err, n))) return -1;
+  if (!(w->arch = dw_pg_archive_new())) {
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
   if (dw_pool_init(&w->pool, (size_t)w->batch_max * 8 > 20000 ? (size_t)w->batch_max * 8 : 20000)) {
     snprintf(err, n, "out of memory");
     return -1;
@@ -774,6 +779,7 @@ static void watch_free(watch *w) {
   if (w->dlq) dw_dlq_destroy(w->dlq);
   dw_producer_destroy(w->producer);
   if (w->av) dw_avro_destroy(w->av);
+  dw_pg_archive_destroy(w->arch);
   if (w->cal) dw_calendar_destroy(w->cal);
   if (w->pg) PQfinish(w->pg);
 }

@@ -15,8 +15,10 @@
  *   count BOOTSTRAP TOPIC       messages in the topic (sum of high - low
  *                               watermarks) and end (sum of high watermarks)
  *   consume BOOTSTRAP TOPIC N   raw librdkafka consumer reading N messages (0: all)
- *   archive CONNINFO FILE N     dw_pg_sink_archive of N rows (in watch-sized
- *                               batches) against a plain COPY of the same rows
+ *   archive CONNINFO FILE N     watch's archive path (dedupe, blocks and their
+ *                               archive_events rows) for N events in
+ *                               watch-sized batches, against a plain COPY of the
+ *                               same data into tables without indexes
  *                               (alternated rounds, the best of each)
  *   latency BOOTSTRAP N         alert latency through a running `watch`
  *                               (wall clock): event -> alert, deadline -> OVERDUE
@@ -41,6 +43,8 @@
 #include "dw_config.h"
 #include "dw_engine.h"
 #include "dw_pg.h"
+#include "dw_archive_block.h"
+#include "dw_pg_archive.h"
 #include "dw_pg_sink.h"
 
 static double now_s(clockid_t c) {
@@ -647,65 +651,78 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
   dw_avro *av = dw_avro_new(err, sizeof err);
   if (!av) die("avro", err);
   dw_event *evs = calloc((size_t)n, sizeof *evs);
-  char **json = calloc((size_t)n, sizeof *json);
   void **avro = calloc((size_t)n, sizeof *avro);
-  size_t *alen = calloc((size_t)n, sizeof *alen);
+  const char **ids = calloc((size_t)n, sizeof *ids);
+  uint8_t *fresh = calloc((size_t)n, 1);
   dw_pg_archive_row *rows = calloc((size_t)n, sizeof *rows);
-  if (!evs || !json || !avro || !alen || !rows) die("archive", "out of memory");
+  if (!evs || !avro || !ids || !fresh || !rows) die("archive", "out of memory");
+  size_t avro_bytes = 0;
   for (long i = 0; i < n; i++) {
     unpack(&s, (size_t)i, &evs[i]);
-    json[i] = dw_event_to_json(&evs[i], 420);
     const void *p;
-    if (dw_avro_encode_event(av, &evs[i], &p, &alen[i], err, sizeof err)) die("encode", err);
-    avro[i] = malloc(alen[i]);
-    memcpy(avro[i], p, alen[i]);
-    rows[i] = (dw_pg_archive_row){&evs[i], json[i], avro[i], alen[i], (int32_t)(i % 6), i / 6};
+    size_t len;
+    if (dw_avro_encode_event(av, &evs[i], &p, &len, err, sizeof err)) die("encode", err);
+    avro[i] = malloc(len);
+    memcpy(avro[i], p, len);
+    avro_bytes += len;
+    rows[i] = (dw_pg_archive_row){&evs[i], avro[i], len, (int32_t)(i % 6)};
+    ids[i] = evs[i].event_id;
   }
   PGconn *pg = dw_pg_connect(conninfo, 10, err, sizeof err);
   if (!pg) die("pg", err);
+  dw_pg_archive *arch = dw_pg_archive_new();
+  if (!arch) die("archive", "out of memory");
+  /* the plain tables: the archive's columns (and compression), no index */
   if (dw_pg_exec(pg,
-                 "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (event_id text NOT NULL, dossier_id text"
-                 " NOT NULL, type text NOT NULL, occurred_at timestamptz NOT NULL, commune text NOT NULL, agency"
-                 " text NOT NULL, procedure text NOT NULL, payload jsonb NOT NULL, avro bytea, kafka_partition"
-                 " integer, kafka_offset bigint, archived_at timestamptz NOT NULL DEFAULT now());"
-                 " TRUNCATE dossier_events",
-                 err, sizeof err))
+                 "DROP TABLE IF EXISTS bench_blocks, bench_events;"
+                 " CREATE TABLE bench_blocks (LIKE archive_blocks INCLUDING COMPRESSION INCLUDING STORAGE)"
+                 " WITH (toast_tuple_target = 128);"
+                 " CREATE TABLE bench_events (LIKE archive_events);"
+                 " TRUNCATE archive_events, archive_blocks",
+                 err, sizeof err) ||
+      dw_pg_archive_units(arch, pg, rows, (size_t)n, err, sizeof err))
     die("pg setup", err);
+  char copy_blocks[256], copy_events[256];
+  snprintf(copy_blocks, sizeof copy_blocks, "%s", DW_PG_ARCHIVE_COPY_BLOCKS);
+  snprintf(copy_events, sizeof copy_events, "%s", DW_PG_ARCHIVE_COPY_EVENTS);
+  memcpy(strstr(copy_blocks, "archive_blocks"), "bench_blocks  ", 14);
+  memcpy(strstr(copy_events, "archive_events"), "bench_events  ", 14);
 
   /* Rounds of both, alternated (each into emptied tables), the best of each
    * kept: a shared machine's interference only ever slows a round down. */
   double archive_s = 1e300, copy_s = 1e300, build_s = 0, w0;
-  dw_buf b = {0};
+  dw_buf bb = DW_BUF_INIT, eb = DW_BUF_INIT;
   for (int round = 0; round < ARCHIVE_ROUNDS; round++) {
-    if (dw_pg_exec(pg, "TRUNCATE dossier_events, bench_copy", err, sizeof err)) die("pg truncate", err);
-    /* 1. watch's archive path: per batch one transaction with dw_pg_sink_archive */
+    if (dw_pg_exec(pg, "TRUNCATE archive_events, archive_blocks, bench_blocks, bench_events", err, sizeof err))
+      die("pg truncate", err);
+    /* 1. watch's archive path: per batch one transaction with the dedupe
+     *    (keys looked up, block ids reserved), the blocks and their rows */
     w0 = WALL();
     for (long i = 0; i < n; i += batch) {
       size_t k = (size_t)(n - i < batch ? n - i : batch);
-      if (dw_pg_sink_begin(pg, err, sizeof err) || dw_pg_sink_archive(pg, rows + i, k, err, sizeof err) ||
-          dw_pg_sink_commit(pg, err, sizeof err))
+      if (dw_pg_sink_begin(pg, err, sizeof err) ||
+          dw_pg_archive_dedupe_send(arch, pg, ids + i, k, err, sizeof err) ||
+          dw_pg_archive_dedupe_recv(arch, pg, ids + i, k, fresh, err, sizeof err) ||
+          dw_pg_archive_send(arch, pg, rows + i, k, err, sizeof err) ||
+          dw_pg_archive_finish(arch, pg, k, err, sizeof err) || dw_pg_sink_commit(pg, err, sizeof err))
         die("archive", err);
     }
     double took = WALL() - w0;
     if (took < archive_s) archive_s = took;
 
-    /* 2. the same COPY text into a plain table, same batches, same transactions */
+    /* 2. the same COPY data into the plain tables, same batches, same transactions */
     w0 = WALL();
     double built = 0;
     for (long i = 0; i < n; i += batch) {
       size_t k = (size_t)(n - i < batch ? n - i : batch);
       double bw = WALL();
-      dw_buf_reset(&b);
-      for (size_t j = 0; j < k; j++) {
-        dw_pg_archive_copy_row(&b, &rows[i + (long)j]);
-      }
+      dw_buf_reset(&bb);
+      dw_buf_reset(&eb);
+      if (dw_pg_archive_copy_data(arch, rows + i, k, i / DW_ARCHIVE_BLOCK_EVENTS + 1, &bb, &eb, err, sizeof err))
+        die("copy data", err);
       built += WALL() - bw;
-      if (dw_pg_exec(pg, "BEGIN", err, sizeof err) ||
-          dw_pg_copy(pg,
-                          "COPY bench_copy (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
-                          " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
-                          b.data, b.len, err, sizeof err) ||
-          dw_pg_exec(pg, "COMMIT", err, sizeof err))
+      if (dw_pg_exec(pg, "BEGIN", err, sizeof err) || dw_pg_copy(pg, copy_blocks, bb.data, bb.len, err, sizeof err) ||
+          dw_pg_copy(pg, copy_events, eb.data, eb.len, err, sizeof err) || dw_pg_exec(pg, "COMMIT", err, sizeof err))
         die("copy", err);
     }
     took = WALL() - w0;
@@ -713,30 +730,26 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
   }
 
   /* 3. one big COPY (the best case for PostgreSQL) */
-  dw_pg_exec(pg, "TRUNCATE bench_copy", err, sizeof err);
-  dw_buf_reset(&b);
-  for (long i = 0; i < n; i++) {
-    dw_pg_archive_copy_row(&b, &rows[i]);
-  }
+  dw_pg_exec(pg, "TRUNCATE bench_blocks, bench_events", err, sizeof err);
+  dw_buf_reset(&bb);
+  dw_buf_reset(&eb);
+  if (dw_pg_archive_copy_data(arch, rows, (size_t)n, 1, &bb, &eb, err, sizeof err)) die("copy data", err);
   w0 = WALL();
-  if (dw_pg_copy(pg,
-                      "COPY bench_copy (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
-                      " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
-                      b.data, b.len, err, sizeof err))
+  if (dw_pg_copy(pg, copy_blocks, bb.data, bb.len, err, sizeof err) ||
+      dw_pg_copy(pg, copy_events, eb.data, eb.len, err, sizeof err))
     die("copy", err);
   double bigcopy_s = WALL() - w0;
-  dw_buf_free(&b);
-  dw_pg_exec(pg, "DROP TABLE bench_copy; TRUNCATE dossier_events", err, sizeof err);
+  dw_buf_free(&bb);
+  dw_buf_free(&eb);
+  dw_pg_exec(pg, "DROP TABLE bench_blocks, bench_events; TRUNCATE archive_events, archive_blocks", err, sizeof err);
   PQfinish(pg);
   printf("rows=%ld\nbatch=%d\narchive_s=%.3f\narchive_rps=%.0f\ncopy_s=%.3f\ncopy_build_s=%.3f\ncopy_rps=%.0f\n"
-         "bigcopy_s=%.3f\nbigcopy_rps=%.0f\n",
+         "bigcopy_s=%.3f\nbigcopy_rps=%.0f\navro_bytes_per_event=%.1f\n",
          n, batch, archive_s, (double)n / archive_s, copy_s, build_s, (double)n / copy_s, bigcopy_s,
-         (double)n / bigcopy_s);
-  for (long i = 0; i < n; i++) {
-    free(json[i]);
-    free(avro[i]);
-  }
-  free(evs), free(json), free(avro), free(alen), free(rows);
+         (double)n / bigcopy_s, n ? (double)avro_bytes / (double)n : 0.0);
+  for (long i = 0; i < n; i++) free(avro[i]);
+  free(evs), free(avro), free(ids), free(fresh), free(rows);
+  dw_pg_archive_destroy(arch);
   dw_avro_destroy(av);
   free(s.v), free(s.arena);
   return 0;

@@ -94,7 +94,7 @@ L[d]=$(load)
 say "starting the embedded broker and PostgreSQL"
 dw_start_broker 6
 dw_start_pg
-RESET="TRUNCATE dossier_state, alerts, aggregates, kafka_offsets, dossier_event_ids, dossier_events, dlq_messages"
+RESET="TRUNCATE dossier_state, alerts, aggregates, kafka_offsets, archive_events, archive_blocks, dlq_messages"
 
 # ---- (e) alert latency (wall clock) ----------------------------------------------
 say "latency: watch --clock wall, $LAT_SAMPLES events + deadlines"
@@ -139,7 +139,7 @@ t1=${EPOCHREALTIME/./}
 L[b]="${L[b]}/$(load)"
 WATCH_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e6}')
 WATCH_STEADY=$(awk -v a="$tf" -v b="$t1" -v n="$TOTAL" -v f="$nf" 'BEGIN{ if (a > 0 && b > a && n > f) printf "%.0f", (n-f)/((b-a)/1e6); else print 0 }')
-ARCHIVED=$(dw_psql "SELECT count(*) FROM dossier_events")
+ARCHIVED=$(dw_psql "SELECT coalesce(sum(n), 0) FROM archive_blocks")
 dw_stop "$WPID"
 
 # ---- (g) archive bytes per event; (f) (f') replay; export and audit ----------------

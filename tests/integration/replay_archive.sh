@@ -33,7 +33,7 @@ lines=$(grep -c . "$DW_TMP/ev.jsonl")
 "$DW_BIN" watch --clock watermark --exit-when-idle 5 --bootstrap "$DW_BOOTSTRAP" --db "$DW_DB" \
   >"$DW_TMP/watch.out" 2>"$DW_TMP/watch.log" || dw_fail "watch exited $?"
 
-archived=$(dw_psql "SELECT count(*) FROM dossier_events")
+archived=$(dw_archived)
 unique=$(jq -r .event_id "$DW_TMP/ev.jsonl" | sort -u | wc -l)
 dw_assert_eq "$unique" "$archived" "archived events = unique event ids of the simulation"
 live_alerts=$(dw_psql "SELECT count(*) FROM alerts")
