@@ -270,30 +270,49 @@ out:
 /* The output tables are new (a shadow schema) or emptied in this
  * transaction (--into-live), and what the jobs give is unique (a state per
  * dossier, a version per alert, the aggregate deltas summed here): rows go
- * straight in by binary COPY, no staging table, no ON CONFLICT. Secondary
- * indexes are dropped first and built again after the load (a sorted build
- * costs a fraction of maintaining them row by row); the primary keys stay. */
+ * straight in by binary COPY, no staging table, no ON CONFLICT. Their
+ * indexes, primary keys included, are dropped first and built again after
+ * the load (a sorted build costs a fraction of maintaining them row by row;
+ * a duplicate key would fail the primary key's build and roll back). */
 
 typedef struct out_counts {
   uint64_t alerts, open_alerts, agg_rows, states;
 } out_counts;
 
-/* Drops the indexes of schema.table that back no constraint; their
- * definitions go to *recreate. */
+/* Drops every index of schema.table, the primary key's too (its
+ * constraint; none is the target of a foreign key, or it is kept), and
+ * puts what builds them again in *recreate. */
 static int drop_indexes(PGconn *pg, const char *schema, const char *table, dw_buf *recreate, char *err, size_t n) {
   const char *params[2] = {schema, table};
   PGresult *res = dw_pg_query(pg,
-                              "SELECT quote_ident(n.nspname) || '.' || quote_ident(ci.relname), pg_get_indexdef(i.indexrelid)"
+                              "SELECT quote_ident(n.nspname) || '.' || quote_ident(ci.relname), pg_get_indexdef(i.indexrelid),"
+                              " k.conname, pg_get_constraintdef(k.oid),"
+                              " quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
+                              " EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)"
                               " FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid"
                               " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-                              " WHERE n.nspname = $1 AND c.relname = $2"
-                              " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+                              " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = c.oid"
+                              " WHERE n.nspname = $1 AND c.relname = $2",
                               2, params, err, n);
   if (!res) return -1;
   dw_buf drop = DW_BUF_INIT;
   for (int i = 0; i < PQntuples(res); i++) {
-    dw_buf_printf(&drop, "DROP INDEX %s;", PQgetvalue(res, i, 0));
-    dw_buf_printf(recreate, "%s;", PQgetvalue(res, i, 1));
+    if (PQgetvalue(res, i, 5)[0] == 't') continue; /* a foreign key needs it */
+    if (!PQgetisnull(res, i, 2)) {
+      char *con = PQescapeIdentifier(pg, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)));
+      if (!con) {
+        dw_buf_free(&drop);
+        PQclear(res);
+        snprintf(err, n, "out of memory");
+        return -1;
+      }
+      dw_buf_printf(&drop, "ALTER TABLE %s DROP CONSTRAINT %s;", PQgetvalue(res, i, 4), con);
+      dw_buf_printf(recreate, "ALTER TABLE %s ADD CONSTRAINT %s %s;", PQgetvalue(res, i, 4), con, PQgetvalue(res, i, 3));
+      PQfreemem(con);
+    } else {
+      dw_buf_printf(&drop, "DROP INDEX %s;", PQgetvalue(res, i, 0));
+      dw_buf_printf(recreate, "%s;", PQgetvalue(res, i, 1));
+    }
   }
   PQclear(res);
   int rc = 0;
@@ -309,6 +328,7 @@ static int drop_indexes(PGconn *pg, const char *schema, const char *table, dw_bu
 
 typedef struct state_out {
   dw_pg_copy_stream cs;
+  int64_t now;
   uint64_t written;
   char err[1024];
 } state_out;
@@ -317,12 +337,13 @@ static void on_state(const dw_state_row *row, void *opaque) {
   state_out *o = opaque;
   if (o->cs.failed) return;
   dw_buf *b = &o->cs.buf;
-  dw_pg_bin_row(b, 5);
+  dw_pg_bin_row(b, 6);
   dw_pg_bin_bytes(b, row->dossier_id, strlen(row->dossier_id));
   dw_pg_bin_int4(b, row->tag);
   dw_pg_bin_bytes(b, row->blob ? row->blob : "", row->len);
   dw_pg_bin_bool(b, row->open);
   dw_pg_bin_bool(b, row->tombstone);
+  dw_pg_bin_time(b, row->tombstone ? o->now : DW_TIME_NONE); /* tombstone_at: when it was written (migration 012) */
   o->written++;
   dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
 }
@@ -438,9 +459,10 @@ static int copy_aggregates(replay *r, PGconn *pg, int64_t seq, out_counts *oc, c
 }
 
 static int copy_states(replay *r, PGconn *pg, out_counts *oc, char *err, size_t n) {
-  state_out o = {0};
+  state_out o = {.now = dw_now_ms()};
   if (dw_pg_copy_open(&o.cs, pg,
-                      "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone) FROM STDIN (FORMAT binary)",
+                      "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone, tombstone_at)"
+                      " FROM STDIN (FORMAT binary)",
                       1, err, n))
     return -1;
   for (int j = 0; j < dw_jobs_count(r->jobs); j++) dw_driver_drain_states(dw_jobs_driver(r->jobs, j), on_state, &o);

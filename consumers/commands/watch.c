@@ -109,6 +109,7 @@ typedef struct watch {
   size_t ndeltas, cap_deltas;
 
   counters c;
+  int64_t t[8]; /* stage instants of the current chunk (debug log) */
 } watch;
 
 static void free_msg(void *m) { rd_kafka_message_destroy(m); }
@@ -409,6 +410,7 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   size_t nalerts;
   const dw_alert *alerts = dw_driver_alerts(w->drv, &nalerts);
   if (dw_pg_archive_finish(w->arch, w->pg, c->narchived, err, en)) return -1;
+  w->t[3] = w->t[4] = w->t[5] = dw_now_ms();
   if (!c->in_tx && nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 1;
   if (!c->in_tx) {
     if (pg_ensure(w, err, en) || dw_pg_sink_begin(w->pg, err, en)) return -1;
@@ -424,6 +426,7 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   }
   for (size_t i = 0; i < w->ndeltas; i++) w->deltas[i].unit = w->delta_units[i];
   if (dw_pg_sink_states(w->pg, w->states, w->nstates, err, en)) return -1;
+  w->t[4] = dw_now_ms();
   /* alerts and aggregates for the feeds: the outbox clock is taken late,
    * as it serializes committers from here on */
   int64_t seq = 0;
@@ -431,6 +434,7 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   if (dw_pg_sink_alerts(w->pg, alerts, nalerts, seq, err, en) ||
       dw_pg_sink_aggregates(w->pg, w->deltas, w->ndeltas, seq, err, en))
     return -1;
+  w->t[5] = dw_now_ms();
   /* offsets: up to the first message still in the pool, else what was
    * received; the other rows only prove we still own them and carry the
    * clock */
@@ -501,11 +505,20 @@ static int process_chunk(watch *w, bool *more) {
   bool inclusive;
   stage_choose(w, &wm, &inclusive);
   *more = w->ch.more;
+  w->t[0] = dw_now_ms();
   if (stage_archive(w, err, sizeof err)) goto fail;
+  w->t[1] = dw_now_ms();
   size_t applied, dups;
   stage_apply(w, wm, inclusive, &applied, &dups);
+  w->t[2] = dw_now_ms();
   int rc = stage_commit(w, next, err, sizeof err);
   if (rc < 0) goto fail;
+  if (rc == 0 && w->ch.n && dw_log_enabled(DW_LOG_DEBUG))
+    DW_LOG_DBG("chunk of %zu: archive %lld ms, apply %lld ms, commit %lld ms (archive COPY %lld, states %zu in %lld,"
+               " alerts+aggregates %lld, offsets+commit %lld)",
+               w->ch.n, (long long)(w->t[1] - w->t[0]), (long long)(w->t[2] - w->t[1]),
+               (long long)(dw_now_ms() - w->t[2]), (long long)(w->t[3] - w->t[2]), w->nstates,
+               (long long)(w->t[4] - w->t[3]), (long long)(w->t[5] - w->t[4]), (long long)(dw_now_ms() - w->t[5]));
   if (rc == 0) committed(w, next, applied, dups);
   return 0;
 fail:
@@ -605,7 +618,7 @@ static void purge_tombstones(watch *w) {
   if (!w->pg || PQstatus(w->pg) != CONNECTION_OK) return;
   char sql[256], err[512];
   snprintf(sql, sizeof sql,
-           "DELETE FROM dossier_state WHERE tombstone AND updated_at < now() - interval '%lld milliseconds'",
+           "DELETE FROM dossier_state WHERE tombstone_at < now() - interval '%lld milliseconds'",
            (long long)dw_engine_tombstone_retention_ms(w->cfg));
   if (dw_pg_exec(w->pg, sql, err, sizeof err)) DW_LOG_WARNING("purging old tombstones (will retry): %s", err);
 }

@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dw_hash.h"
+/* XXH3 instead of uthash's default (Jenkins): both tables are looked up
+ * for every event or alert change (replay, audit, watch) */
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = dw_hash_fold32(dw_hash_fast((keyptr), (keylen))))
 #include <uthash.h>
 
 typedef struct alert_slot {

@@ -28,9 +28,9 @@ struct dw_pg_archive {
   dw_archive_key *keys;
   size_t *key_first; /* keys[j] is ids[key_first[j]] */
   size_t nkeys, cap_keys, cap_first;
-  /* block ids reserved by the last dedupe, for _send */
-  int64_t *block_ids;
-  size_t nblock_ids, cap_block_ids;
+  /* the first of the 2048 block ids reserved by the last dedupe, for _send */
+  int64_t block_base;
+  bool has_base;
 };
 
 const char DW_PG_ARCHIVE_COPY_BLOCKS[] =
@@ -50,7 +50,6 @@ void dw_pg_archive_destroy(dw_pg_archive *a) {
   }
   free(a->keys);
   free(a->key_first);
-  free(a->block_ids);
   free(a);
 }
 
@@ -181,15 +180,22 @@ static int distinct_keys(dw_pg_archive *a, const char *const *ids, size_t n) {
   return 0;
 }
 
+/* The keys the archive has, and the batch's block ids: one nextval of
+ * archive_block_id (INCREMENT BY 2048) reserves base .. base + 2047. */
+#define BLOCKS_PER_BATCH 2048
 static const char DEDUPE_SQL[] =
   "SELECT 0, t.i FROM unnest($1::uuid[]) WITH ORDINALITY AS t(k, i)"
   " WHERE EXISTS (SELECT 1 FROM archive_events e WHERE e.event_key = t.k)"
-  " UNION ALL SELECT 1, nextval('archive_block_id') FROM generate_series(1, $2::int)";
+  " UNION ALL SELECT 1, nextval('archive_block_id')";
 
 int dw_pg_archive_dedupe_send(dw_pg_archive *a, PGconn *pg, const char *const *ids, size_t n, char *err, size_t en) {
   a->nkeys = 0;
-  a->nblock_ids = 0;
+  a->has_base = false;
   if (n == 0) return 0;
+  if ((n + DW_ARCHIVE_BLOCK_EVENTS - 1) / DW_ARCHIVE_BLOCK_EVENTS > BLOCKS_PER_BATCH) {
+    snprintf(err, en, "archive: %zu events in one batch, at most %d", n, BLOCKS_PER_BATCH * DW_ARCHIVE_BLOCK_EVENTS);
+    return -1;
+  }
   if (distinct_keys(a, ids, n)) {
     snprintf(err, en, "out of memory");
     return -1;
@@ -206,16 +212,14 @@ int dw_pg_archive_dedupe_send(dw_pg_archive *a, PGconn *pg, const char *const *i
     dw_buf_put(&arr, "\0\0\0\x10", 4);
     dw_buf_put(&arr, a->keys[j].b, 16);
   }
-  char nb[24];
-  snprintf(nb, sizeof nb, "%zu", (a->nkeys + DW_ARCHIVE_BLOCK_EVENTS - 1) / DW_ARCHIVE_BLOCK_EVENTS);
   int rc = 0;
   if (arr.oom) {
     snprintf(err, en, "out of memory");
     rc = -1;
   } else {
-    const char *params[2] = {arr.data, nb};
-    const int lengths[2] = {(int)arr.len, 0}, formats[2] = {1, 0};
-    if (!PQsendQueryParams(pg, DEDUPE_SQL, 2, NULL, params, lengths, formats, 0)) {
+    const char *params[1] = {arr.data};
+    const int lengths[1] = {(int)arr.len}, formats[1] = {1};
+    if (!PQsendQueryParams(pg, DEDUPE_SQL, 1, NULL, params, lengths, formats, 0)) {
       dw_pg_error(pg, NULL, "archive dedupe", err, en);
       rc = -1;
     }
@@ -241,11 +245,9 @@ int dw_pg_archive_dedupe_recv(dw_pg_archive *a, PGconn *pg, const char *const *i
       long long v = strtoll(PQgetvalue(res, r, 1), NULL, 10);
       if (PQgetvalue(res, r, 0)[0] == '0') {
         if (v >= 1 && (size_t)v <= a->nkeys) is_new[a->key_first[v - 1]] = 0;
-      } else if (reserve((void **)&a->block_ids, &a->cap_block_ids, a->nblock_ids + 1, sizeof *a->block_ids)) {
-        snprintf(err, en, "out of memory");
-        rc = -1;
       } else {
-        a->block_ids[a->nblock_ids++] = v;
+        a->block_base = v;
+        a->has_base = true;
       }
     }
     PQclear(res);
@@ -277,11 +279,11 @@ int dw_pg_archive_copy_data(dw_pg_archive *a, const dw_pg_archive_row *rows, siz
   int rc = 0;
   for (size_t start = 0, b = 0; start < n && rc == 0; start += DW_ARCHIVE_BLOCK_EVENTS, b++) {
     size_t end = n - start < DW_ARCHIVE_BLOCK_EVENTS ? n : start + DW_ARCHIVE_BLOCK_EVENTS;
-    int64_t block_id = a->nblock_ids ? a->block_ids[b] : first_block + (int64_t)b;
+    int64_t block_id = first_block + (int64_t)b;
     dw_buf_reset(&data);
     for (size_t i = start; i < end; i++) {
       const dw_pg_archive_row *r = order[i];
-      dw_archive_block_put(&data, r->partition, 0, r->bytes, r->len);
+      dw_archive_block_put(&data, r->partition, DW_ARCHIVE_AVRO, r->bytes, r->len);
       int32_t ag = unit_no(a, r->ev->agency), co = unit_no(a, r->ev->commune);
       if (ag < 0 || co < 0) {
         snprintf(err, en, "archive: unit '%s' has no number (dw_pg_archive_units not called?)",
@@ -323,19 +325,17 @@ int dw_pg_archive_copy_data(dw_pg_archive *a, const dw_pg_archive_row *rows, siz
 
 int dw_pg_archive_send(dw_pg_archive *a, PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *err, size_t en) {
   if (n == 0) return 0;
-  size_t need = (n + DW_ARCHIVE_BLOCK_EVENTS - 1) / DW_ARCHIVE_BLOCK_EVENTS;
-  if (a->nblock_ids < need) {
-    snprintf(err, en, "archive: %zu block ids reserved for %zu events (more events than the dedupe saw?)",
-             a->nblock_ids, n);
+  if (!a->has_base || (n + DW_ARCHIVE_BLOCK_EVENTS - 1) / DW_ARCHIVE_BLOCK_EVENTS > BLOCKS_PER_BATCH) {
+    snprintf(err, en, "archive: no block ids reserved for these %zu events (dedupe first)", n);
     return -1;
   }
   dw_buf blocks = DW_BUF_INIT, events = DW_BUF_INIT;
-  int rc = dw_pg_archive_copy_data(a, rows, n, 0, &blocks, &events, err, en);
+  int rc = dw_pg_archive_copy_data(a, rows, n, a->block_base, &blocks, &events, err, en);
   if (rc == 0) rc = dw_pg_copy(pg, DW_PG_ARCHIVE_COPY_BLOCKS, blocks.data, blocks.len, err, en);
   if (rc == 0) rc = dw_pg_copy_send(pg, DW_PG_ARCHIVE_COPY_EVENTS, events.data, events.len, err, en);
   dw_buf_free(&blocks);
   dw_buf_free(&events);
-  a->nblock_ids = 0;
+  a->has_base = false;
   return rc;
 }
 

@@ -1,7 +1,8 @@
 /* dw_pg_archive: how watch writes the archive (migration 011; the format is
  * consumers/sources/dw_archive_block.h). Per batch, inside its transaction:
  *   dedupe (one statement: which event keys archive_events already has,
- *   and block ids reserved from archive_block_id) -> archive (the new
+ *   and the batch's 2048 block ids reserved by one nextval of
+ *   archive_block_id) -> archive (the new
  *   events sorted by (occurred_at, event_id) into blocks of up to
  *   DW_ARCHIVE_BLOCK_EVENTS: one COPY of the blocks, one COPY of their
  *   archive_events rows, both in the binary COPY format).
@@ -58,7 +59,7 @@ int dw_pg_archive_send(dw_pg_archive *a, PGconn *pg, const dw_pg_archive_row *ro
 int dw_pg_archive_finish(dw_pg_archive *a, PGconn *pg, size_t n, char *errstr, size_t errstr_size);
 
 /* The COPY data dw_pg_archive_send would write for rows (block ids from
- * first_block on), for the benchmark's plain COPY into tables without
+ * first_block on: a batch's blocks are numbered from its reserved base), for the benchmark's plain COPY into tables without
  * indexes. Units must be known. 0 or -1 (unknown unit, out of memory). */
 int dw_pg_archive_copy_data(dw_pg_archive *a, const dw_pg_archive_row *rows, size_t n, int64_t first_block,
                             dw_buf *blocks, dw_buf *events, char *errstr, size_t errstr_size);

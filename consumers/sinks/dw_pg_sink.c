@@ -87,11 +87,12 @@ int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *e
                                errstr, en))
     goto out;
   if (dw_pg_exec(pg,
-                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at)"
-                 " SELECT dossier_id, kafka_partition, state, open, tombstone, now() FROM w_state"
-                 " WHERE state IS NOT NULL ORDER BY dossier_id"
+                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at, tombstone_at)"
+                 " SELECT dossier_id, kafka_partition, state, open, tombstone, now(), CASE WHEN tombstone THEN now() END"
+                 " FROM w_state WHERE state IS NOT NULL ORDER BY dossier_id"
                  " ON CONFLICT (dossier_id) DO UPDATE SET kafka_partition = EXCLUDED.kafka_partition,"
-                 " state = EXCLUDED.state, open = EXCLUDED.open, tombstone = EXCLUDED.tombstone, updated_at = now()",
+                 " state = EXCLUDED.state, open = EXCLUDED.open, tombstone = EXCLUDED.tombstone, updated_at = now(),"
+                 " tombstone_at = EXCLUDED.tombstone_at",
                  errstr, en))
     goto out;
   rc = 0;

@@ -30,9 +30,9 @@ static int peek_record(dw_avro *av, dw_event *scratch, const dw_archive_record *
                        size_t n) {
   out->bytes = rec->bytes;
   out->len = rec->len;
-  out->is_json = rec->is_json;
+  out->is_json = rec->kind == DW_ARCHIVE_JSON;
   out->partition = rec->partition;
-  if (!rec->is_json)
+  if (!out->is_json)
     return dw_avro_peek_event(av, rec->bytes, rec->len, &out->occurred_at, &out->event_id, &out->event_id_len,
                               &out->dossier_id, &out->dossier_id_len, err, n);
   if (dw_event_from_json((const char *)rec->bytes, rec->len, scratch, err, n)) return -1;
@@ -140,6 +140,7 @@ static int cursor_advance(dw_archive_reader *r, cursor *c, bool first) {
       if (rc < 0) snprintf(r->bad, sizeof r->bad, "%s", why);
       return rc;
     }
+    if (rec.kind == DW_ARCHIVE_SKIP) continue; /* a duplicate's place */
     if (peek_record(r->av, &r->scratch, &rec, &c->cur, why, sizeof why)) {
       if (r->nskipped == r->cap_skipped) {
         size_t cap = r->cap_skipped ? r->cap_skipped * 2 : 16;
@@ -448,8 +449,9 @@ long dw_archive_read_dossier(PGconn *pg, dw_avro *av, const char *dossier_id,
         v = p;
         cap = c;
       }
-      dw_archive_raw raw = {.bytes = rec.bytes, .len = rec.len, .is_json = rec.is_json, .partition = rec.partition};
-      if (dw_archive_decode(av, &raw, &v[nv].ev, why, sizeof why)) {
+      dw_archive_raw raw = {.bytes = rec.bytes, .len = rec.len, .is_json = rec.kind == DW_ARCHIVE_JSON,
+                            .partition = rec.partition};
+      if (rec.kind == DW_ARCHIVE_SKIP || dw_archive_decode(av, &raw, &v[nv].ev, why, sizeof why)) {
         bad++;
         continue;
       }

@@ -24,9 +24,9 @@ static void put_uvarint(dw_buf *b, uint64_t v) {
   dw_buf_put(b, t, (size_t)n);
 }
 
-void dw_archive_block_put(dw_buf *block, int32_t partition, int is_json, const void *bytes, size_t len) {
+void dw_archive_block_put(dw_buf *block, int32_t partition, int kind, const void *bytes, size_t len) {
   uint64_t part = partition < 0 ? 0 : (uint64_t)partition + 1;
-  put_uvarint(block, (part << 1) | (is_json ? 1 : 0));
+  put_uvarint(block, (part << 2) | ((uint64_t)kind & 3));
   put_uvarint(block, len);
   dw_buf_put(block, bytes, len);
 }
@@ -50,12 +50,13 @@ int dw_archive_block_next(const unsigned char *block, size_t len, size_t *pos, d
   if (*pos >= len) return 0;
   size_t at = *pos;
   uint64_t h, l;
-  if (get_uvarint(block, len, pos, &h) || get_uvarint(block, len, pos, &l) || l > len - *pos || (h >> 1) > INT32_MAX) {
+  if (get_uvarint(block, len, pos, &h) || get_uvarint(block, len, pos, &l) || l > len - *pos || (h >> 2) > INT32_MAX ||
+      (h & 3) == 3) {
     snprintf(err, n, "archive block: malformed record at byte %zu of %zu", at, len);
     return -1;
   }
-  rec->partition = (int32_t)(h >> 1) - 1;
-  rec->is_json = (int)(h & 1);
+  rec->partition = (int32_t)(h >> 2) - 1;
+  rec->kind = (int)(h & 3);
   rec->bytes = block + *pos;
   rec->len = (size_t)l;
   *pos += (size_t)l;

@@ -34,17 +34,20 @@ typedef struct dw_archive_key {
 } dw_archive_key;
 void dw_archive_event_key(const char *event_id, size_t len, dw_archive_key *out);
 
+enum { DW_ARCHIVE_AVRO = 0, DW_ARCHIVE_JSON = 1, DW_ARCHIVE_SKIP = 2 };
+
 /* Appends one record to a block being built. */
-void dw_archive_block_put(dw_buf *block, int32_t partition, int is_json, const void *bytes, size_t len);
+void dw_archive_block_put(dw_buf *block, int32_t partition, int kind, const void *bytes, size_t len);
 
 typedef struct dw_archive_record {
   int32_t partition; /* -1: unknown */
-  int is_json;
+  int kind;          /* DW_ARCHIVE_AVRO, _JSON, _SKIP (no event) */
   const unsigned char *bytes;
   size_t len;
 } dw_archive_record;
-/* The record at *pos (advanced past it): 1, 0 at the end, -1 when the block
- * is malformed from *pos on (a message in errstr names the byte). */
+/* The record at *pos (advanced past it), skipped places included: 1, 0 at
+ * the end, -1 when the block is malformed from *pos on (a message in errstr
+ * names the byte). */
 int dw_archive_block_next(const unsigned char *block, size_t len, size_t *pos, dw_archive_record *rec,
                           char *errstr, size_t errstr_size);
 

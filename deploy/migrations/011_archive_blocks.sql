@@ -6,9 +6,10 @@
 --
 -- * archive_blocks: one row per block of up to 512 events of one watch batch,
 --   in (occurred_at, event_id) order; `events` holds per event a record
---   (uvarint ((kafka_partition + 1) << 1 | is_json), uvarint length, the
---   event's bytes: the Kafka value as it came, single-object Avro; JSON Lines
---   text only for rows converted below that had no Avro value), compressed by
+--   (uvarint ((kafka_partition + 1) << 2 | kind), uvarint length, the event's
+--   bytes: kind 0 the Kafka value as it came, single-object Avro; kind 1 JSON
+--   Lines text, only for rows converted below that had no Avro value; kind 2
+--   no bytes: the place of a duplicate), compressed by
 --   TOAST (lz4 where the server has it: ~37 % of the bytes; a block is
 --   compressed from 128 bytes on). Replay, export and audit read the blocks
 --   whose [first_at, last_at] meets their range, ordered by first_at, and
@@ -39,7 +40,8 @@ CREATE TABLE archive_units (
   code    text NOT NULL UNIQUE
 );
 
-CREATE SEQUENCE archive_block_id;
+-- one nextval per watch batch: its blocks are the next 2048 ids
+CREATE SEQUENCE archive_block_id INCREMENT BY 2048;
 
 CREATE TABLE archive_blocks (
   block_id  bigint      NOT NULL PRIMARY KEY,
@@ -64,7 +66,7 @@ CREATE TABLE archive_events (
   commune         integer,           -- archive_units.unit_no
   seq             smallint,          -- position in the block (0-based)
   kafka_partition smallint,
-  dossier_id      text
+  dossier_id      text COLLATE "C" -- byte order: equality is the same, comparisons are memcmp
 );
 
 -- ---- the conversion -------------------------------------------------------
@@ -98,7 +100,7 @@ CREATE TEMP TABLE dw_conv ON COMMIT DROP AS
 
 INSERT INTO archive_blocks (block_id, first_at, last_at, n, events)
   SELECT rn / 512 + 1, min(occurred_at), max(occurred_at), count(*),
-         string_agg(pg_temp.dw_uvarint(((coalesce(kafka_partition, -1) + 1)::bigint << 1) | is_json::int)
+         string_agg(pg_temp.dw_uvarint(((coalesce(kafka_partition, -1) + 1)::bigint << 2) | is_json::int)
                     || pg_temp.dw_uvarint(octet_length(bytes)) || bytes, ''::bytea ORDER BY rn)
   FROM dw_conv GROUP BY rn / 512;
 

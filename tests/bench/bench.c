@@ -20,6 +20,8 @@
  *                               watch-sized batches, against a plain COPY of the
  *                               same data into tables without indexes
  *                               (alternated rounds, the best of each)
+ *   fill CONNINFO FILE N [B]    N events of FILE (0: all) archived as watch does, in
+ *                               batches of B, and kept (an archive for replay)
  *   latency BOOTSTRAP N         alert latency through a running `watch`
  *                               (wall clock): event -> alert, deadline -> OVERDUE
  *   memlat MB                   ns per dependent random read over MB megabytes
@@ -42,6 +44,7 @@
 #include "dw_codec_internal.h"
 #include "dw_config.h"
 #include "dw_engine.h"
+#include "dw_hash.h"
 #include "dw_pg.h"
 #include "dw_archive_block.h"
 #include "dw_pg_archive.h"
@@ -718,7 +721,7 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
       double bw = WALL();
       dw_buf_reset(&bb);
       dw_buf_reset(&eb);
-      if (dw_pg_archive_copy_data(arch, rows + i, k, i / DW_ARCHIVE_BLOCK_EVENTS + 1, &bb, &eb, err, sizeof err))
+      if (dw_pg_archive_copy_data(arch, rows + i, k, (i / batch) * 2048 + 1, &bb, &eb, err, sizeof err))
         die("copy data", err);
       built += WALL() - bw;
       if (dw_pg_exec(pg, "BEGIN", err, sizeof err) || dw_pg_copy(pg, copy_blocks, bb.data, bb.len, err, sizeof err) ||
@@ -752,6 +755,70 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
   dw_pg_archive_destroy(arch);
   dw_avro_destroy(av);
   free(s.v), free(s.arena);
+  return 0;
+}
+
+/* fill: N events of FILE archived the way watch archives them (batches of
+ * BATCH, the dedupe, blocks and rows), and left there: an archive for
+ * replay and export measurements of any size. */
+static int cmd_fill(const char *conninfo, const char *path, long n, int batch) {
+  char err[1024];
+  dw_avro *av = dw_avro_new(err, sizeof err);
+  if (!av) die("avro", err);
+  dw_avro_file *f = dw_avro_file_open(av, path, err, sizeof err);
+  if (!f) die(path, err);
+  PGconn *pg = dw_pg_connect(conninfo, 10, err, sizeof err);
+  if (!pg) die("pg", err);
+  dw_pg_archive *arch = dw_pg_archive_new();
+  dw_event *evs = calloc((size_t)batch, sizeof *evs);
+  void **avro = calloc((size_t)batch, sizeof *avro);
+  const char **ids = calloc((size_t)batch, sizeof *ids);
+  uint8_t *fresh = calloc((size_t)batch, 1);
+  dw_pg_archive_row *rows = calloc((size_t)batch, sizeof *rows);
+  if (!arch || !evs || !avro || !ids || !fresh || !rows) die("fill", "out of memory");
+  long done = 0, added = 0;
+  double w0 = WALL();
+  for (int more = 1; more && (n <= 0 || done < n);) {
+    size_t k = 0;
+    while (k < (size_t)batch && (n <= 0 || done + (long)k < n)) {
+      int r = dw_avro_file_read(f, &evs[k], err, sizeof err);
+      if (r < 0) die(path, err);
+      if (r == 0) {
+        more = 0;
+        break;
+      }
+      const void *p;
+      size_t len;
+      if (dw_avro_encode_event(av, &evs[k], &p, &len, err, sizeof err)) die("encode", err);
+      free(avro[k]);
+      avro[k] = malloc(len);
+      memcpy(avro[k], p, len);
+      rows[k] = (dw_pg_archive_row){&evs[k], avro[k], len, (int32_t)(dw_hash_fast(evs[k].dossier_id, strlen(evs[k].dossier_id)) % 6)};
+      ids[k] = evs[k].event_id;
+      k++;
+    }
+    if (!k) break;
+    size_t nr = 0;
+    if (dw_pg_archive_units(arch, pg, rows, k, err, sizeof err) || dw_pg_sink_begin(pg, err, sizeof err) ||
+        dw_pg_archive_dedupe_send(arch, pg, ids, k, err, sizeof err) ||
+        dw_pg_archive_dedupe_recv(arch, pg, ids, k, fresh, err, sizeof err))
+      die("fill", err);
+    for (size_t j = 0; j < k; j++)
+      if (fresh[j]) rows[nr++] = rows[j];
+    if (dw_pg_archive_send(arch, pg, rows, nr, err, sizeof err) || dw_pg_archive_finish(arch, pg, nr, err, sizeof err) ||
+        dw_pg_sink_commit(pg, err, sizeof err))
+      die("fill", err);
+    done += (long)k;
+    added += (long)nr;
+  }
+  double s = WALL() - w0;
+  printf("read=%ld\narchived=%ld\nfill_s=%.3f\nfill_eps=%.0f\n", done, added, s, s > 0 ? (double)done / s : 0.0);
+  for (int i = 0; i < batch; i++) free(avro[i]);
+  free(evs), free(avro), free(ids), free(fresh), free(rows);
+  dw_pg_archive_destroy(arch);
+  dw_avro_file_close(f);
+  dw_avro_destroy(av);
+  PQfinish(pg);
   return 0;
 }
 
@@ -989,11 +1056,13 @@ int main(int argc, char **argv) {
   if (argc >= 5 && !strcmp(argv[1], "consume")) return cmd_consume(argv[2], argv[3], atol(argv[4]));
   if (argc >= 5 && !strcmp(argv[1], "archive"))
     return cmd_archive(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 1000);
+  if (argc >= 5 && !strcmp(argv[1], "fill"))
+    return cmd_fill(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 20000);
   if (argc >= 4 && !strcmp(argv[1], "latency")) return cmd_latency(argv[2], atoi(argv[3]));
   if (argc >= 3 && !strcmp(argv[1], "memlat")) return cmd_memlat(atol(argv[2]));
   fprintf(stderr,
           "usage: bench decode FILE.avro | engine FILE.avro [REPEAT] | digest FILE.avro [SEED] | memory N |\n"
           "             count BOOTSTRAP TOPIC | consume BOOTSTRAP TOPIC N | archive CONNINFO FILE.avro N [BATCH] |\n"
-          "             latency BOOTSTRAP N | memlat MB\n");
+          "             fill CONNINFO FILE.avro N [BATCH] | latency BOOTSTRAP N | memlat MB\n");
   return 2;
 }

@@ -26,9 +26,9 @@ EOF
 
 # tombstones of dossiers that left memory: an old one is purged (older than
 # twice the grace period), a recent one is kept
-dw_psql "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at) VALUES
-  ('OLD-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '61 days'),
-  ('NEW-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '59 days')" >/dev/null
+dw_psql "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at, tombstone_at) VALUES
+  ('OLD-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '61 days', now() - interval '61 days'),
+  ('NEW-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '59 days', now() - interval '59 days')" >/dev/null
 dw_bg "$DW_BIN" watch --db "$DW_DB" --bootstrap "$DW_BOOTSTRAP" --set aggregates.publish_interval_ms=500 \
   >"$DW_TMP/watch.out" 2>"$DW_TMP/watch.log"
 watch_pid=$DW_LAST_PID
