@@ -43,15 +43,20 @@ static const char description[] =
   "up to the end captured at the start; offsets by time from the broker, else by\n"
   "binary search). Output: a new shadow schema (--into, default\n"
   "replay_YYYYMMDDHHMMSS), the live tables (--into-live), or --swap a shadow\n"
-  "schema into the live tables.";
+  "schema into the live tables.\n"
+  "The archive is read block by block in time order and merged (no sort by the\n"
+  "server); dossiers are spread over --jobs N threads by a hash of dossier_id, each\n"
+  "fed its dossiers' events in the same global order, so the result is the same for\n"
+  "any N. The output goes in by COPY, its indexes built after the load.";
 static const char epilog[] =
   "T: RFC 3339 (2025-04-29T08:00:00+07:00), a local date (YYYY-MM-DD; as --to or\n"
   "--as-of the end of that day) or milliseconds since the epoch.\n"
   "\n"
-  "Progress on stderr when it is a terminal; a summary line always:\n"
+  "Progress on stderr when it is a terminal (phase, events, events/s, ETA); a\n"
+  "summary line always:\n"
   "  replay: done: events=N applied=N duplicates=N engine_errors=N undecodable=N\n"
   "  alerts=N open_alerts=N engine_open_alerts=N aggregate_rows=N states=N\n"
-  "  elapsed=S events_per_s=N ...\n"
+  "  elapsed=S events_per_s=N apply_events_per_s=N apply_s=S write_s=S jobs=N ...\n"
   "alerts/open_alerts: rows written (and those not cleared); engine_open_alerts:\n"
   "alerts the engine still holds open at the end (as audit counts them: alerts of\n"
   "dossiers that already left memory are not included).\n"
