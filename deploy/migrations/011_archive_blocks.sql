@@ -124,6 +124,14 @@ CREATE INDEX archive_blocks_first_at_idx ON archive_blocks (first_at, block_id);
 DROP TABLE dossier_events;
 DROP TABLE dossier_event_ids;
 
+-- For people and tests: the per-event rows with their unit codes. The events
+-- themselves are in the blocks: `dossierwatch export` (--dossier ID for one).
+CREATE VIEW v_archive_events AS
+  SELECT e.event_key, e.dossier_id, a.code AS agency, c.code AS commune, e.kafka_partition, e.block_id, e.seq
+  FROM archive_events e
+  LEFT JOIN archive_units a ON a.unit_no = e.agency
+  LEFT JOIN archive_units c ON c.unit_no = e.commune;
+
 -- ---- row-level security of serve (migration 008 of the http branch) --------
 -- Only where its scope functions exist: the same rule as its policy on
 -- dossier_events (commune scope by the commune; agency scope by the agency,

@@ -84,7 +84,7 @@ cmp -s "$DW_TMP/want.sorted" "$DW_TMP/got.sorted" || {
 grep -q "events=$n .*undecodable=0" "$DW_TMP/replay.log" || dw_fail "replay: $(tail -1 "$DW_TMP/replay.log")"
 
 # one dossier by its index, with the partitions kept
-d=$(jq -r .dossier_id "$DW_TMP/ev.jsonl" | sort | uniq -c | sort -rn | head -1 | awk '{print $2}')
+d=$(jq -r .dossier_id "$DW_TMP/ev.jsonl" | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}')
 "$DW_BIN" export --db "$DW_DB" --dossier "$d" --output "$DW_TMP/one.jsonl" 2>"$DW_TMP/one.log" || dw_fail "export --dossier failed"
 jq -c "select(.dossier_id == \"$d\")" "$DW_TMP/back.jsonl" >"$DW_TMP/one.want"
 jq -c . "$DW_TMP/one.jsonl" >"$DW_TMP/one.got"
