@@ -7,6 +7,7 @@
 #   dw_start_serve [ARGS...]   serve on a free port (units: seed-letter);
 #                              sets DW_SERVE (host:port), DW_SERVE_PID
 #   dw_token NAME SCOPE        prints a new token
+#   dw_events_jsonl            the archive exported as JSON Lines (once); its path
 #   dw_get TOKEN PATH [CURL_ARGS...]   body of GET PATH (any status)
 #   dw_code TOKEN PATH [CURL_ARGS...]  status of GET PATH
 # TOKEN "-" sends no Authorization header.
@@ -20,9 +21,18 @@ dw_http_data() {
     dw_fail "simulate failed"
   DW_EVENTS=$(sed -n 's/^simulate: \([0-9]*\) events.*/\1/p' "$DW_TMP/simulate.log")
   [ -n "$DW_EVENTS" ] || dw_fail "no event count from simulate"
-  dw_wait_for "[ \"\$(dw_psql 'SELECT count(*) FROM dossier_events')\" -eq $DW_EVENTS ]" 180 ||
+  dw_wait_for "[ \"\$(dw_archived)\" -eq $DW_EVENTS ]" 180 ||
     dw_fail "watch did not archive the $DW_EVENTS events"
   export DW_EVENTS
+}
+
+# The archive as JSON Lines (one export, kept): for the tests that look for
+# events by type or time; prints the file's path.
+dw_events_jsonl() {
+  [ -s "$DW_TMP/archive-events.jsonl" ] ||
+    "$DW_BIN" export --db "$DW_DB" --output "$DW_TMP/archive-events.jsonl" 2>>"$DW_TMP/export.log" ||
+    dw_fail "export failed: $(cat "$DW_TMP/export.log")"
+  echo "$DW_TMP/archive-events.jsonl"
 }
 
 dw_start_serve() {

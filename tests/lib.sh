@@ -36,6 +36,13 @@
 #   dw_fail MSG                print "FAIL: MSG" and exit 1 (from the test's
 #                              own shell; inside $(...) it only ends the subshell)
 #   dw_on_exit CMD             run CMD (eval) at exit, before the cleanup
+#   dw_archived                how many events the archive holds (archive_blocks), after
+#                              checking that every block holds exactly the events
+#                              archive_events places in it (fails the test if not)
+#   dw_archive_dump            every archived event on $DW_DB, sorted, for comparing
+#                              archives: "event EVENT_ID TYPE OCCURRED_AT" (decoded by
+#                              `export`) and "key EVENT_KEY PARTITION DOSSIER_ID"
+#                              (archive_events: the dedupe keys and the partitions)
 set -euo pipefail
 
 : "${DW_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -195,6 +202,23 @@ dw_psql() {
   local sql=$1
   shift
   psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DW_DB" "$@" -c "$sql"
+}
+
+dw_archived() {
+  local bad
+  bad=$(dw_psql "SELECT count(*) FROM (SELECT block_id, count(*) AS c, max(seq) AS m FROM archive_events
+    WHERE block_id IS NOT NULL GROUP BY block_id) e FULL JOIN archive_blocks b USING (block_id)
+    WHERE b.n IS DISTINCT FROM e.c OR e.m >= 512")
+  [ "$bad" = 0 ] || dw_fail "archive: $bad block(s) whose event count differs from their archive_events rows"
+  dw_psql "SELECT coalesce(sum(n), 0) FROM archive_blocks"
+}
+
+dw_archive_dump() {
+  "$DW_BIN" export --db "$DW_DB" --output - 2>"$DW_TMP/archive_dump.log" |
+    jq -r '"event \(.event_id) \(.type) \(.occurred_at)"' | LC_ALL=C sort ||
+    dw_fail "dw_archive_dump: export failed: $(cat "$DW_TMP/archive_dump.log")"
+  dw_psql "SELECT 'key ' || event_key || ' ' || coalesce(kafka_partition::text, '-') || ' ' || coalesce(dossier_id, '-')
+    FROM archive_events ORDER BY event_key"
 }
 
 _dw_cleanup() {

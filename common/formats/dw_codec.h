@@ -50,6 +50,17 @@ int dw_avro_encode_event(dw_avro *av, const dw_event *ev, const void **out, size
 int dw_avro_decode_event(dw_avro *av, const void *buf, size_t len, dw_event *ev,
                          char *errstr, size_t errstr_size);
 
+/* The fields that order an event (occurred_at, event_id) and route it
+ * (dossier_id), without the rest of the decoding: for merging archive
+ * blocks. The strings point into buf when the writer schema has a resolved
+ * decoder, else into av (valid until the next call on av); they are not
+ * NUL-terminated and not validated (a full decode still decides whether the
+ * event is valid). 0, or -1 with the reason (what a full decode would say
+ * about bytes it cannot even read, or a required order field missing). */
+int dw_avro_peek_event(dw_avro *av, const void *buf, size_t len, int64_t *occurred_at, const char **event_id,
+                       size_t *event_id_len, const char **dossier_id, size_t *dossier_id_len, char *errstr,
+                       size_t errstr_size);
+
 int dw_avro_encode_alert(dw_avro *av, const dw_alert *a, const void **out, size_t *len,
                          char *errstr, size_t errstr_size);
 int dw_avro_encode_aggregate(dw_avro *av, const dw_agg_row *row, const dw_agg_rates *rates,

@@ -82,6 +82,7 @@ struct dw_avro_wentry {
   int has_w, has_r;
   fid *rfields; /* reader projection field index -> fid */
   size_t nrfields;
+  struct plan *plan; /* the resolved decoder; NULL: this writer goes the generic way */
 };
 
 typedef struct out_schema {
@@ -100,6 +101,9 @@ struct dw_avro {
   int type_sym[DW_EV__COUNT], channel_sym[DW_CH__COUNT]; /* enum symbol indexes in the writer schema */
   dw_avro_wentry **writers;
   size_t nwriters;
+  dw_avro_wentry *last; /* the writer of the last single-object message */
+  int generic_only;     /* tests: decode every message the generic way */
+  dw_event *peek;       /* dw_avro_peek_event without a plan */
   avro_writer_t mw;
   avro_reader_t mr;
   unsigned char *buf;
@@ -279,6 +283,7 @@ void dw_avro_destroy(dw_avro *av) {
   if (av->mr) avro_reader_free(av->mr);
   free(av->buf);
   free(av->event_json);
+  free(av->peek);
   free(av);
 }
 
@@ -328,6 +333,11 @@ out:
   return rs;
 }
 
+struct plan;
+static struct plan *plan_compile(const dw_avro_wentry *e);
+static int generic_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n);
+static void plan_free(struct plan *p);
+
 dw_avro_wentry *dw_avro__wentry_new(dw_avro *av, avro_schema_t ws, char *err, size_t n) {
   dw_avro_wentry *e = calloc(1, sizeof *e);
   if (!e) {
@@ -362,6 +372,9 @@ dw_avro_wentry *dw_avro__wentry_new(dw_avro *av, avro_schema_t ws, char *err, si
     goto fail;
   }
   for (size_t i = 0; i < e->nrfields; i++) e->rfields[i] = field_id(avro_schema_record_field_name(e->rs, (int)i));
+  /* NULL is not a failure: a writer schema of a shape the plan does not
+   * know (or no memory for it) is decoded the generic way */
+  e->plan = plan_compile(e);
   return e;
 fail:
   dw_avro__wentry_free(e);
@@ -377,6 +390,7 @@ void dw_avro__wentry_free(dw_avro_wentry *e) {
   if (e->rs) avro_schema_decref(e->rs);
   if (e->ws) avro_schema_decref(e->ws);
   free(e->rfields);
+  plan_free(e->plan);
   free(e);
 }
 
@@ -842,7 +856,7 @@ static int writer_enum(dw_avro_wentry *e, const char *name, const char **sym, ch
   return get_enum_name(&v, name, sym, err, n) < 0 ? -1 : 1;
 }
 
-int dw_avro__wentry_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n) {
+static int generic_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n) {
   avro_value_t *rec = &e->rvalue;
   avro_value_t f, v;
   const char *name, *sym;
@@ -924,17 +938,475 @@ int dw_avro__wentry_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t 
   return 0;
 }
 
+/* ---- the resolved decoder ----
+ * A plan is compiled once per writer schema: for each writer field in the
+ * writer's order, what its bytes are (per union branch) and which event
+ * field they fill. Decoding is then one bounded pass over the body with
+ * walk's own primitives (the same checks, the same messages and byte
+ * positions), which records where each value is, then the mapping of
+ * dw_avro__wentry_to_event in the reader's field order, with the same checks
+ * and messages: the same bytes give the same event or the same error as the
+ * generic way (the walk, avro-c's generic value and its resolved reader),
+ * without avro-c allocating and resolving values per message. Writer
+ * schemas of another shape (a field the plan cannot map, a union with other
+ * branches, named-type references) get no plan and go the generic way. */
+
+#define PLAN_BRANCHES 4
+
+typedef enum pkind { PK_NULL = 0, PK_STRING, PK_INT, PK_LONG, PK_BOOL, PK_ENUM } pkind;
+
+typedef struct pstep {
+  const char *name; /* the writer field's name (messages) */
+  avro_schema_t ws; /* its schema (a skipped field is walked) */
+  fid id;           /* the event field; F_UNKNOWN: skipped */
+  int nb;           /* union branches; 0: not a union */
+  pkind kind[PLAN_BRANCHES];
+  int nsym[PLAN_BRANCHES];          /* enum branches: symbols */
+  avro_schema_t enums[PLAN_BRANCHES]; /* enum branches: the writer enum (symbol names) */
+  int8_t *symmap[PLAN_BRANCHES];    /* enum branches: writer index -> dw value, -1 unknown */
+} pstep;
+
+struct plan {
+  pstep *steps;
+  size_t nsteps;
+};
+
+static void plan_free(struct plan *p) {
+  if (!p) return;
+  for (size_t i = 0; i < p->nsteps; i++)
+    for (int b = 0; b < PLAN_BRANCHES; b++) free(p->steps[i].symmap[b]);
+  free(p->steps);
+  free(p);
+}
+
+/* The kind a reader field of fid must have for the plan (the embedded
+ * schema's), and whether it may be null. */
+static int expected_kind(fid id, pkind *k, int *optional) {
+  *optional = id > F_PROCEDURE;
+  switch (id) {
+  case F_EVENT_ID: case F_DOSSIER_ID: case F_COMMUNE: case F_AGENCY: case F_PROCEDURE:
+  case F_DOCUMENT: case F_TO_AGENCY: case F_REASON: *k = PK_STRING; return 0;
+  case F_TYPE: case F_CHANNEL: *k = PK_ENUM; return 0;
+  case F_OCCURRED_AT: case F_DUE_AT: case F_NEW_DUE_AT: *k = PK_LONG; return 0;
+  case F_PROCESSING_DAYS: case F_SCORE: *k = PK_INT; return 0;
+  case F_IN_WAREHOUSE: case F_DIGITIZED: case F_ONLINE: *k = PK_BOOL; return 0;
+  default: return -1;
+  }
+}
+
+static int kind_of(avro_schema_t s, pkind *k) {
+  switch (avro_typeof(s)) {
+  case AVRO_NULL: *k = PK_NULL; return 0;
+  case AVRO_STRING: *k = PK_STRING; return 0;
+  case AVRO_INT32: *k = PK_INT; return 0;
+  case AVRO_INT64: *k = PK_LONG; return 0;
+  case AVRO_BOOLEAN: *k = PK_BOOL; return 0;
+  case AVRO_ENUM: *k = PK_ENUM; return 0;
+  default: return -1;
+  }
+}
+
+/* Does the reader field type r have the plan's shape for id? */
+static int reader_shape_ok(avro_schema_t r, fid id) {
+  pkind want, k;
+  int optional;
+  if (expected_kind(id, &want, &optional)) return 0;
+  if (!is_avro_union(r)) return kind_of(r, &k) == 0 && k == want;
+  if (!optional || avro_schema_union_size(r) != 2) return 0;
+  pkind k0, k1;
+  if (kind_of(avro_schema_union_branch(r, 0), &k0) || kind_of(avro_schema_union_branch(r, 1), &k1)) return 0;
+  return (k0 == PK_NULL && k1 == want) || (k1 == PK_NULL && k0 == want);
+}
+
+/* One branch (or the whole non-union field) of a decoded writer field. */
+static int plan_branch(pstep *st, int b, avro_schema_t bs, fid id, int may_be_null) {
+  pkind want, k;
+  int optional;
+  if (expected_kind(id, &want, &optional) || kind_of(bs, &k)) return -1;
+  if (k == PK_NULL) {
+    if (!may_be_null) return -1;
+  } else if (!(k == want || (k == PK_INT && want == PK_LONG))) { /* int -> long: Avro's promotion */
+    return -1;
+  }
+  st->kind[b] = k;
+  if (k != PK_ENUM) return 0;
+  int cnt = avro_schema_enum_number_of_symbols(bs);
+  if (cnt <= 0) return -1;
+  st->nsym[b] = cnt;
+  st->enums[b] = bs;
+  if (!(st->symmap[b] = malloc((size_t)cnt))) return -1;
+  for (int i = 0; i < cnt; i++) {
+    const char *sym = avro_schema_enum_get(bs, i);
+    dw_event_type t;
+    dw_channel c;
+    int v = -1;
+    if (sym && id == F_TYPE && dw_event_type_parse(sym, &t) == 0) v = (int)t;
+    if (sym && id == F_CHANNEL && dw_channel_parse(sym, &c) == 0) v = (int)c;
+    st->symmap[b][i] = (int8_t)v;
+  }
+  return 0;
+}
+
+static struct plan *plan_compile(const dw_avro_wentry *e) {
+  avro_schema_t ws = e->ws, rs = e->rs;
+  if (!is_avro_record(ws) || !is_avro_record(rs)) return NULL;
+  struct plan *p = calloc(1, sizeof *p);
+  size_t cnt = avro_schema_record_size(ws);
+  if (!p || !(p->steps = calloc(cnt ? cnt : 1, sizeof *p->steps))) goto no;
+  p->nsteps = cnt;
+  for (size_t i = 0; i < cnt; i++) {
+    pstep *st = &p->steps[i];
+    st->name = avro_schema_record_field_name(ws, (int)i);
+    st->ws = avro_schema_record_field_get_by_index(ws, (int)i);
+    fid id = field_id(st->name);
+    avro_schema_t r = id == F_UNKNOWN ? NULL : avro_schema_record_field_get(rs, st->name);
+    st->id = r ? id : F_UNKNOWN; /* not in the reader: read by nobody, walked */
+    if (st->id == F_UNKNOWN) continue;
+    if (!reader_shape_ok(r, id)) goto no;
+    if (is_avro_union(st->ws)) {
+      size_t nb = avro_schema_union_size(st->ws);
+      if (nb == 0 || nb > PLAN_BRANCHES || !is_avro_union(r)) goto no;
+      st->nb = (int)nb;
+      for (size_t b = 0; b < nb; b++)
+        if (plan_branch(st, (int)b, avro_schema_union_branch(st->ws, (int)b), id, 1)) goto no;
+    } else if (plan_branch(st, 0, st->ws, id, 0)) {
+      goto no;
+    }
+  }
+  return p;
+no:
+  plan_free(p);
+  return NULL;
+}
+
+/* Where the body put each event field. */
+typedef struct pval {
+  uint8_t state; /* 0: not in the writer, 1: null, 2: a value */
+  uint8_t branch;
+  const pstep *step;
+  const unsigned char *s; /* strings */
+  size_t len;
+  int64_t i; /* numbers, booleans, enum indexes */
+} pval;
+
+/* The bounded pass: walk's checks and messages, the values' places. */
+static int plan_scan(const struct plan *p, walk *w, pval *vals) {
+  for (size_t i = 0; i < p->nsteps; i++) {
+    const pstep *st = &p->steps[i];
+    w->field = st->name;
+    if (st->id == F_UNKNOWN) {
+      if (walk_value(w, st->ws, 1) < 0) return -1;
+      continue;
+    }
+    int64_t x;
+    int b = 0;
+    if (st->nb) {
+      if (walk_varint(w, &x) < 0) return -1;
+      if (x < 0 || x >= st->nb) return walk_err(w, "union branch out of range");
+      b = (int)x;
+    }
+    pval *v = &vals[st->id];
+    v->step = st;
+    v->branch = (uint8_t)b;
+    v->state = 2;
+    switch (st->kind[b]) {
+    case PK_NULL: v->state = 1; break;
+    case PK_STRING:
+      if (walk_varint(w, &x) < 0) return -1;
+      if (x < 0) return walk_err(w, "negative length");
+      if ((uint64_t)x > w->len - w->pos) return walk_err(w, "truncated (string longer than the data)");
+      v->s = w->p + w->pos;
+      v->len = (size_t)x;
+      w->pos += (size_t)x;
+      break;
+    case PK_INT:
+      if (walk_varint(w, &x) < 0) return -1;
+      if (x < INT32_MIN || x > INT32_MAX) return walk_err(w, "int out of range");
+      v->i = x;
+      break;
+    case PK_LONG:
+      if (walk_varint(w, &v->i) < 0) return -1;
+      break;
+    case PK_BOOL:
+      if (w->pos >= w->len) return walk_err(w, "truncated (boolean)");
+      if (w->p[w->pos] > 1) return walk_err(w, "invalid boolean byte");
+      v->i = w->p[w->pos++];
+      break;
+    case PK_ENUM:
+      if (walk_varint(w, &x) < 0) return -1;
+      if (x < 0 || x >= st->nsym[b]) return walk_err(w, "enum index out of range");
+      v->i = x;
+      break;
+    }
+  }
+  w->field = NULL;
+  return 0;
+}
+
+/* The values' places from avro-c's value of the writer schema (container
+ * files). 1: something the bounded pass would have refused (avro-c does not
+ * check enum indexes): the caller maps it the generic way. */
+static int plan_fill(const dw_avro_wentry *e, pval *vals) {
+  const struct plan *p = e->plan;
+  memset(vals, 0, F__COUNT * sizeof *vals);
+  avro_value_t *rec = (avro_value_t *)&e->wvalue;
+  for (size_t i = 0; i < p->nsteps; i++) {
+    const pstep *st = &p->steps[i];
+    if (st->id == F_UNKNOWN) continue;
+    avro_value_t f, v;
+    if (avro_value_get_by_index(rec, i, &f, NULL)) return 1;
+    int b = 0;
+    if (st->nb) {
+      int disc;
+      if (avro_value_get_discriminant(&f, &disc) || disc < 0 || disc >= st->nb ||
+          avro_value_get_current_branch(&f, &v))
+        return 1;
+      b = disc;
+    } else {
+      v = f;
+    }
+    pval *x = &vals[st->id];
+    x->step = st;
+    x->branch = (uint8_t)b;
+    x->state = 2;
+    const char *str;
+    size_t size;
+    int32_t i32;
+    int iv;
+    switch (st->kind[b]) {
+    case PK_NULL: x->state = 1; break;
+    case PK_STRING:
+      if (avro_value_get_string(&v, &str, &size)) return 1;
+      x->s = (const unsigned char *)str;
+      x->len = size ? size - 1 : 0;
+      break;
+    case PK_INT:
+      if (avro_value_get_int(&v, &i32)) return 1;
+      x->i = i32;
+      break;
+    case PK_LONG:
+      if (avro_value_get_type(&v) == AVRO_INT32 ? avro_value_get_int(&v, &i32) : avro_value_get_long(&v, &x->i)) return 1;
+      if (avro_value_get_type(&v) == AVRO_INT32) x->i = i32;
+      break;
+    case PK_BOOL:
+      if (avro_value_get_boolean(&v, &iv)) return 1;
+      x->i = iv != 0;
+      break;
+    case PK_ENUM:
+      if (avro_value_get_enum(&v, &iv) || iv < 0 || iv >= st->nsym[b]) return 1;
+      x->i = iv;
+      break;
+    }
+  }
+  return 0;
+}
+
+/* get_str's checks on a span. */
+static int plan_str(const pval *v, const char *name, char *dst, size_t cap, char *err, size_t n) {
+  const unsigned char *s = v->s;
+  size_t len = v->len, i = 0;
+  /* ASCII without NUL, eight bytes at a time; the rest byte by byte */
+  for (; i + 8 <= len; i += 8) {
+    uint64_t x;
+    memcpy(&x, s + i, 8);
+    if ((x & 0x8080808080808080ULL) || ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)) break;
+  }
+  for (; i < len; i++)
+    if (s[i] == 0 || s[i] >= 0x80) break;
+  if (i < len) {
+    if (memchr(s, '\0', len)) return err_set(err, n, "field '%s': contains a NUL character", name);
+    if (!utf8_ok(s, len)) return err_set(err, n, "field '%s': invalid UTF-8", name);
+  }
+  if (len >= cap) return err_set(err, n, "field '%s': too long (%zu bytes, at most %zu)", name, len, cap - 1);
+  memcpy(dst, s, len);
+  dst[len] = '\0';
+  return 0;
+}
+
+static int plan_time(const pval *v, const char *name, int64_t *out, char *err, size_t n) {
+  *out = v->i;
+  if (*out < DW_TIME_MIN || *out > DW_TIME_MAX)
+    return err_set(err, n, "field '%s': timestamp %" PRId64 " out of range (years 1..9999)", name, *out);
+  return 0;
+}
+
+/* dw_avro__wentry_to_event over the recorded values. */
+static int plan_map(const dw_avro_wentry *e, const pval *vals, dw_event *ev, char *err, size_t n) {
+  const pval *tv = &vals[F_TYPE];
+  if (tv->state != 2) return err_set(err, n, "field 'type': required");
+  int t = tv->step->symmap[tv->branch][tv->i];
+  if (t < 0)
+    return err_set(err, n, "field 'type': unknown event type '%s'", avro_schema_enum_get(tv->step->enums[tv->branch], (int)tv->i));
+  ev->type = (dw_event_type)t;
+  int seen_bool = 0;
+  for (size_t i = 0; i < e->nrfields; i++) {
+    fid id = e->rfields[i];
+    if (id == F_UNKNOWN || id == F_TYPE || !meaningful(ev->type, id)) continue;
+    const pval *v = &vals[id];
+    if (v->state != 2) continue; /* absent: validation decides */
+    const char *name = fnames[id];
+    int rc = 0;
+    switch (id) {
+    case F_EVENT_ID: rc = plan_str(v, name, ev->event_id, sizeof ev->event_id, err, n); break;
+    case F_DOSSIER_ID: rc = plan_str(v, name, ev->dossier_id, sizeof ev->dossier_id, err, n); break;
+    case F_COMMUNE: rc = plan_str(v, name, ev->commune, sizeof ev->commune, err, n); break;
+    case F_AGENCY: rc = plan_str(v, name, ev->agency, sizeof ev->agency, err, n); break;
+    case F_PROCEDURE: rc = plan_str(v, name, ev->procedure, sizeof ev->procedure, err, n); break;
+    case F_DOCUMENT: rc = plan_str(v, name, ev->document, sizeof ev->document, err, n); break;
+    case F_TO_AGENCY: rc = plan_str(v, name, ev->to_agency, sizeof ev->to_agency, err, n); break;
+    case F_REASON: rc = plan_str(v, name, ev->reason, sizeof ev->reason, err, n); break;
+    case F_OCCURRED_AT: rc = plan_time(v, name, &ev->occurred_at, err, n); break;
+    case F_DUE_AT: rc = plan_time(v, name, &ev->due_at, err, n); break;
+    case F_NEW_DUE_AT: rc = plan_time(v, name, &ev->new_due_at, err, n); break;
+    case F_CHANNEL: {
+      int c = v->step->symmap[v->branch][v->i];
+      if (c < 0)
+        rc = err_set(err, n, "field 'channel': unknown channel '%s'", avro_schema_enum_get(v->step->enums[v->branch], (int)v->i));
+      else
+        ev->channel = (dw_channel)c;
+      break;
+    }
+    case F_PROCESSING_DAYS:
+      if (v->i < 0 || v->i > INT32_MAX)
+        rc = err_set(err, n, "field 'processing_days': %" PRId64 " is negative or too large", v->i);
+      else
+        ev->processing_days = (int32_t)v->i;
+      break;
+    case F_SCORE:
+      if (v->i < 1 || v->i > 5)
+        rc = err_set(err, n, "field 'score': %" PRId64 " is outside 1..5", v->i);
+      else
+        ev->score = (int32_t)v->i;
+      break;
+    case F_IN_WAREHOUSE: ev->in_warehouse = v->i != 0, seen_bool = 1; break;
+    case F_DIGITIZED: ev->digitized = v->i != 0, seen_bool = 1; break;
+    case F_ONLINE: ev->online = v->i != 0, seen_bool = 1; break;
+    default: break;
+    }
+    if (rc < 0) return -1;
+  }
+  if (!seen_bool) {
+    const char *need = ev->type == DW_EV_PAPER_REQUESTED ? "in_warehouse"
+                       : ev->type == DW_EV_RESULT_ISSUED ? "digitized"
+                       : ev->type == DW_EV_PAYMENT       ? "online"
+                                                         : NULL;
+    if (need) return err_set(err, n, "field '%s': required (boolean)", need);
+  }
+  char why[256];
+  if (dw_event_validate(ev, why, sizeof why) < 0) return err_set(err, n, "%s", why);
+  return 0;
+}
+
+/* One body through the plan; ev was initialised by the caller. */
+static int plan_decode(dw_avro_wentry *e, const unsigned char *body, size_t len, dw_event *ev, char *err, size_t n) {
+  pval vals[F__COUNT];
+  memset(vals, 0, sizeof vals);
+  walk w = {.p = body, .len = len, .err = err, .n = n};
+  if (plan_scan(e->plan, &w, vals) < 0) return -1;
+  if (w.pos != w.len) return err_set(err, n, "body: %zu trailing bytes after the record", w.len - w.pos);
+  if (plan_map(e, vals, ev, err, n) == 0) return 0;
+  dw_event_init(ev);
+  return -1;
+}
+
+static int generic_decode(dw_avro *av, dw_avro_wentry *e, const unsigned char *p, size_t len, dw_event *ev, char *err,
+                          size_t n);
+
+int dw_avro__wentry_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n) {
+  /* container files: avro-c read the writer's value; the plan maps it
+   * straight from there, the generic way through the resolved reader */
+  if (e->plan && !e->av->generic_only) {
+    pval vals[F__COUNT];
+    if (plan_fill(e, vals) == 0) {
+      dw_event_init(ev);
+      if (plan_map(e, vals, ev, err, n) == 0) return 0;
+      dw_event_init(ev);
+      return -1;
+    }
+  }
+  return generic_to_event(e, ev, err, n);
+}
+
+
+/* The writer entry of single-object bytes, or NULL with the reason. */
+static dw_avro_wentry *single_object_writer(dw_avro *av, const unsigned char *p, size_t len, char *err, size_t n) {
+  if (len < 2 || p[0] != 0xC3 || p[1] != 0x01) {
+    err_set(err, n, "not Avro single-object encoding (bad magic)");
+    return NULL;
+  }
+  if (len < 10) {
+    err_set(err, n, "truncated single-object header (%zu bytes)", len);
+    return NULL;
+  }
+  uint64_t fp = 0;
+  for (int i = 0; i < 8; i++) fp |= (uint64_t)p[2 + i] << (8 * i);
+  /* the last writer found first: messages of one writer come in runs */
+  if (av->last && av->last->fp == fp) return av->last;
+  for (size_t i = 0; i < av->nwriters; i++)
+    if (av->writers[i]->fp == fp) return av->last = av->writers[i];
+  err_set(err, n, "unknown writer schema fingerprint %016" PRIx64, fp);
+  return NULL;
+}
+
 int dw_avro_decode_event(dw_avro *av, const void *buf, size_t len, dw_event *ev, char *err, size_t n) {
   const unsigned char *p = buf;
   dw_event_init(ev);
-  if (len < 2 || p[0] != 0xC3 || p[1] != 0x01) return err_set(err, n, "not Avro single-object encoding (bad magic)");
-  if (len < 10) return err_set(err, n, "truncated single-object header (%zu bytes)", len);
-  uint64_t fp = 0;
-  for (int i = 0; i < 8; i++) fp |= (uint64_t)p[2 + i] << (8 * i);
-  dw_avro_wentry *e = NULL;
-  for (size_t i = 0; i < av->nwriters && !e; i++)
-    if (av->writers[i]->fp == fp) e = av->writers[i];
-  if (!e) return err_set(err, n, "unknown writer schema fingerprint %016" PRIx64, fp);
+  dw_avro_wentry *e = single_object_writer(av, p, len, err, n);
+  if (!e) return -1;
+  if (e->plan && !av->generic_only) return plan_decode(e, p + 10, len - 10, ev, err, n);
+  return generic_decode(av, e, p, len, ev, err, n);
+}
+
+int dw_avro_peek_event(dw_avro *av, const void *buf, size_t len, int64_t *at, const char **id, size_t *idl,
+                       const char **dossier, size_t *dl, char *err, size_t n) {
+  const unsigned char *p = buf;
+  dw_avro_wentry *e = single_object_writer(av, p, len, err, n);
+  if (!e) return -1;
+  if (e->plan && !av->generic_only) {
+    pval vals[F__COUNT];
+    memset(vals, 0, sizeof vals);
+    walk w = {.p = p + 10, .len = len - 10, .err = err, .n = n};
+    if (plan_scan(e->plan, &w, vals) < 0) return -1;
+    if (w.pos != w.len) return err_set(err, n, "body: %zu trailing bytes after the record", w.len - w.pos);
+    const pval *t = &vals[F_OCCURRED_AT], *i = &vals[F_EVENT_ID], *d = &vals[F_DOSSIER_ID];
+    if (t->state != 2 || i->state != 2 || d->state != 2) {
+      /* the full decode names the field */
+      dw_event ev;
+      if (dw_avro_decode_event(av, buf, len, &ev, err, n) == 0) err_set(err, n, "order fields missing");
+      return -1;
+    }
+    *at = t->i;
+    *id = (const char *)i->s, *idl = i->len;
+    *dossier = (const char *)d->s, *dl = d->len;
+    return 0;
+  }
+  if (!av->peek && !(av->peek = malloc(sizeof *av->peek))) return err_set(err, n, "out of memory");
+  if (dw_avro_decode_event(av, buf, len, av->peek, err, n)) return -1;
+  *at = av->peek->occurred_at;
+  *id = av->peek->event_id, *idl = strlen(av->peek->event_id);
+  *dossier = av->peek->dossier_id, *dl = strlen(av->peek->dossier_id);
+  return 0;
+}
+
+int dw_avro__decode_event_generic(dw_avro *av, const void *buf, size_t len, dw_event *ev, char *err, size_t n) {
+  const unsigned char *p = buf;
+  dw_event_init(ev);
+  dw_avro_wentry *e = single_object_writer(av, p, len, err, n);
+  if (!e) return -1;
+  return generic_decode(av, e, p, len, ev, err, n);
+}
+
+void dw_avro__set_generic_only(dw_avro *av, int on) { av->generic_only = on != 0; }
+int dw_avro__writer_has_plan(dw_avro *av, uint64_t fp) {
+  for (size_t i = 0; i < av->nwriters; i++)
+    if (av->writers[i]->fp == fp) return av->writers[i]->plan != NULL;
+  return -1;
+}
+
+/* avro-c's way: the bounded walk, then avro-c reads the writer's generic
+ * value and its resolved reader maps it to the reader schema. */
+static int generic_decode(dw_avro *av, dw_avro_wentry *e, const unsigned char *p, size_t len, dw_event *ev, char *err,
+                          size_t n) {
   walk w = {.p = p + 10, .len = len - 10, .err = err, .n = n};
   if (walk_value(&w, e->ws, 0) < 0) return -1;
   if (w.pos != w.len) return err_set(err, n, "body: %zu trailing bytes after the record", w.len - w.pos);

@@ -100,3 +100,58 @@ int dw_event_validate(const dw_event *ev, char *errstr, size_t n) {
   }
   return 0;
 }
+
+/* ---- packed events ----
+ * Layout: the fixed fields (packed_head, memcpy'd), then the strings
+ * dossier_id, event_id, commune, agency, procedure, document, to_agency,
+ * reason, each NUL-terminated (dossier_id first: the prefetch reads it). */
+typedef struct packed_head {
+  int64_t occurred_at, due_at, new_due_at;
+  int32_t processing_days, score, type, channel;
+  uint8_t in_warehouse, digitized, online, pad;
+} packed_head;
+
+#define PACKED_STRINGS 8
+static void packed_strings(const dw_event *ev, const char *out[PACKED_STRINGS]) {
+  out[0] = ev->dossier_id, out[1] = ev->event_id, out[2] = ev->commune, out[3] = ev->agency;
+  out[4] = ev->procedure, out[5] = ev->document, out[6] = ev->to_agency, out[7] = ev->reason;
+}
+
+int dw_event_pack(dw_buf *buf, const dw_event *ev) {
+  packed_head h = {ev->occurred_at, ev->due_at, ev->new_due_at, ev->processing_days, ev->score, (int32_t)ev->type,
+                   (int32_t)ev->channel, ev->in_warehouse, ev->digitized, ev->online, 0};
+  dw_buf_put(buf, &h, sizeof h);
+  const char *strs[PACKED_STRINGS];
+  packed_strings(ev, strs);
+  for (int i = 0; i < PACKED_STRINGS; i++) dw_buf_put(buf, strs[i], strlen(strs[i]) + 1);
+  return buf->oom ? -1 : 0;
+}
+
+static void copy_str(char *dst, size_t cap, const char **p) {
+  size_t n = strlen(*p);
+  if (n >= cap) n = cap - 1; /* cannot happen: it was one of these buffers */
+  memcpy(dst, *p, n);
+  dst[n] = '\0';
+  *p += strlen(*p) + 1;
+}
+
+void dw_event_unpack(const char *packed, dw_event *ev) {
+  packed_head h;
+  memcpy(&h, packed, sizeof h);
+  dw_event_init(ev);
+  ev->occurred_at = h.occurred_at, ev->due_at = h.due_at, ev->new_due_at = h.new_due_at;
+  ev->processing_days = h.processing_days, ev->score = h.score;
+  ev->type = (dw_event_type)h.type, ev->channel = (dw_channel)h.channel;
+  ev->in_warehouse = h.in_warehouse, ev->digitized = h.digitized, ev->online = h.online;
+  const char *p = packed + sizeof h;
+  copy_str(ev->dossier_id, sizeof ev->dossier_id, &p);
+  copy_str(ev->event_id, sizeof ev->event_id, &p);
+  copy_str(ev->commune, sizeof ev->commune, &p);
+  copy_str(ev->agency, sizeof ev->agency, &p);
+  copy_str(ev->procedure, sizeof ev->procedure, &p);
+  copy_str(ev->document, sizeof ev->document, &p);
+  copy_str(ev->to_agency, sizeof ev->to_agency, &p);
+  copy_str(ev->reason, sizeof ev->reason, &p);
+}
+
+const char *dw_event_packed_dossier(const char *packed) { return packed + sizeof(packed_head); }

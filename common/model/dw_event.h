@@ -79,6 +79,16 @@ const char *dw_channel_name(dw_channel c);
 int dw_event_type_parse(const char *name, dw_event_type *out);
 int dw_channel_parse(const char *name, dw_channel *out);
 
+/* A compact copy of an event for holding many in memory (a dw_event is
+ * ~1.5 KB, mostly empty buffers; packed, an event takes its strings' bytes
+ * plus ~50): dw_event_pack appends it to buf (a dw_buf; 0, or -1 when out
+ * of memory) and dw_event_unpack reads one back from where it starts. The
+ * packed dossier_id is at dw_event_packed_dossier (NUL-terminated). */
+#include "dw_buf.h"
+int dw_event_pack(dw_buf *buf, const dw_event *ev);
+void dw_event_unpack(const char *packed, dw_event *ev);
+const char *dw_event_packed_dossier(const char *packed);
+
 /* Checks the contract's required fields and value ranges for ev->type.
  * Returns 0, or -1 with a reason naming the field in errstr. */
 int dw_event_validate(const dw_event *ev, char *errstr, size_t errstr_size);

@@ -170,6 +170,70 @@ void dw_pg_array_elem(dw_buf *b, const char *s) {
 }
 
 
+/* ---- COPY binary ---- */
+
+/* microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01 */
+#define PG_EPOCH_US 946684800000000LL
+
+static void put_be(dw_buf *b, uint64_t v, int bytes) {
+  unsigned char t[8];
+  for (int i = 0; i < bytes; i++) t[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+  dw_buf_put(b, t, (size_t)bytes);
+}
+
+void dw_pg_bin_begin(dw_buf *b) {
+  dw_buf_put(b, "PGCOPY\n\377\r\n\0", 11);
+  put_be(b, 0, 4); /* flags */
+  put_be(b, 0, 4); /* header extension length */
+}
+void dw_pg_bin_row(dw_buf *b, int nfields) { put_be(b, (uint64_t)(uint16_t)nfields, 2); }
+void dw_pg_bin_null(dw_buf *b) { put_be(b, 0xffffffffu, 4); }
+void dw_pg_bin_int2(dw_buf *b, int16_t v) {
+  put_be(b, 2, 4);
+  put_be(b, (uint16_t)v, 2);
+}
+void dw_pg_bin_int4(dw_buf *b, int32_t v) {
+  put_be(b, 4, 4);
+  put_be(b, (uint32_t)v, 4);
+}
+void dw_pg_bin_int8(dw_buf *b, int64_t v) {
+  put_be(b, 8, 4);
+  put_be(b, (uint64_t)v, 8);
+}
+void dw_pg_bin_bool(dw_buf *b, int v) {
+  put_be(b, 1, 4);
+  dw_buf_putc(b, v ? 1 : 0);
+}
+void dw_pg_bin_bytes(dw_buf *b, const void *p, size_t n) {
+  if (!p) {
+    dw_pg_bin_null(b);
+    return;
+  }
+  put_be(b, (uint32_t)n, 4);
+  dw_buf_put(b, p, n);
+}
+void dw_pg_bin_time(dw_buf *b, int64_t ms) {
+  if (ms == DW_TIME_NONE) {
+    dw_pg_bin_null(b);
+    return;
+  }
+  dw_pg_bin_int8(b, ms * 1000 - PG_EPOCH_US);
+}
+void dw_pg_bin_end(dw_buf *b) { put_be(b, 0xffff, 2); }
+
+static uint64_t get_be(const char *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++) v = (v << 8) | (unsigned char)p[i];
+  return v;
+}
+int64_t dw_pg_bin_get_int8(const char *p) { return (int64_t)get_be(p, 8); }
+int32_t dw_pg_bin_get_int4(const char *p) { return (int32_t)(uint32_t)get_be(p, 4); }
+int64_t dw_pg_bin_get_time(const char *p) {
+  int64_t us = dw_pg_bin_get_int8(p) + PG_EPOCH_US;
+  /* floor division: instants before 1970 round down like dw_time does */
+  return us >= 0 ? us / 1000 : -((-us + 999) / 1000);
+}
+
 /* Starts COPY FROM STDIN and streams data; the command's result is left
  * for dw_pg_copy_end. */
 int dw_pg_copy_send(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
@@ -218,4 +282,64 @@ int dw_pg_copy_end(PGconn *pg, const char *copy_sql, char *errstr, size_t n) {
 int dw_pg_copy(PGconn *pg, const char *copy_sql, const char *data, size_t len, char *errstr, size_t n) {
   if (dw_pg_copy_send(pg, copy_sql, data, len, errstr, n)) return -1;
   return dw_pg_copy_end(pg, copy_sql, errstr, n);
+}
+
+/* ---- streamed COPY ---- */
+
+int dw_pg_copy_open(dw_pg_copy_stream *s, PGconn *pg, const char *copy_sql, int binary, char *err, size_t n) {
+  memset(s, 0, sizeof *s);
+  s->pg = pg;
+  s->binary = binary;
+  PGresult *res = PQexec(pg, copy_sql);
+  if (PQresultStatus(res) != PGRES_COPY_IN) {
+    dw_pg_error(pg, res, copy_sql, err, n);
+    PQclear(res);
+    s->failed = 1;
+    return -1;
+  }
+  PQclear(res);
+  s->open = 1;
+  if (binary) dw_pg_bin_begin(&s->buf);
+  return 0;
+}
+
+int dw_pg_copy_flush(dw_pg_copy_stream *s, int force, char *err, size_t n) {
+  if (s->failed) return -1;
+  if (s->buf.oom) {
+    snprintf(err, n, "out of memory");
+    s->failed = 1;
+    return -1;
+  }
+  if (!force && s->buf.len < (1u << 20)) return 0;
+  if (s->buf.len && PQputCopyData(s->pg, s->buf.data, (int)s->buf.len) != 1) {
+    dw_pg_error(s->pg, NULL, "COPY data", err, n);
+    s->failed = 1;
+    return -1;
+  }
+  dw_buf_reset(&s->buf);
+  return 0;
+}
+
+int dw_pg_copy_close(dw_pg_copy_stream *s, char *err, size_t n) {
+  int rc = 0;
+  if (s->open) {
+    if (!s->failed && s->binary) dw_pg_bin_end(&s->buf);
+    if (!s->failed && dw_pg_copy_flush(s, 1, err, n)) rc = -1;
+    if (PQputCopyEnd(s->pg, s->failed ? "failed" : NULL) != 1 && rc == 0) {
+      dw_pg_error(s->pg, NULL, "COPY end", err, n);
+      rc = -1;
+    }
+    PGresult *res;
+    while ((res = PQgetResult(s->pg))) {
+      if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0 && !s->failed) {
+        dw_pg_error(s->pg, res, "COPY", err, n);
+        rc = -1;
+      }
+      PQclear(res);
+    }
+  }
+  if (s->failed) rc = -1;
+  dw_buf_free(&s->buf);
+  s->open = 0;
+  return rc;
 }

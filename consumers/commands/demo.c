@@ -445,7 +445,7 @@ int dw_cmd_demo(int argc, char **argv) {
   int stable = 0;
   for (int i = 0; i < 1200 && !demo_interrupted && stable < 3; i++) {
     sleep_ms(500);
-    now_count = query_count(conn, "SELECT count(*) FROM dossier_events");
+    now_count = query_count(conn, "SELECT coalesce(sum(n), 0) FROM archive_blocks");
     stable = (now_count == last && now_count > 0) ? stable + 1 : 0;
     last = now_count;
     if (i % 4 == 0 && isatty(STDOUT_FILENO)) {

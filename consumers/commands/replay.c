@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <uthash.h>
 
 #include "dw_aggregates.h"
 #include "dw_calendar.h"
@@ -23,6 +25,7 @@
 #include "dw_pg_sink.h"
 #include "dw_progress.h"
 #include "dw_archive.h"
+#include "dw_replay_jobs.h"
 #include "dw_topic_scan.h"
 #include "dw_time.h"
 
@@ -40,15 +43,20 @@ static const char description[] =
   "up to the end captured at the start; offsets by time from the broker, else by\n"
   "binary search). Output: a new shadow schema (--into, default\n"
   "replay_YYYYMMDDHHMMSS), the live tables (--into-live), or --swap a shadow\n"
-  "schema into the live tables.";
+  "schema into the live tables.\n"
+  "The archive is read block by block in time order and merged (no sort by the\n"
+  "server); dossiers are spread over --jobs N threads by a hash of dossier_id, each\n"
+  "fed its dossiers' events in the same global order, so the result is the same for\n"
+  "any N. The output goes in by COPY, its indexes built after the load.";
 static const char epilog[] =
   "T: RFC 3339 (2025-04-29T08:00:00+07:00), a local date (YYYY-MM-DD; as --to or\n"
   "--as-of the end of that day) or milliseconds since the epoch.\n"
   "\n"
-  "Progress on stderr when it is a terminal; a summary line always:\n"
+  "Progress on stderr when it is a terminal (phase, events, events/s, ETA); a\n"
+  "summary line always:\n"
   "  replay: done: events=N applied=N duplicates=N engine_errors=N undecodable=N\n"
   "  alerts=N open_alerts=N engine_open_alerts=N aggregate_rows=N states=N\n"
-  "  elapsed=S events_per_s=N ...\n"
+  "  elapsed=S events_per_s=N apply_events_per_s=N apply_s=S write_s=S jobs=N ...\n"
   "alerts/open_alerts: rows written (and those not cleared); engine_open_alerts:\n"
   "alerts the engine still holds open at the end (as audit counts them: alerts of\n"
   "dossiers that already left memory are not included).\n"
@@ -60,29 +68,18 @@ static const char epilog[] =
 typedef struct replay {
   dw_config *cfg;
   int utc;
+  int njobs;
   dw_replay_filter filter; /* what is read (to = min(--to, --as-of)) */
   dw_calendar *cal;
-  dw_driver *drv;
-  dw_avro *av;
+  dw_jobs *jobs; /* the drivers, one per job */
+  dw_avro *av;   /* the reader's (peeks, the topic's collect) */
   dw_progress *prog;
-  int64_t watermark; /* the latest occurred_at applied */
-  uint64_t events, undecodable, filtered, reported_errors;
+  uint64_t read, undecodable, filtered, reported_errors;
 } replay;
-
-static void apply_event(replay *r, const dw_event *ev, int32_t partition) {
-  char why[512];
-  dw_apply_status st = dw_driver_apply(r->drv, ev, partition, why, sizeof why);
-  if (r->watermark == DW_TIME_NONE || ev->occurred_at > r->watermark) r->watermark = ev->occurred_at;
-  r->events++;
-  if (st == DW_APPLY_ERROR && r->reported_errors++ < MAX_REPORTED) {
-    dw_progress_clear(r->prog);
-    DW_LOG_ERR("event '%s' not applied: %s", ev->event_id, why);
-  }
-  dw_progress_update(r->prog, r->events);
-}
 
 /* -- from the archive -- */
 
+/* The merged block stream to the jobs, in (occurred_at, event_id) order. */
 static int replay_archive(replay *r, PGconn *pg) {
   char err[1024];
   int64_t count = 0;
@@ -93,10 +90,9 @@ static int replay_archive(replay *r, PGconn *pg) {
   }
   dw_progress_set_total(r->prog, (uint64_t)count);
   dw_progress_phase(r->prog, "applying");
-  dw_event ev;
-  int32_t part;
+  dw_archive_raw raw;
   int rc;
-  while ((rc = dw_archive_next(rd, &ev, &part, err, sizeof err)) != 0) {
+  while ((rc = dw_archive_next_raw(rd, &raw, err, sizeof err)) != 0) {
     if (rc < 0) break;
     if (rc == 2) {
       if (r->undecodable++ < MAX_REPORTED) {
@@ -105,7 +101,12 @@ static int replay_archive(replay *r, PGconn *pg) {
       }
       continue;
     }
-    apply_event(r, &ev, part);
+    if (dw_jobs_add(r->jobs, raw.bytes, raw.len, raw.is_json, raw.partition, raw.dossier_id, raw.dossier_id_len)) {
+      snprintf(err, sizeof err, "out of memory");
+      rc = -1;
+      break;
+    }
+    dw_progress_update(r->prog, ++r->read);
   }
   if (rc < 0) {
     char ignored[256];
@@ -114,22 +115,28 @@ static int replay_archive(replay *r, PGconn *pg) {
     DW_LOG_ERR("reading the archive: %s", err);
     return -1;
   }
+  uint64_t disorders = dw_archive_disorders(rd);
   if (dw_archive_close(rd, err, sizeof err)) {
-    DW_LOG_ERR("closing the archive cursor: %s", err);
+    DW_LOG_ERR("closing the archive read: %s", err);
     return -1;
+  }
+  if (disorders) {
+    dw_progress_clear(r->prog);
+    DW_LOG_WARNING("%llu archived event(s) were out of order inside their block (applied as they came)",
+                   (unsigned long long)disorders);
   }
   return 0;
 }
 
 /* -- from the topic -- */
 
-/* One decoded message kept for sorting: its bytes stay in the arena (a
- * decoded dw_event is ~2 KB; the Avro value is ~10x smaller), decoded again
- * when applied. */
+/* One message kept for sorting: its bytes and dossier id stay in the
+ * arena (a decoded dw_event is ~2 KB; the Avro value is ~20x smaller). */
 typedef struct topic_msg {
   int64_t occurred_at;
-  size_t off; /* arena: event_id NUL value */
+  size_t off; /* arena: event_id NUL dossier_id NUL value */
   uint32_t len;
+  uint16_t id_len, dossier_len;
   int32_t partition;
 } topic_msg;
 
@@ -163,7 +170,7 @@ static int collect(void *opaque, int32_t partition, int64_t offset, const void *
     r->filtered++;
     return 0;
   }
-  size_t idl = strlen(ev.event_id) + 1;
+  size_t idl = strlen(ev.event_id), dl = strlen(ev.dossier_id), need = idl + 1 + dl + 1 + len;
   if (t->n == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 4096;
     topic_msg *m = realloc(t->msgs, cap * sizeof *m);
@@ -171,18 +178,20 @@ static int collect(void *opaque, int32_t partition, int64_t offset, const void *
     t->msgs = m;
     t->cap = cap;
   }
-  if (t->arena_len + idl + len > t->arena_cap) {
+  if (t->arena_len + need > t->arena_cap) {
     size_t cap = t->arena_cap ? t->arena_cap : 1 << 20;
-    while (cap < t->arena_len + idl + len) cap *= 2;
+    while (cap < t->arena_len + need) cap *= 2;
     char *a = realloc(t->arena, cap);
     if (!a) goto oom;
     t->arena = a;
     t->arena_cap = cap;
   }
-  memcpy(t->arena + t->arena_len, ev.event_id, idl);
-  memcpy(t->arena + t->arena_len + idl, value, len);
-  t->msgs[t->n++] = (topic_msg){ev.occurred_at, t->arena_len, (uint32_t)len, partition};
-  t->arena_len += idl + len;
+  char *p = t->arena + t->arena_len;
+  memcpy(p, ev.event_id, idl + 1);
+  memcpy(p + idl + 1, ev.dossier_id, dl + 1);
+  memcpy(p + idl + 1 + dl + 1, value, len);
+  t->msgs[t->n++] = (topic_msg){ev.occurred_at, t->arena_len, (uint32_t)len, (uint16_t)idl, (uint16_t)dl, partition};
+  t->arena_len += need;
   return 0;
 oom:
   t->oom = true;
@@ -229,6 +238,7 @@ static int replay_topic(replay *r, int64_t since) {
   }
   dw_progress_set_total(r->prog, t.total);
   dw_progress_phase(r->prog, "reading messages");
+  int64_t t_plan = dw_now_ms();
   int r2 = dw_replay_kafka_read(rk, topic, parts, np, 30000, collect, &t, err, sizeof err);
   if (r2) {
     dw_progress_clear(r->prog);
@@ -238,19 +248,21 @@ static int replay_topic(replay *r, int64_t since) {
       DW_LOG_ERR("reading %s: %s", topic, err);
     goto out;
   }
+  int64_t t_read = dw_now_ms();
   /* partitions interleave and producers may send late: sort by event time */
   if (t.n) qsort_r(t.msgs, t.n, sizeof *t.msgs, cmp_msg, t.arena);
+  DW_LOG_DBG("topic: %zu messages read in %lld ms (from the plan), sorted in %lld ms", t.n,
+             (long long)(t_read - t_plan), (long long)(dw_now_ms() - t_read));
   dw_progress_set_total(r->prog, t.n);
   dw_progress_phase(r->prog, "applying");
   for (size_t i = 0; i < t.n; i++) {
     const topic_msg *m = &t.msgs[i];
-    const char *id = t.arena + m->off;
-    dw_event ev;
-    if (dw_avro_decode_event(r->av, id + strlen(id) + 1, m->len, &ev, err, sizeof err)) {
-      r->undecodable++; /* decoded fine before: cannot happen */
-      continue;
+    const char *p = t.arena + m->off, *dossier = p + m->id_len + 1;
+    if (dw_jobs_add(r->jobs, dossier + m->dossier_len + 1, m->len, 0, m->partition, dossier, m->dossier_len)) {
+      DW_LOG_ERR("out of memory");
+      goto out;
     }
-    apply_event(r, &ev, m->partition);
+    dw_progress_update(r->prog, ++r->read);
   }
   rc = 0;
 out:
@@ -264,78 +276,212 @@ out:
 
 /* -- output -- */
 
-typedef struct state_writer {
-  PGconn *pg;
-  dw_pg_state_row *rows;
-  void **blobs;
-  size_t n, cap;
-  uint64_t written;
-  int failed;
-  char err[1024];
-} state_writer;
+/* The output tables are new (a shadow schema) or emptied in this
+ * transaction (--into-live), and what the jobs give is unique (a state per
+ * dossier, a version per alert, the aggregate deltas summed here): rows go
+ * straight in by binary COPY, no staging table, no ON CONFLICT. Their
+ * indexes, primary keys included, are dropped first and built again after
+ * the load (a sorted build costs a fraction of maintaining them row by row;
+ * a duplicate key would fail the primary key's build and roll back). */
 
-static int flush_states(state_writer *w) {
-  if (w->failed || w->n == 0) return w->failed ? -1 : 0;
-  if (dw_pg_sink_states(w->pg, w->rows, w->n, w->err, sizeof w->err) ||
-      dw_pg_exec(w->pg, "DELETE FROM w_state", w->err, sizeof w->err))
-    w->failed = 1;
-  w->written += w->n;
-  for (size_t i = 0; i < w->n; i++) {
-    free(w->blobs[i]);
-    free((char *)w->rows[i].dossier_id);
+typedef struct out_counts {
+  uint64_t alerts, open_alerts, agg_rows, states;
+} out_counts;
+
+/* Drops every index of schema.table, the primary key's too (its
+ * constraint; none is the target of a foreign key, or it is kept), and
+ * puts what builds them again in *recreate. */
+static int drop_indexes(PGconn *pg, const char *schema, const char *table, dw_buf *recreate, char *err, size_t n) {
+  const char *params[2] = {schema, table};
+  PGresult *res = dw_pg_query(pg,
+                              "SELECT quote_ident(n.nspname) || '.' || quote_ident(ci.relname), pg_get_indexdef(i.indexrelid),"
+                              " k.conname, pg_get_constraintdef(k.oid),"
+                              " quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
+                              " EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)"
+                              " FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid"
+                              " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+                              " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = c.oid"
+                              " WHERE n.nspname = $1 AND c.relname = $2",
+                              2, params, err, n);
+  if (!res) return -1;
+  dw_buf drop = DW_BUF_INIT;
+  for (int i = 0; i < PQntuples(res); i++) {
+    if (PQgetvalue(res, i, 5)[0] == 't') continue; /* a foreign key needs it */
+    if (!PQgetisnull(res, i, 2)) {
+      char *con = PQescapeIdentifier(pg, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)));
+      if (!con) {
+        dw_buf_free(&drop);
+        PQclear(res);
+        snprintf(err, n, "out of memory");
+        return -1;
+      }
+      dw_buf_printf(&drop, "ALTER TABLE %s DROP CONSTRAINT %s;", PQgetvalue(res, i, 4), con);
+      dw_buf_printf(recreate, "ALTER TABLE %s ADD CONSTRAINT %s %s;", PQgetvalue(res, i, 4), con, PQgetvalue(res, i, 3));
+      PQfreemem(con);
+    } else {
+      dw_buf_printf(&drop, "DROP INDEX %s;", PQgetvalue(res, i, 0));
+      dw_buf_printf(recreate, "%s;", PQgetvalue(res, i, 1));
+    }
   }
-  w->n = 0;
-  return w->failed ? -1 : 0;
+  PQclear(res);
+  int rc = 0;
+  if (drop.oom || recreate->oom) {
+    snprintf(err, n, "out of memory");
+    rc = -1;
+  } else if (drop.len) {
+    rc = dw_pg_exec(pg, drop.data, err, n);
+  }
+  dw_buf_free(&drop);
+  return rc;
 }
+
+typedef struct state_out {
+  dw_pg_copy_stream cs;
+  int64_t now;
+  uint64_t written;
+  char err[1024];
+} state_out;
 
 static void on_state(const dw_state_row *row, void *opaque) {
-  state_writer *w = opaque;
-  if (w->failed) return;
-  void *copy = malloc(row->len ? row->len : 1);
-  char *id = strdup(row->dossier_id);
-  if (!copy || !id) {
-    free(copy);
-    free(id);
-    snprintf(w->err, sizeof w->err, "out of memory");
-    w->failed = 1;
-    return;
-  }
-  memcpy(copy, row->blob, row->len);
-  w->blobs[w->n] = copy;
-  w->rows[w->n] = (dw_pg_state_row){id, row->tag, copy, row->len, row->open != 0, row->tombstone != 0};
-  if (++w->n == w->cap) flush_states(w);
+  state_out *o = opaque;
+  if (o->cs.failed) return;
+  dw_buf *b = &o->cs.buf;
+  dw_pg_bin_row(b, 6);
+  dw_pg_bin_bytes(b, row->dossier_id, strlen(row->dossier_id));
+  dw_pg_bin_int4(b, row->tag);
+  dw_pg_bin_bytes(b, row->blob ? row->blob : "", row->len);
+  dw_pg_bin_bool(b, row->open);
+  dw_pg_bin_bool(b, row->tombstone);
+  dw_pg_bin_time(b, row->tombstone ? o->now : DW_TIME_NONE); /* tombstone_at: when it was written (migration 012) */
+  o->written++;
+  dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
 }
 
-typedef struct agg_rows {
-  dw_agg_row *v;
-  char **units;
-  size_t n, cap;
+/* Aggregate deltas of all jobs, summed by key. */
+typedef struct agg_sum {
+  dw_agg_row row;
+  UT_hash_handle hh;
+  char key[]; /* unit_type|unit|period_kind|period; row.unit points into it */
+} agg_sum;
+
+typedef struct agg_ctx {
+  agg_sum *map;
   bool oom;
-} agg_rows;
+} agg_ctx;
 
 static void on_agg(const dw_agg_row *delta, void *opaque) {
-  agg_rows *a = opaque;
+  agg_ctx *a = opaque;
   if (a->oom) return;
-  if (a->n == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 1024;
-    dw_agg_row *v = realloc(a->v, cap * sizeof *v);
-    char **u = v ? realloc(a->units, cap * sizeof *u) : NULL;
-    if (v) a->v = v;
-    if (!v || !u) {
-      a->oom = true;
-      return;
-    }
-    a->units = u;
-    a->cap = cap;
+  char key[DW_ID_MAX + 64];
+  int kl = snprintf(key, sizeof key, "%d|%s|%d|%s", (int)delta->unit_type, delta->unit, (int)delta->period_kind,
+                    delta->period);
+  if (kl < 0 || (size_t)kl >= sizeof key) kl = (int)strlen(key);
+  agg_sum *x;
+  HASH_FIND(hh, a->map, key, (size_t)kl, x);
+  if (x) {
+    for (int c = 0; c < DW_C__COUNT; c++) x->row.counters[c] += delta->counters[c];
+    return;
   }
-  char *unit = strdup(delta->unit);
-  if (!unit) {
+  if (!(x = malloc(sizeof *x + (size_t)kl + 1 + strlen(delta->unit) + 1))) {
     a->oom = true;
     return;
   }
-  a->v[a->n] = *delta;
-  a->v[a->n].unit = unit;
-  a->units[a->n++] = unit;
+  memcpy(x->key, key, (size_t)kl + 1);
+  char *unit = x->key + kl + 1;
+  strcpy(unit, delta->unit);
+  x->row = *delta;
+  x->row.unit = unit;
+  HASH_ADD(hh, a->map, key, (size_t)kl, x);
+}
+
+static void agg_free(agg_ctx *a) {
+  agg_sum *x, *t;
+  HASH_ITER(hh, a->map, x, t) {
+    HASH_DEL(a->map, x);
+    free(x);
+  }
+}
+
+static int copy_alerts(replay *r, PGconn *pg, int64_t seq, out_counts *oc, char *err, size_t n) {
+  dw_pg_copy_stream cs;
+  if (dw_pg_copy_open(&cs, pg,
+                      "COPY alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
+                      " due_at, cleared_at, detail, change_seq) FROM STDIN (FORMAT binary)",
+                      1, err, n))
+    return -1;
+  for (int j = 0; j < dw_jobs_count(r->jobs); j++) {
+    size_t na;
+    const dw_alert *alerts = dw_driver_alerts(dw_jobs_driver(r->jobs, j), &na);
+    for (size_t i = 0; i < na && !cs.failed; i++) {
+      const dw_alert *a = &alerts[i];
+      const char *texts[] = {a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune,
+                             a->agency,   a->procedure,          dw_severity_name(a->severity)};
+      dw_pg_bin_row(&cs.buf, 12);
+      for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) dw_pg_bin_bytes(&cs.buf, texts[k], strlen(texts[k]));
+      dw_pg_bin_time(&cs.buf, a->raised_at);
+      dw_pg_bin_time(&cs.buf, a->due_at);
+      dw_pg_bin_time(&cs.buf, a->cleared_at);
+      dw_pg_bin_bytes(&cs.buf, a->detail, strlen(a->detail));
+      dw_pg_bin_int8(&cs.buf, seq);
+      oc->alerts++;
+      oc->open_alerts += a->cleared_at == DW_TIME_NONE;
+      dw_pg_copy_flush(&cs, 0, err, n);
+    }
+  }
+  return dw_pg_copy_close(&cs, err, n);
+}
+
+static int copy_aggregates(replay *r, PGconn *pg, int64_t seq, out_counts *oc, char *err, size_t n) {
+  agg_ctx a = {0};
+  for (int j = 0; j < dw_jobs_count(r->jobs); j++) dw_driver_drain_aggregates(dw_jobs_driver(r->jobs, j), on_agg, &a);
+  if (a.oom) {
+    agg_free(&a);
+    snprintf(err, n, "out of memory collecting aggregate rows");
+    return -1;
+  }
+  dw_buf sql = DW_BUF_INIT;
+  dw_buf_puts(&sql, "COPY aggregates (unit_type, unit, period_kind, period");
+  for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
+  dw_buf_puts(&sql, ", change_seq) FROM STDIN (FORMAT binary)");
+  dw_pg_copy_stream cs;
+  int rc = sql.oom ? -1 : dw_pg_copy_open(&cs, pg, sql.data, 1, err, n);
+  dw_buf_free(&sql);
+  if (rc) {
+    agg_free(&a);
+    return -1;
+  }
+  for (agg_sum *x = a.map; x && !cs.failed; x = x->hh.next) {
+    const dw_agg_row *d = &x->row;
+    bool any = false; /* a row whose deltas summed to nothing says nothing (as the sink) */
+    for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
+    if (!any || d->period_kind == DW_PERIOD_ROLLING30) continue;
+    const char *key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind), d->period};
+    dw_pg_bin_row(&cs.buf, 4 + DW_C__COUNT + 1);
+    for (int k = 0; k < 4; k++) dw_pg_bin_bytes(&cs.buf, key[k], strlen(key[k]));
+    for (int c = 0; c < DW_C__COUNT; c++) dw_pg_bin_int8(&cs.buf, d->counters[c]);
+    dw_pg_bin_int8(&cs.buf, seq);
+    oc->agg_rows++;
+    dw_pg_copy_flush(&cs, 0, err, n);
+  }
+  agg_free(&a);
+  return dw_pg_copy_close(&cs, err, n);
+}
+
+static int copy_states(replay *r, PGconn *pg, out_counts *oc, char *err, size_t n) {
+  state_out o = {.now = dw_now_ms()};
+  if (dw_pg_copy_open(&o.cs, pg,
+                      "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone, tombstone_at)"
+                      " FROM STDIN (FORMAT binary)",
+                      1, err, n))
+    return -1;
+  for (int j = 0; j < dw_jobs_count(r->jobs); j++) dw_driver_drain_states(dw_jobs_driver(r->jobs, j), on_state, &o);
+  int failed = o.cs.failed;
+  if (dw_pg_copy_close(&o.cs, err, n)) {
+    if (failed && o.err[0]) snprintf(err, n, "%s", o.err);
+    return -1;
+  }
+  oc->states = o.written;
+  return 0;
 }
 
 /* A schema name we are willing to create or read: a plain identifier. */
@@ -359,21 +505,12 @@ static int schema_exists(PGconn *pg, const char *schema, int *exists, char *err,
   return 0;
 }
 
-typedef struct out_counts {
-  uint64_t alerts, open_alerts, agg_rows, states;
-} out_counts;
+static const char *const out_tables[] = {"alerts", "aggregates", "dossier_state"};
 
 static int write_output(replay *r, PGconn *pg, const char *schema, bool live, out_counts *oc) {
   char err[1024], sql[1024];
-  state_writer sw = {.pg = pg, .cap = 5000};
-  agg_rows ar = {0};
+  dw_buf recreate = DW_BUF_INIT;
   int rc = -1;
-  sw.rows = calloc(sw.cap, sizeof *sw.rows);
-  sw.blobs = calloc(sw.cap, sizeof *sw.blobs);
-  if (!sw.rows || !sw.blobs) {
-    DW_LOG_ERR("out of memory");
-    goto out;
-  }
   if (dw_pg_exec(pg, "BEGIN", err, sizeof err)) goto fail;
   if (live) {
     /* one transaction: readers see the old rows until the commit */
@@ -390,42 +527,25 @@ static int write_output(replay *r, PGconn *pg, const char *schema, bool live, ou
              schema, schema, schema, schema, schema);
     if (dw_pg_exec(pg, sql, err, sizeof err)) goto fail;
   }
-  /* the sink's session temp tables (pg_temp comes first in any path) */
-  if (dw_pg_sink_prepare(pg, err, sizeof err)) goto fail;
+  for (size_t i = 0; i < sizeof out_tables / sizeof *out_tables; i++)
+    if (drop_indexes(pg, live ? "public" : schema, out_tables[i], &recreate, err, sizeof err)) goto fail;
 
   /* rows the feeds must deliver (live tables) carry the outbox clock; a
    * shadow schema is read by no feed until it is swapped in */
-  int64_t seq = 0;
+  int64_t seq = 0, t0 = dw_now_ms(), t1, t2, t3, t4;
   if (live && dw_pg_sink_outbox_tick(pg, &seq, err, sizeof err)) goto fail;
-  /* alerts, in slices so that the COPY buffer stays bounded */
-  size_t na;
-  const dw_alert *alerts = dw_driver_alerts(r->drv, &na);
-  for (size_t i = 0; i < na; i += 20000) {
-    size_t k = na - i < 20000 ? na - i : 20000;
-    if (dw_pg_sink_alerts(pg, alerts + i, k, seq, err, sizeof err) ||
-        dw_pg_exec(pg, "DELETE FROM w_alerts", err, sizeof err))
-      goto fail;
-  }
-  oc->alerts = na;
-  for (size_t i = 0; i < na; i++) oc->open_alerts += alerts[i].cleared_at == DW_TIME_NONE;
-
-  /* aggregates: everything since the fresh start is one delta */
-  dw_driver_drain_aggregates(r->drv, on_agg, &ar);
-  if (ar.oom) {
-    snprintf(err, sizeof err, "out of memory collecting aggregate rows");
-    goto fail;
-  }
-  if (dw_pg_sink_aggregates(pg, ar.v, ar.n, seq, err, sizeof err)) goto fail;
-  oc->agg_rows = ar.n;
-
-  dw_driver_drain_states(r->drv, on_state, &sw);
-  flush_states(&sw);
-  if (sw.failed) {
-    snprintf(err, sizeof err, "%s", sw.err);
-    goto fail;
-  }
-  oc->states = sw.written;
+  if (copy_alerts(r, pg, seq, oc, err, sizeof err)) goto fail;
+  t1 = dw_now_ms();
+  if (copy_aggregates(r, pg, seq, oc, err, sizeof err)) goto fail;
+  t2 = dw_now_ms();
+  if (copy_states(r, pg, oc, err, sizeof err)) goto fail;
+  t3 = dw_now_ms();
+  if (recreate.len && dw_pg_exec(pg, recreate.data, err, sizeof err)) goto fail;
+  t4 = dw_now_ms();
   if (dw_pg_exec(pg, "COMMIT", err, sizeof err)) goto fail;
+  DW_LOG_DBG("written: alerts %lld ms, aggregates %lld ms, states %lld ms, indexes %lld ms, commit %lld ms",
+             (long long)(t1 - t0), (long long)(t2 - t1), (long long)(t3 - t2), (long long)(t4 - t3),
+             (long long)(dw_now_ms() - t4));
   rc = 0;
   goto out;
 fail:
@@ -435,21 +555,12 @@ fail:
   else
     DW_LOG_ERR("writing schema \"%s\" (rolled back, not created): %s", schema, err);
 out:
-  for (size_t i = 0; i < sw.n; i++) {
-    free(sw.blobs[i]);
-    free((char *)sw.rows[i].dossier_id);
-  }
-  free(sw.rows);
-  free(sw.blobs);
-  for (size_t i = 0; i < ar.n; i++) free(ar.units[i]);
-  free(ar.v);
-  free(ar.units);
+  dw_buf_free(&recreate);
   return rc;
 }
 
 /* -- swap -- */
 
-static const char *const swap_tables[] = {"alerts", "aggregates", "dossier_state"};
 
 static int do_swap(PGconn *pg, const char *schema) {
   char err[1024];
@@ -466,7 +577,7 @@ static int do_swap(PGconn *pg, const char *schema) {
   if (dw_pg_sink_outbox_tick(pg, &seq, err, sizeof err)) goto fail;
   long long counts[3] = {0};
   for (int i = 0; i < 3; i++) {
-    const char *t = swap_tables[i];
+    const char *t = out_tables[i];
     /* explicit columns, those of the live table: the shadow copy was made
      * with LIKE, but a later migration may have added columns since */
     char qual[160];
@@ -594,44 +705,56 @@ static void print_summary(replay *r, const opts *o, const char *schema, int64_t 
   double el = dw_progress_elapsed(r->prog);
   char as_of_s[40] = "none";
   if (as_of != DW_TIME_NONE) dw_time_format(as_of, r->utc, as_of_s, sizeof as_of_s);
-  dw_engine_stats st;
-  dw_engine_stats_get(dw_driver_engine(r->drv), &st);
-  dw_driver_stats ds;
-  dw_driver_stats_get(r->drv, &ds);
+  dw_driver_stats ds = {0};
+  uint64_t engine_open = 0;
+  for (int j = 0; j < dw_jobs_count(r->jobs); j++) {
+    dw_driver *d = dw_jobs_driver(r->jobs, j);
+    dw_engine_stats st;
+    dw_engine_stats_get(dw_driver_engine(d), &st);
+    engine_open += st.open_alerts;
+    dw_driver_stats one;
+    dw_driver_stats_get(d, &one);
+    ds.applied += one.applied, ds.duplicates += one.duplicates, ds.errors += one.errors;
+  }
+  dw_jobs_stats js;
+  dw_jobs_stats_get(r->jobs, &js);
+  uint64_t undecodable = r->undecodable + js.undecodable, filtered = r->filtered + js.filtered;
   fprintf(stderr,
           "replay: done: events=%llu applied=%llu duplicates=%llu engine_errors=%llu undecodable=%llu "
           "alerts=%llu open_alerts=%llu engine_open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs "
-          "events_per_s=%.0f apply_events_per_s=%.0f source=%s into=%s as_of=%s\n",
-          (unsigned long long)r->events, (unsigned long long)ds.applied, (unsigned long long)ds.duplicates,
-          (unsigned long long)ds.errors, (unsigned long long)r->undecodable, (unsigned long long)oc->alerts,
-          (unsigned long long)oc->open_alerts, (unsigned long long)st.open_alerts, (unsigned long long)oc->agg_rows,
-          (unsigned long long)oc->states, el, el > 0 ? (double)r->events / el : 0.0,
-          apply_s > 0 ? (double)r->events / apply_s : 0.0, o->from_archive ? "archive" : "topic",
+          "events_per_s=%.0f apply_events_per_s=%.0f apply_s=%.2f write_s=%.2f jobs=%d source=%s into=%s as_of=%s\n",
+          (unsigned long long)js.events, (unsigned long long)ds.applied, (unsigned long long)ds.duplicates,
+          (unsigned long long)ds.errors, (unsigned long long)undecodable, (unsigned long long)oc->alerts,
+          (unsigned long long)oc->open_alerts, (unsigned long long)engine_open, (unsigned long long)oc->agg_rows,
+          (unsigned long long)oc->states, el, el > 0 ? (double)js.events / el : 0.0,
+          apply_s > 0 ? (double)js.events / apply_s : 0.0, apply_s, el - apply_s, r->njobs, o->from_archive ? "archive" : "topic",
           o->into_live ? "public" : schema, as_of_s);
-  if (r->filtered)
-    fprintf(stderr, "replay: %llu message(s) of the topic outside --from/--to/--commune/--as-of skipped\n",
-            (unsigned long long)r->filtered);
+  if (filtered)
+    fprintf(stderr, "replay: %llu event(s) outside --from/--to/--commune/--as-of skipped\n",
+            (unsigned long long)filtered);
 }
 
-/* The replay itself: a fresh driver over the source, the clock to as_of,
- * the output written in one transaction. */
+/* The replay itself: fresh drivers (one per job) over the source, every
+ * clock to as_of, the output written in one transaction. */
 static int run_replay(replay *r, PGconn *pg, const opts *o, const char *schema, int64_t as_of) {
   char err[1024];
   if (!(r->cal = dw_calendar_from_config(r->cfg, err, sizeof err))) {
     DW_LOG_ERR("calendar: %s", err);
     return -1;
   }
-  if (!(r->av = dw_avro_new(err, sizeof err)) || !(r->drv = dw_driver_new(r->cfg, r->cal, DW_CLOCK_EVENT, err, sizeof err))) {
+  if (!(r->av = dw_avro_new(err, sizeof err)) ||
+      !(r->jobs = dw_jobs_new(r->cfg, r->cal, r->njobs, &r->filter, MAX_REPORTED, err, sizeof err))) {
     DW_LOG_ERR("%s", err);
     return -1;
   }
   r->prog = dw_progress_new(CMD, "events", 0);
-  if (o->from_archive ? replay_archive(r, pg) : replay_topic(r, o->since)) return -1;
-  if (as_of == DW_TIME_NONE) as_of = r->watermark;
-  dw_driver_advance(r->drv, as_of);
+  int rd = o->from_archive ? replay_archive(r, pg) : replay_topic(r, o->since);
+  dw_progress_phase(r->prog, "applying the last events");
+  dw_jobs_finish(r->jobs, as_of, &as_of);
+  if (rd) return -1;
   double apply_s = dw_progress_elapsed(r->prog);
   dw_progress_phase(r->prog, "writing");
-  dw_progress_update(r->prog, r->events);
+  dw_progress_update(r->prog, r->read);
   out_counts oc = {0};
   int wr = write_output(r, pg, schema, o->into_live, &oc);
   dw_progress_clear(r->prog);
@@ -642,8 +765,9 @@ static int run_replay(replay *r, PGconn *pg, const opts *o, const char *schema, 
 
 int dw_cmd_replay(int argc, char **argv) {
   opts o = {.since = DW_TIME_NONE, .from = DW_TIME_NONE, .to = DW_TIME_NONE, .as_of = DW_TIME_NONE};
+  double jobs = 0;
   const dw_opt options[] = {
-    {"from-archive", DW_OPT_FLAG, &o.from_archive, NULL, "source: the PostgreSQL archive (dossier_events)", NULL},
+    {"from-archive", DW_OPT_FLAG, &o.from_archive, NULL, "source: the PostgreSQL archive (archive_blocks)", NULL},
     {"from-topic", DW_OPT_FLAG, &o.from_topic, NULL, "source: topic.events from --since", NULL},
     {"since", DW_OPT_TIME, &o.since, "T", "(with --from-topic) Kafka message time to start from", NULL},
     {"from", DW_OPT_TIME, &o.from, "T", "only events with occurred_at >= T", NULL},
@@ -658,6 +782,8 @@ int dw_cmd_replay(int argc, char **argv) {
     {"force", DW_OPT_FLAG, &o.force, NULL, "with --into-live: accept a partial history", NULL},
     {"swap", DW_OPT_STR, &o.swap, "SCHEMA", "(alone) replace the public alerts, aggregates and dossier_state rows\n"
      "with those of SCHEMA in one transaction; SCHEMA is kept", NULL},
+    {"jobs", DW_OPT_NUM, &jobs, "N", "apply on N threads, dossiers split by hash (default: the number of\n"
+     "cores); the result is the same for any N", NULL},
     {0},
   };
   const dw_command_spec spec = {CMD, "--db CONNINFO (--from-archive | --from-topic --since T) [OPTIONS]\n"
@@ -665,7 +791,7 @@ int dw_cmd_replay(int argc, char **argv) {
                                 description, options, 0, 0, DW_CLI_DB | DW_CLI_KAFKA, epilog};
   dw_cli *cli = dw_cli_new();
   if (!cli) return DW_EXIT_FAIL;
-  replay r = {.watermark = DW_TIME_NONE};
+  replay r = {0};
   PGconn *pg = NULL;
   char err[1024], schema_buf[64];
   int exit_code = dw_cli_run(cli, &spec, argc, argv, NULL, NULL);
@@ -676,6 +802,12 @@ int dw_cmd_replay(int argc, char **argv) {
   o.has_since = dw_cli_given(cli, "since"), o.has_from = dw_cli_given(cli, "from");
   o.has_to = dw_cli_given(cli, "to"), o.has_as_of = dw_cli_given(cli, "as-of");
   if (check_usage(&o)) goto done;
+  if (dw_cli_given(cli, "jobs") && (jobs < 1 || jobs > 256 || jobs != (int)jobs)) {
+    DW_LOG_ERR("--jobs wants a whole number from 1 to 256");
+    goto done;
+  }
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  r.njobs = dw_cli_given(cli, "jobs") ? (int)jobs : cores > 0 ? (int)(cores < 64 ? cores : 64) : 1;
   r.filter = (dw_replay_filter){o.from, o.to, o.communes.v, o.communes.n};
   /* audit's rule: as of T, only events that occurred by T count */
   int64_t as_of = o.as_of;
@@ -704,7 +836,7 @@ int dw_cmd_replay(int argc, char **argv) {
   if (!bad && run_replay(&r, pg, &o, schema, as_of) == 0) exit_code = DW_EXIT_OK;
 done:
   dw_progress_destroy(r.prog);
-  dw_driver_destroy(r.drv);
+  dw_jobs_destroy(r.jobs);
   dw_calendar_destroy(r.cal);
   if (r.av) dw_avro_destroy(r.av);
   if (pg) PQfinish(pg);

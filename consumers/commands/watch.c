@@ -43,6 +43,7 @@
 #include "dw_driver.h"
 #include "dw_group.h"
 #include "dw_log.h"
+#include "dw_pg_archive.h"
 #include "dw_pg_sink.h"
 #include "dw_pg_state.h"
 #include "dw_pool.h"
@@ -89,6 +90,7 @@ typedef struct watch {
   int batch_max, batch_ms, utc_offset;
 
   PGconn *pg;
+  dw_pg_archive *arch; /* the archive writer (its cache of unit numbers) */
   dw_avro *av;
   dw_calendar *cal;
   dw_driver *drv;
@@ -113,6 +115,7 @@ typedef struct watch {
   watch_obs *obs;
   double tx_seconds;               /* the last chunk's transaction */
   int64_t obs_at;                  /* last gauge refresh */
+  int64_t t[8]; /* stage instants of the current chunk (debug log) */
 } watch;
 
 static void free_msg(void *m) { rd_kafka_message_destroy(m); }
@@ -311,8 +314,10 @@ static void stage_choose(watch *w, int64_t *wm, bool *inclusive) {
 static dw_held *chunk_held(watch *w, size_t k) { return &w->pool.v[w->pool.cand[k]]; }
 
 /* 3. archive: opens the transaction; decode rejects go to dlq_messages;
- *    only event ids PostgreSQL has never seen go on, and their archive rows
- *    are streamed (the COPY completes while the engine runs). */
+ *    only event ids the archive has never seen go on, and their blocks and
+ *    archive_events rows are streamed (the COPY completes while the engine
+ *    runs). Unit codes new to the archive get their numbers first, outside
+ *    the transaction (dw_pg_archive.h). */
 static int stage_archive(watch *w, char *err, size_t en) {
   chunk *c = &w->ch;
   c->narchived = 0;
@@ -329,43 +334,40 @@ static int stage_archive(watch *w, char *err, size_t en) {
     }
   }
   if (c->n == 0) return 0;
-  if (pg_ensure(w, err, en) || dw_pg_sink_begin(w->pg, err, en)) return -1;
-  c->in_tx = true;
   const char **ids = malloc(c->n * sizeof *ids);
   size_t *idx = malloc(c->n * sizeof *idx);
   uint8_t *fresh = malloc(c->n);
   dw_pg_archive_row *rows = malloc(c->n * sizeof *rows);
-  char **jsons = calloc(c->n, sizeof *jsons);
   size_t k2 = 0, nr = 0;
   int rc = 0;
-  if (!ids || !idx || !fresh || !rows || !jsons) {
+  if (!ids || !idx || !fresh || !rows) {
     snprintf(err, en, "out of memory");
     rc = -1;
   }
   for (size_t k = 0; k < c->n && rc == 0; k++) {
     dw_held *h = chunk_held(w, k);
+    if (h->bad) continue;
     const rd_kafka_message_t *m = msg_of(h);
-    if (h->bad) {
-      rc = dw_pg_sink_reject(w->pg, w->topic, h->partition, h->offset, "decode", h->bad, m->key, m->key_len, err, en);
-      continue;
-    }
+    rows[k2] = (dw_pg_archive_row){&c->events[k], m->payload, m->len, m->partition};
     ids[k2] = c->events[k].event_id;
     idx[k2++] = k;
   }
-  /* while PostgreSQL dedupes, the JSON forms are built */
-  if (rc == 0) rc = dw_pg_sink_dedupe_send(w->pg, ids, k2, err, en);
-  for (size_t j = 0; j < k2 && rc == 0; j++) jsons[idx[j]] = dw_event_to_json(&c->events[idx[j]], w->utc_offset);
-  if (rc == 0) rc = dw_pg_sink_dedupe_recv(w->pg, ids, k2, fresh, err, en);
-  for (size_t j = 0; j < k2 && rc == 0; j++) c->is_new[idx[j]] = fresh[j];
+  if (rc == 0 && (pg_ensure(w, err, en) || dw_pg_archive_units(w->arch, w->pg, rows, k2, err, en))) rc = -1;
+  if (rc == 0 && dw_pg_sink_begin(w->pg, err, en)) rc = -1;
+  if (rc == 0) c->in_tx = true;
   for (size_t k = 0; k < c->n && rc == 0; k++) {
-    if (!c->is_new[k]) continue;
-    const rd_kafka_message_t *m = msg_of(chunk_held(w, k));
-    rows[nr++] = (dw_pg_archive_row){&c->events[k], jsons[k] ? jsons[k] : "{}", m->payload, m->len, m->partition,
-                                     m->offset};
+    dw_held *h = chunk_held(w, k);
+    const rd_kafka_message_t *m = msg_of(h);
+    if (h->bad)
+      rc = dw_pg_sink_reject(w->pg, w->topic, h->partition, h->offset, "decode", h->bad, m->key, m->key_len, err, en);
   }
-  if (rc == 0 && (rc = dw_pg_sink_archive_send(w->pg, rows, nr, err, en)) == 0) c->narchived = nr;
-  for (size_t k = 0; jsons && k < c->n; k++) free(jsons[k]);
-  free(jsons);
+  if (rc == 0) rc = dw_pg_archive_dedupe_send(w->arch, w->pg, ids, k2, err, en);
+  if (rc == 0) rc = dw_pg_archive_dedupe_recv(w->arch, w->pg, ids, k2, fresh, err, en);
+  for (size_t j = 0; j < k2 && rc == 0; j++) {
+    c->is_new[idx[j]] = fresh[j];
+    if (fresh[j]) rows[nr++] = rows[j];
+  }
+  if (rc == 0 && (rc = dw_pg_archive_send(w->arch, w->pg, rows, nr, err, en)) == 0) c->narchived = nr;
   free(rows);
   free(ids);
   free(idx);
@@ -418,7 +420,8 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   chunk *c = &w->ch;
   size_t nalerts;
   const dw_alert *alerts = dw_driver_alerts(w->drv, &nalerts);
-  if (dw_pg_sink_archive_finish(w->pg, c->narchived, err, en)) return -1;
+  if (dw_pg_archive_finish(w->arch, w->pg, c->narchived, err, en)) return -1;
+  w->t[3] = w->t[4] = w->t[5] = dw_now_ms();
   if (!c->in_tx && nalerts == 0 && w->nstates == 0 && w->ndeltas == 0) return 1;
   if (!c->in_tx) {
     if (pg_ensure(w, err, en) || dw_pg_sink_begin(w->pg, err, en)) return -1;
@@ -434,6 +437,7 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   }
   for (size_t i = 0; i < w->ndeltas; i++) w->deltas[i].unit = w->delta_units[i];
   if (dw_pg_sink_states(w->pg, w->states, w->nstates, err, en)) return -1;
+  w->t[4] = dw_now_ms();
   /* alerts and aggregates for the feeds: the outbox clock is taken late,
    * as it serializes committers from here on */
   int64_t seq = 0;
@@ -441,6 +445,7 @@ static int stage_commit(watch *w, int64_t *next, char *err, size_t en) {
   if (dw_pg_sink_alerts(w->pg, alerts, nalerts, seq, err, en) ||
       dw_pg_sink_aggregates(w->pg, w->deltas, w->ndeltas, seq, err, en))
     return -1;
+  w->t[5] = dw_now_ms();
   /* offsets: up to the first message still in the pool, else what was
    * received; the other rows only prove we still own them and carry the
    * clock */
@@ -515,12 +520,21 @@ static int process_chunk(watch *w, bool *more) {
   stage_choose(w, &wm, &inclusive);
   *more = w->ch.more;
   const double t_tx = watch_obs_clock();
+  w->t[0] = dw_now_ms();
   if (stage_archive(w, err, sizeof err)) goto fail;
+  w->t[1] = dw_now_ms();
   size_t applied, dups;
   stage_apply(w, wm, inclusive, &applied, &dups);
+  w->t[2] = dw_now_ms();
   int rc = stage_commit(w, next, err, sizeof err);
   if (rc < 0) goto fail;
   w->tx_seconds = watch_obs_clock() - t_tx;
+  if (rc == 0 && w->ch.n && dw_log_enabled(DW_LOG_DEBUG))
+    DW_LOG_DBG("chunk of %zu: archive %lld ms, apply %lld ms, commit %lld ms (archive COPY %lld, states %zu in %lld,"
+               " alerts+aggregates %lld, offsets+commit %lld)",
+               w->ch.n, (long long)(w->t[1] - w->t[0]), (long long)(w->t[2] - w->t[1]),
+               (long long)(dw_now_ms() - w->t[2]), (long long)(w->t[3] - w->t[2]), w->nstates,
+               (long long)(w->t[4] - w->t[3]), (long long)(w->t[5] - w->t[4]), (long long)(dw_now_ms() - w->t[5]));
   if (rc == 0) committed(w, next, applied, dups);
   return 0;
 fail:
@@ -621,7 +635,7 @@ static void purge_tombstones(watch *w) {
   if (!w->pg || PQstatus(w->pg) != CONNECTION_OK) return;
   char sql[256], err[512];
   snprintf(sql, sizeof sql,
-           "DELETE FROM dossier_state WHERE tombstone AND updated_at < now() - interval '%lld milliseconds'",
+           "DELETE FROM dossier_state WHERE tombstone_at < now() - interval '%lld milliseconds'",
            (long long)dw_engine_tombstone_retention_ms(w->cfg));
   if (dw_pg_exec(w->pg, sql, err, sizeof err)) DW_LOG_WARNING("purging old tombstones (will retry): %s", err);
 }
@@ -767,6 +781,10 @@ static int setup(watch *w, char *err, size_t n) {
   if (!(w->obs = watch_obs_new(w->cfg, err, n))) return -1; /* metrics and health */
   if (!(w->cal = dw_calendar_from_config(w->cfg, err, n))) return -1;
   if (!(w->av = dw_avro_new(err, n))) return -1;
+  if (!(w->arch = dw_pg_archive_new())) {
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
   if (dw_pool_init(&w->pool, (size_t)w->batch_max * 8 > 20000 ? (size_t)w->batch_max * 8 : 20000)) {
     snprintf(err, n, "out of memory");
     return -1;
@@ -808,6 +826,7 @@ static void watch_free(watch *w) {
   if (w->dlq) dw_dlq_destroy(w->dlq);
   dw_producer_destroy(w->producer);
   if (w->av) dw_avro_destroy(w->av);
+  dw_pg_archive_destroy(w->arch);
   if (w->cal) dw_calendar_destroy(w->cal);
   if (w->pg) PQfinish(w->pg);
   watch_obs_destroy(w->obs);

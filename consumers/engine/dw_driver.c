@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "dw_hash.h"
+/* XXH3 instead of uthash's default (Jenkins): both tables are looked up
+ * for every event or alert change (replay, audit, watch) */
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = dw_hash_fold32(dw_hash_fast((keyptr), (keylen))))
 #include <uthash.h>
 
 typedef struct alert_slot {
@@ -29,6 +34,10 @@ struct dw_driver {
   size_t nalerts, cap_alerts;
   alert_slot *alert_index;
   dossier_tag *tags;
+  /* the hashes of the last dossiers announced by dw_driver_prefetch: their
+   * tag entries are loaded in two steps (bucket, then entry), like the
+   * engine's own prefetch */
+  unsigned pf[8], pf_k;
   dw_driver_stats st;
 };
 
@@ -153,7 +162,20 @@ dw_apply_status dw_driver_apply(dw_driver *d, const dw_event *ev, int32_t tag, c
   return st;
 }
 
-void dw_driver_prefetch(dw_driver *d, const char *dossier_id) { dw_engine_prefetch(d->eng, dossier_id); }
+void dw_driver_prefetch(dw_driver *d, const char *dossier_id) {
+  dw_engine_prefetch(d->eng, dossier_id);
+  if (!d->tags) return;
+  /* every applied event looks its dossier's tag up: a chain of misses
+   * (bucket, entry) unless they are on their way */
+  UT_hash_table *tbl = d->tags->hh.tbl;
+  unsigned h;
+  HASH_FUNCTION(dossier_id, strlen(dossier_id), h);
+  __builtin_prefetch(&tbl->buckets[h & (tbl->num_buckets - 1)]);
+  const unsigned old = d->pf[(d->pf_k + 4) & 7]; /* announced 4 calls ago: its bucket is loaded */
+  const UT_hash_handle *hh = tbl->buckets[old & (tbl->num_buckets - 1)].hh_head;
+  if (hh) __builtin_prefetch(ELMT_FROM_HH(tbl, hh));
+  d->pf[d->pf_k++ & 7] = h;
+}
 
 void dw_driver_advance(dw_driver *d, int64_t t) {
   if (t != DW_TIME_NONE) dw_engine_advance(d->eng, t);

@@ -6,13 +6,16 @@
 #include "dw_http_api.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dw_aggregates.h"
+#include "dw_archive.h"
 #include "dw_calendar.h"
+#include "dw_codec.h"
 #include "dw_dossier.h"
 #include "dw_out_json.h"
 #include "dw_pg.h"
@@ -26,6 +29,8 @@ struct dw_api {
   dw_calendar *cal;
   int off;
   char counters_sql[1024], sums_sql[2048];
+  dw_avro *av; /* decodes a dossier's archived events; not thread-safe: av_mu */
+  pthread_mutex_t av_mu;
 };
 
 dw_api *dw_api_new(const dw_config *cfg, const dw_units *units, char *err, size_t n) {
@@ -52,11 +57,20 @@ dw_api *dw_api_new(const dw_config *cfg, const dw_units *units, char *err, size_
     u1 += (size_t)snprintf(a->counters_sql + u1, sizeof a->counters_sql - u1, ", %s", name);
     u2 += (size_t)snprintf(a->sums_sql + u2, sizeof a->sums_sql - u2, ", sum(%s)::bigint", name);
   }
+  if (!(a->av = dw_avro_new(err, n))) {
+    dw_aggregates_destroy(a->agg);
+    dw_calendar_destroy(a->cal);
+    free(a);
+    return NULL;
+  }
+  pthread_mutex_init(&a->av_mu, NULL);
   return a;
 }
 
 void dw_api_destroy(dw_api *a) {
   if (!a) return;
+  dw_avro_destroy(a->av);
+  pthread_mutex_destroy(&a->av_mu);
   dw_aggregates_destroy(a->agg);
   dw_calendar_destroy(a->cal);
   free(a);
@@ -664,6 +678,25 @@ static void put_state(dw_buf *out, dw_api *a, const PGresult *r, char *err, size
   dw_dossier_free(NULL, d);
 }
 
+/* A dossier's archived events as the contract's JSON objects, in event
+ * time, into a buffer. */
+typedef struct events_out {
+  dw_buf b;
+  int off;
+  long n;
+} events_out;
+
+static int put_event(const dw_event *ev, int32_t partition, void *opaque) {
+  (void)partition;
+  events_out *o = opaque;
+  char *json = dw_event_to_json(ev, o->off);
+  if (!json) return -1;
+  if (o->n++) dw_buf_putc(&o->b, ',');
+  dw_buf_puts(&o->b, json);
+  free(json);
+  return 0;
+}
+
 int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err, size_t n) {
   const char *params[1] = {id};
   PGresult *st = query(c,
@@ -671,22 +704,25 @@ int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err,
                        "FROM dossier_state WHERE dossier_id = $1",
                        1, params, err, n);
   if (!st) return -1;
-  PGresult *ev = query(c,
-                       "SELECT payload::text FROM dossier_events WHERE dossier_id = $1 "
-                       "ORDER BY occurred_at, event_id",
-                       1, params, err, n);
-  PGresult *al = ev ? query(c, "SELECT " ALERT_COLS " FROM alerts WHERE dossier_id = $1 ORDER BY raised_at, alert_id",
-                            1, params, err, n)
-                    : NULL;
+  /* the events: only this dossier's records, and only when the scope may
+   * see it, cut out of the archive blocks by PostgreSQL (migration 013) */
+  events_out ev = {.b = DW_BUF_INIT, .off = a->off};
+  pthread_mutex_lock(&a->av_mu);
+  long got = dw_archive_read_dossier_records(c, a->av, "SELECT kafka_partition, kind, record FROM dw_http_dossier_records($1)",
+                                             id, put_event, &ev, NULL, err, n);
+  pthread_mutex_unlock(&a->av_mu);
+  PGresult *al = got >= 0 ? query(c, "SELECT " ALERT_COLS " FROM alerts WHERE dossier_id = $1 ORDER BY raised_at, alert_id",
+                                  1, params, err, n)
+                          : NULL;
   silences sil = {0};
-  if (!ev || !al || silences_load(c, &sil, err, n)) {
+  if (got < 0 || !al || silences_load(c, &sil, err, n)) {
     PQclear(st);
-    PQclear(ev);
     PQclear(al);
+    dw_buf_free(&ev.b);
     return -1;
   }
   int rc = 1;
-  if (PQntuples(st) || PQntuples(ev) || PQntuples(al)) {
+  if (PQntuples(st) || ev.n || PQntuples(al)) {
     rc = 0;
     dw_buf_puts(out, "{\"dossier_id\":");
     dw_buf_json_string(out, id);
@@ -697,10 +733,7 @@ int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err,
     else
       dw_buf_puts(out, "null");
     dw_buf_puts(out, ",\"events\":[");
-    for (int i = 0; i < PQntuples(ev); i++) {
-      if (i) dw_buf_putc(out, ',');
-      dw_buf_puts(out, PQgetvalue(ev, i, 0)); /* JSON as archived (jsonb's text form) */
-    }
+    if (ev.n) dw_buf_put(out, ev.b.data, ev.b.len);
     dw_buf_puts(out, "],\"alerts\":[");
     for (int i = 0; i < PQntuples(al); i++) {
       if (i) dw_buf_putc(out, ',');
@@ -709,8 +742,8 @@ int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err,
     dw_buf_puts(out, "]}");
   }
   silences_free(&sil);
+  dw_buf_free(&ev.b);
   PQclear(st);
-  PQclear(ev);
   PQclear(al);
   return rc;
 }

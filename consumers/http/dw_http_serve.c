@@ -91,7 +91,7 @@ static int conn_setup(PGconn *c, void *opaque, char *err, size_t n) {
                   "SELECT r.rolsuper, r.rolbypassrls, pg_has_role(current_user, 'dossierwatch_serve', 'MEMBER'), "
                   "(SELECT count(*) FROM pg_class k JOIN pg_namespace ns ON ns.oid = k.relnamespace "
                   " WHERE ns.nspname = 'public' AND k.relrowsecurity "
-                  " AND k.relname IN ('alerts', 'aggregates', 'dossier_events', 'dossier_state')), current_user "
+                  " AND k.relname IN ('alerts', 'aggregates', 'archive_events', 'archive_blocks', 'dossier_state')), current_user "
                   "FROM pg_roles r WHERE r.rolname = current_user",
                   0, NULL, why, sizeof why);
   if (!r) {
@@ -113,9 +113,9 @@ static int conn_setup(PGconn *c, void *opaque, char *err, size_t n) {
     snprintf(err, n, "role %s is not a member of dossierwatch_serve: the access policies would not scope it", who);
     return -1;
   }
-  if (secured != 4) {
-    snprintf(err, n, "row-level security is not on for alerts, aggregates, dossier_events and dossier_state "
-                     "(run dossierwatch migrate: migration 008)");
+  if (secured != 5) {
+    snprintf(err, n, "row-level security is not on for alerts, aggregates, archive_events, archive_blocks and "
+                     "dossier_state (run dossierwatch migrate: migrations 008, 011, 013)");
     return -1;
   }
   snprintf(sql, sizeof sql,

@@ -61,132 +61,6 @@ void dw_pg_sink_rollback(PGconn *pg) {
   PQclear(res);
 }
 
-typedef struct id_slot {
-  const char *id;
-  size_t index;
-  bool taken;
-} id_slot;
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
-static const char DEDUPE_SQL[] = "INSERT INTO dossier_event_ids (event_id) SELECT unnest($1::text[])"
-                                 " ON CONFLICT DO NOTHING RETURNING event_id";
-
-int dw_pg_sink_dedupe_send(PGconn *pg, const char *const *ids, size_t n, char *errstr, size_t en) {
-  if (n == 0) return 0;
-  /* Duplicates inside ids are harmless here: ON CONFLICT skips them and
-   * _recv maps every returned id to its first occurrence. */
-  dw_buf arr = {0};
-  dw_buf_puts(&arr, "{");
-  for (size_t i = 0; i < n; i++) {
-    if (i) dw_buf_puts(&arr, ",");
-    dw_pg_array_elem(&arr, ids[i]);
-  }
-  dw_buf_puts(&arr, "}");
-  int rc = 0;
-  if (arr.oom) {
-    snprintf(errstr, en, "out of memory");
-    rc = -1;
-  } else {
-    const char *params[1] = {arr.data};
-    if (!PQsendQueryParams(pg, DEDUPE_SQL, 1, NULL, params, NULL, NULL, 0)) {
-      set_err(errstr, en, pg, NULL, "insert dossier_event_ids");
-      rc = -1;
-    }
-  }
-  dw_buf_free(&arr);
-  return rc;
-}
-
-int dw_pg_sink_dedupe_recv(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr,
-                           size_t en) {
-  memset(is_new, 0, n);
-  if (n == 0) return 0;
-  /* open-addressing table id -> first index, to map RETURNING rows back */
-  size_t cap = 16;
-  while (cap < n * 2) cap *= 2;
-  id_slot *tab = calloc(cap, sizeof *tab);
-  for (size_t i = 0; tab && i < n; i++) {
-    size_t h = hash_str(ids[i]) & (cap - 1);
-    while (tab[h].id && strcmp(tab[h].id, ids[i]) != 0) h = (h + 1) & (cap - 1);
-    if (!tab[h].id) {
-      tab[h].id = ids[i];
-      tab[h].index = i;
-    }
-  }
-  int rc = 0;
-  PGresult *res;
-  while ((res = PQgetResult(pg))) { /* always drained: the connection stays usable */
-    if (rc == 0 && PQresultStatus(res) != PGRES_TUPLES_OK) {
-      set_err(errstr, en, pg, res, "insert dossier_event_ids");
-      rc = -1;
-    }
-    for (int r = 0; rc == 0 && tab && r < PQntuples(res); r++) {
-      const char *id = PQgetvalue(res, r, 0);
-      size_t h = hash_str(id) & (cap - 1);
-      while (tab[h].id && strcmp(tab[h].id, id) != 0) h = (h + 1) & (cap - 1);
-      if (tab[h].id) is_new[tab[h].index] = 1;
-    }
-    PQclear(res);
-  }
-  if (!tab && rc == 0) {
-    snprintf(errstr, en, "out of memory");
-    rc = -1;
-  }
-  free(tab);
-  return rc;
-}
-
-int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr, size_t en) {
-  memset(is_new, 0, n);
-  if (dw_pg_sink_dedupe_send(pg, ids, n, errstr, en)) return -1;
-  return dw_pg_sink_dedupe_recv(pg, ids, n, is_new, errstr, en);
-}
-
-void dw_pg_archive_copy_row(dw_buf *b, const dw_pg_archive_row *row) {
-  const dw_event *ev = row->ev;
-  const char *const head[] = {ev->event_id, ev->dossier_id, dw_event_type_name(ev->type)};
-  const char *const tail[] = {ev->commune, ev->agency, ev->procedure, row->json};
-  dw_pg_copy_texts(b, head, 3);
-  dw_pg_copy_time(b, ev->occurred_at);
-  dw_buf_put(b, "\t", 1);
-  dw_pg_copy_texts(b, tail, 4);
-  dw_pg_copy_bytea(b, row->avro, row->avro_len);
-  dw_buf_printf(b, "\t%d\t%lld\n", (int)row->partition, (long long)row->offset);
-}
-
-static const char ARCHIVE_COPY_SQL[] =
-  "COPY dossier_events (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
-  " payload, avro, kafka_partition, kafka_offset) FROM STDIN";
-
-int dw_pg_sink_archive_send(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
-  if (n == 0) return 0;
-  dw_buf b = {0};
-  for (size_t i = 0; i < n; i++) dw_pg_archive_copy_row(&b, &rows[i]);
-  int rc;
-  if (b.oom) {
-    snprintf(errstr, en, "out of memory");
-    rc = -1;
-  } else {
-    rc = dw_pg_copy_send(pg, ARCHIVE_COPY_SQL, b.data, b.len, errstr, en);
-  }
-  dw_buf_free(&b);
-  return rc;
-}
-
-int dw_pg_sink_archive_finish(PGconn *pg, size_t n, char *errstr, size_t en) {
-  return n == 0 ? 0 : dw_pg_copy_end(pg, ARCHIVE_COPY_SQL, errstr, en);
-}
-
-int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t en) {
-  if (dw_pg_sink_archive_send(pg, rows, n, errstr, en)) return -1;
-  return dw_pg_sink_archive_finish(pg, n, errstr, en);
-}
-
 int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *errstr, size_t en) {
   if (n == 0) return 0;
   dw_buf b = {0};
@@ -213,11 +87,12 @@ int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *e
                                errstr, en))
     goto out;
   if (dw_pg_exec(pg,
-                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at)"
-                 " SELECT dossier_id, kafka_partition, state, open, tombstone, now() FROM w_state"
-                 " WHERE state IS NOT NULL ORDER BY dossier_id"
+                 "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at, tombstone_at)"
+                 " SELECT dossier_id, kafka_partition, state, open, tombstone, now(), CASE WHEN tombstone THEN now() END"
+                 " FROM w_state WHERE state IS NOT NULL ORDER BY dossier_id"
                  " ON CONFLICT (dossier_id) DO UPDATE SET kafka_partition = EXCLUDED.kafka_partition,"
-                 " state = EXCLUDED.state, open = EXCLUDED.open, tombstone = EXCLUDED.tombstone, updated_at = now()",
+                 " state = EXCLUDED.state, open = EXCLUDED.open, tombstone = EXCLUDED.tombstone, updated_at = now(),"
+                 " tombstone_at = EXCLUDED.tombstone_at",
                  errstr, en))
     goto out;
   rc = 0;

@@ -1,6 +1,7 @@
 /* dw_pg_sink: writes one watch batch to PostgreSQL in one transaction
- * (deploy/migrations/002-003): dedupe of event ids, archive rows, dossier
- * states, alerts, aggregate deltas, rejected messages and the Kafka offsets,
+ * (deploy/migrations/003, 011): dedupe of event ids and the archive
+ * (dw_pg_archive.h), dossier states, alerts, aggregate deltas, rejected
+ * messages and the Kafka offsets,
  * so that data and offsets commit or roll back together (exactly-once into
  * PostgreSQL). The caller drives the order because the engine runs between
  * the dedupe and the writes:
@@ -33,36 +34,7 @@ int dw_pg_sink_commit(PGconn *pg, char *errstr, size_t errstr_size);
 /* Best effort; never fails loudly (the connection may be gone). */
 void dw_pg_sink_rollback(PGconn *pg);
 
-/* Inserts ids into dossier_event_ids; is_new[i] = 1 for the FIRST occurrence
- * of each id that was not there before (duplicates inside ids count once). */
-int dw_pg_sink_dedupe(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new,
-                      char *errstr, size_t errstr_size);
-/* The same in two halves, so that the caller can work while PostgreSQL
- * does: _send queues the statement (ids must stay valid until _recv), and
- * _recv (same ids, n) waits for its answer. After a failed _send, do not
- * call _recv. Nothing else may be sent on pg in between. */
-int dw_pg_sink_dedupe_send(PGconn *pg, const char *const *ids, size_t n, char *errstr, size_t errstr_size);
-int dw_pg_sink_dedupe_recv(PGconn *pg, const char *const *ids, size_t n, uint8_t *is_new, char *errstr,
-                           size_t errstr_size);
-
-typedef struct dw_pg_archive_row {
-  const dw_event *ev;
-  const char *json; /* the JSON Lines form */
-  const void *avro; /* the original Kafka value */
-  size_t avro_len;
-  int32_t partition;
-  int64_t offset;
-} dw_pg_archive_row;
-int dw_pg_sink_archive(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t errstr_size);
-/* The same in two halves: _send streams every row to the server (the rows
- * may go once it returns) and _finish waits for the COPY to complete, so
- * the caller can run the engine meanwhile. _finish must follow a
- * successful _send before anything else is sent on pg (n = 0: no-ops). */
-int dw_pg_sink_archive_send(PGconn *pg, const dw_pg_archive_row *rows, size_t n, char *errstr, size_t errstr_size);
-int dw_pg_sink_archive_finish(PGconn *pg, size_t n, char *errstr, size_t errstr_size);
-/* One archive row in COPY text format (columns of dossier_events, in the
- * order dw_pg_sink_archive copies them); the benchmark's plain COPY uses it. */
-void dw_pg_archive_copy_row(dw_buf *b, const dw_pg_archive_row *row);
+/* The archive (dedupe, blocks, archive_events) is dw_pg_archive.h's. */
 
 typedef struct dw_pg_state_row {
   const char *dossier_id;

@@ -34,6 +34,10 @@ rd_kafka_t *dw_replay_kafka_consumer_new(const dw_config *cfg, char *err, size_t
     /* a probe near the end of a partition otherwise waits out the broker's
      * long poll (500 ms by default) of the previous assignment's fetch */
     {"fetch.wait.max.ms", "10"},
+    /* the whole topic is read as fast as it comes: librdkafka's default
+     * (100000 messages queued per partition before it pauses fetching)
+     * made the read of 214 k messages take 1.1 s instead of 0.23 s */
+    {"queued.min.messages", "1000000"},
   };
   for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
     char key[64];
@@ -120,8 +124,10 @@ int dw_replay_kafka_search_offset(rd_kafka_t *rk, const char *topic, int32_t par
    * reading from b misses no message with a timestamp >= ts */
   int64_t a = low, b = high;
   int count = 0;
-  while (a < b) {
-    int64_t mid = a + (b - a) / 2, got, mts;
+  /* the first probe at the start: a replay from before the partition's
+   * first message (the whole topic, the common case) needs no other */
+  for (bool first = true; a < b; first = false) {
+    int64_t mid = first ? a : a + (b - a) / 2, got, mts;
     err[0] = '\0';
     int r = probe(rk, topic, partition, mid, &got, &mts, err, n);
     count++;

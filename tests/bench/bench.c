@@ -1,7 +1,8 @@
 /* bench: the measuring half of the benchmark (tests/bench/run.sh drives it;
  * never part of pass/fail). One binary, one subcommand per figure, each
  * printing "key=value" lines that run.sh turns into the table:
- *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop
+ *   decode FILE.avro            raw avro-c read loop, then dw_avro_file_read loop,
+ *                               then single-object decoding (plan, generic)
  *   engine FILE.avro            decode everything into memory (compact), then
  *                               time dw_engine_advance+apply over the array
  *                               (with aggregate changes drained every 20000
@@ -14,9 +15,13 @@
  *   count BOOTSTRAP TOPIC       messages in the topic (sum of high - low
  *                               watermarks) and end (sum of high watermarks)
  *   consume BOOTSTRAP TOPIC N   raw librdkafka consumer reading N messages (0: all)
- *   archive CONNINFO FILE N     dw_pg_sink_archive of N rows (in watch-sized
- *                               batches) against a plain COPY of the same rows
+ *   archive CONNINFO FILE N     watch's archive path (dedupe, blocks and their
+ *                               archive_events rows) for N events in
+ *                               watch-sized batches, against a plain COPY of the
+ *                               same data into tables without indexes
  *                               (alternated rounds, the best of each)
+ *   fill CONNINFO FILE N [B]    N events of FILE (0: all) archived as watch does, in
+ *                               batches of B, and kept (an archive for replay)
  *   latency BOOTSTRAP N         alert latency through a running `watch`
  *                               (wall clock): event -> alert, deadline -> OVERDUE
  *   memlat MB                   ns per dependent random read over MB megabytes
@@ -36,9 +41,13 @@
 #include "dw_aggregates.h"
 #include "dw_calendar.h"
 #include "dw_codec.h"
+#include "dw_codec_internal.h"
 #include "dw_config.h"
 #include "dw_engine.h"
+#include "dw_hash.h"
 #include "dw_pg.h"
+#include "dw_archive_block.h"
+#include "dw_pg_archive.h"
 #include "dw_pg_sink.h"
 
 static double now_s(clockid_t c) {
@@ -198,9 +207,50 @@ static int cmd_decode(const char *path) {
   while (dw_avro_file_read(f, &ev, err, sizeof err) == 1) n++;
   w1 = WALL(), c1 = CPU();
   dw_avro_file_close(f);
-  dw_avro_destroy(av);
   printf("dw_events=%" PRIu64 "\ndw_wall_s=%.3f\ndw_cpu_s=%.3f\ndw_eps=%.0f\n", n, w1 - w0, c1 - c0,
          (double)n / (c1 - c0));
+
+  /* single-object messages (Kafka values, archive blocks): the first 1 M
+   * events encoded, then decoded by the resolved plan and the generic way */
+  evset s = {0};
+  load_avro(path, &s);
+  size_t m = s.n < 1000000 ? s.n : 1000000, total = 0;
+  size_t *off = malloc((m + 1) * sizeof *off);
+  unsigned char *msgs = NULL;
+  size_t cap = 0;
+  if (!off) die("decode", "out of memory");
+  for (size_t i = 0; i < m; i++) {
+    unpack(&s, i, &ev);
+    const void *p;
+    size_t len;
+    if (dw_avro_encode_event(av, &ev, &p, &len, err, sizeof err)) die("encode", err);
+    if (total + len > cap) {
+      cap = cap ? cap * 2 : 1 << 24;
+      if (!(msgs = realloc(msgs, cap))) die("decode", "out of memory");
+    }
+    off[i] = total;
+    memcpy(msgs + total, p, len);
+    total += len;
+  }
+  off[m] = total;
+  for (int generic = 0; generic < 2; generic++) {
+    dw_avro__set_generic_only(av, generic);
+    double best = 1e300;
+    for (int round = 0; round < 3; round++) {
+      c0 = CPU();
+      for (size_t i = 0; i < m; i++)
+        if (dw_avro_decode_event(av, msgs + off[i], off[i + 1] - off[i], &ev, err, sizeof err)) die("decode", err);
+      c1 = CPU();
+      if (c1 - c0 < best) best = c1 - c0;
+    }
+    printf("%s_events=%zu\n%s_cpu_s=%.3f\n%s_eps=%.0f\n", generic ? "so_generic" : "so_plan", m,
+           generic ? "so_generic" : "so_plan", best, generic ? "so_generic" : "so_plan", (double)m / best);
+  }
+  printf("so_bytes_per_event=%.1f\n", m ? (double)total / (double)m : 0.0);
+  free(off);
+  free(msgs);
+  free(s.v), free(s.arena);
+  dw_avro_destroy(av);
   return 0;
 }
 
@@ -604,65 +654,78 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
   dw_avro *av = dw_avro_new(err, sizeof err);
   if (!av) die("avro", err);
   dw_event *evs = calloc((size_t)n, sizeof *evs);
-  char **json = calloc((size_t)n, sizeof *json);
   void **avro = calloc((size_t)n, sizeof *avro);
-  size_t *alen = calloc((size_t)n, sizeof *alen);
+  const char **ids = calloc((size_t)n, sizeof *ids);
+  uint8_t *fresh = calloc((size_t)n, 1);
   dw_pg_archive_row *rows = calloc((size_t)n, sizeof *rows);
-  if (!evs || !json || !avro || !alen || !rows) die("archive", "out of memory");
+  if (!evs || !avro || !ids || !fresh || !rows) die("archive", "out of memory");
+  size_t avro_bytes = 0;
   for (long i = 0; i < n; i++) {
     unpack(&s, (size_t)i, &evs[i]);
-    json[i] = dw_event_to_json(&evs[i], 420);
     const void *p;
-    if (dw_avro_encode_event(av, &evs[i], &p, &alen[i], err, sizeof err)) die("encode", err);
-    avro[i] = malloc(alen[i]);
-    memcpy(avro[i], p, alen[i]);
-    rows[i] = (dw_pg_archive_row){&evs[i], json[i], avro[i], alen[i], (int32_t)(i % 6), i / 6};
+    size_t len;
+    if (dw_avro_encode_event(av, &evs[i], &p, &len, err, sizeof err)) die("encode", err);
+    avro[i] = malloc(len);
+    memcpy(avro[i], p, len);
+    avro_bytes += len;
+    rows[i] = (dw_pg_archive_row){&evs[i], avro[i], len, (int32_t)(i % 6)};
+    ids[i] = evs[i].event_id;
   }
   PGconn *pg = dw_pg_connect(conninfo, 10, err, sizeof err);
   if (!pg) die("pg", err);
+  dw_pg_archive *arch = dw_pg_archive_new();
+  if (!arch) die("archive", "out of memory");
+  /* the plain tables: the archive's columns (and compression), no index */
   if (dw_pg_exec(pg,
-                 "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (event_id text NOT NULL, dossier_id text"
-                 " NOT NULL, type text NOT NULL, occurred_at timestamptz NOT NULL, commune text NOT NULL, agency"
-                 " text NOT NULL, procedure text NOT NULL, payload jsonb NOT NULL, avro bytea, kafka_partition"
-                 " integer, kafka_offset bigint, archived_at timestamptz NOT NULL DEFAULT now());"
-                 " TRUNCATE dossier_events",
-                 err, sizeof err))
+                 "DROP TABLE IF EXISTS bench_blocks, bench_events;"
+                 " CREATE TABLE bench_blocks (LIKE archive_blocks INCLUDING COMPRESSION INCLUDING STORAGE)"
+                 " WITH (toast_tuple_target = 128);"
+                 " CREATE TABLE bench_events (LIKE archive_events);"
+                 " TRUNCATE archive_events, archive_blocks",
+                 err, sizeof err) ||
+      dw_pg_archive_units(arch, pg, rows, (size_t)n, err, sizeof err))
     die("pg setup", err);
+  char copy_blocks[256], copy_events[256];
+  snprintf(copy_blocks, sizeof copy_blocks, "%s", DW_PG_ARCHIVE_COPY_BLOCKS);
+  snprintf(copy_events, sizeof copy_events, "%s", DW_PG_ARCHIVE_COPY_EVENTS);
+  memcpy(strstr(copy_blocks, "archive_blocks"), "bench_blocks  ", 14);
+  memcpy(strstr(copy_events, "archive_events"), "bench_events  ", 14);
 
   /* Rounds of both, alternated (each into emptied tables), the best of each
    * kept: a shared machine's interference only ever slows a round down. */
   double archive_s = 1e300, copy_s = 1e300, build_s = 0, w0;
-  dw_buf b = {0};
+  dw_buf bb = DW_BUF_INIT, eb = DW_BUF_INIT;
   for (int round = 0; round < ARCHIVE_ROUNDS; round++) {
-    if (dw_pg_exec(pg, "TRUNCATE dossier_events, bench_copy", err, sizeof err)) die("pg truncate", err);
-    /* 1. watch's archive path: per batch one transaction with dw_pg_sink_archive */
+    if (dw_pg_exec(pg, "TRUNCATE archive_events, archive_blocks, bench_blocks, bench_events", err, sizeof err))
+      die("pg truncate", err);
+    /* 1. watch's archive path: per batch one transaction with the dedupe
+     *    (keys looked up, block ids reserved), the blocks and their rows */
     w0 = WALL();
     for (long i = 0; i < n; i += batch) {
       size_t k = (size_t)(n - i < batch ? n - i : batch);
-      if (dw_pg_sink_begin(pg, err, sizeof err) || dw_pg_sink_archive(pg, rows + i, k, err, sizeof err) ||
-          dw_pg_sink_commit(pg, err, sizeof err))
+      if (dw_pg_sink_begin(pg, err, sizeof err) ||
+          dw_pg_archive_dedupe_send(arch, pg, ids + i, k, err, sizeof err) ||
+          dw_pg_archive_dedupe_recv(arch, pg, ids + i, k, fresh, err, sizeof err) ||
+          dw_pg_archive_send(arch, pg, rows + i, k, err, sizeof err) ||
+          dw_pg_archive_finish(arch, pg, k, err, sizeof err) || dw_pg_sink_commit(pg, err, sizeof err))
         die("archive", err);
     }
     double took = WALL() - w0;
     if (took < archive_s) archive_s = took;
 
-    /* 2. the same COPY text into a plain table, same batches, same transactions */
+    /* 2. the same COPY data into the plain tables, same batches, same transactions */
     w0 = WALL();
     double built = 0;
     for (long i = 0; i < n; i += batch) {
       size_t k = (size_t)(n - i < batch ? n - i : batch);
       double bw = WALL();
-      dw_buf_reset(&b);
-      for (size_t j = 0; j < k; j++) {
-        dw_pg_archive_copy_row(&b, &rows[i + (long)j]);
-      }
+      dw_buf_reset(&bb);
+      dw_buf_reset(&eb);
+      if (dw_pg_archive_copy_data(arch, rows + i, k, (i / batch) * 2048 + 1, &bb, &eb, err, sizeof err))
+        die("copy data", err);
       built += WALL() - bw;
-      if (dw_pg_exec(pg, "BEGIN", err, sizeof err) ||
-          dw_pg_copy(pg,
-                          "COPY bench_copy (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
-                          " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
-                          b.data, b.len, err, sizeof err) ||
-          dw_pg_exec(pg, "COMMIT", err, sizeof err))
+      if (dw_pg_exec(pg, "BEGIN", err, sizeof err) || dw_pg_copy(pg, copy_blocks, bb.data, bb.len, err, sizeof err) ||
+          dw_pg_copy(pg, copy_events, eb.data, eb.len, err, sizeof err) || dw_pg_exec(pg, "COMMIT", err, sizeof err))
         die("copy", err);
     }
     took = WALL() - w0;
@@ -670,32 +733,92 @@ static int cmd_archive(const char *conninfo, const char *path, long n, int batch
   }
 
   /* 3. one big COPY (the best case for PostgreSQL) */
-  dw_pg_exec(pg, "TRUNCATE bench_copy", err, sizeof err);
-  dw_buf_reset(&b);
-  for (long i = 0; i < n; i++) {
-    dw_pg_archive_copy_row(&b, &rows[i]);
-  }
+  dw_pg_exec(pg, "TRUNCATE bench_blocks, bench_events", err, sizeof err);
+  dw_buf_reset(&bb);
+  dw_buf_reset(&eb);
+  if (dw_pg_archive_copy_data(arch, rows, (size_t)n, 1, &bb, &eb, err, sizeof err)) die("copy data", err);
   w0 = WALL();
-  if (dw_pg_copy(pg,
-                      "COPY bench_copy (event_id, dossier_id, type, occurred_at, commune, agency, procedure,"
-                      " payload, avro, kafka_partition, kafka_offset) FROM STDIN",
-                      b.data, b.len, err, sizeof err))
+  if (dw_pg_copy(pg, copy_blocks, bb.data, bb.len, err, sizeof err) ||
+      dw_pg_copy(pg, copy_events, eb.data, eb.len, err, sizeof err))
     die("copy", err);
   double bigcopy_s = WALL() - w0;
-  dw_buf_free(&b);
-  dw_pg_exec(pg, "DROP TABLE bench_copy; TRUNCATE dossier_events", err, sizeof err);
+  dw_buf_free(&bb);
+  dw_buf_free(&eb);
+  dw_pg_exec(pg, "DROP TABLE bench_blocks, bench_events; TRUNCATE archive_events, archive_blocks", err, sizeof err);
   PQfinish(pg);
   printf("rows=%ld\nbatch=%d\narchive_s=%.3f\narchive_rps=%.0f\ncopy_s=%.3f\ncopy_build_s=%.3f\ncopy_rps=%.0f\n"
-         "bigcopy_s=%.3f\nbigcopy_rps=%.0f\n",
+         "bigcopy_s=%.3f\nbigcopy_rps=%.0f\navro_bytes_per_event=%.1f\n",
          n, batch, archive_s, (double)n / archive_s, copy_s, build_s, (double)n / copy_s, bigcopy_s,
-         (double)n / bigcopy_s);
-  for (long i = 0; i < n; i++) {
-    free(json[i]);
-    free(avro[i]);
-  }
-  free(evs), free(json), free(avro), free(alen), free(rows);
+         (double)n / bigcopy_s, n ? (double)avro_bytes / (double)n : 0.0);
+  for (long i = 0; i < n; i++) free(avro[i]);
+  free(evs), free(avro), free(ids), free(fresh), free(rows);
+  dw_pg_archive_destroy(arch);
   dw_avro_destroy(av);
   free(s.v), free(s.arena);
+  return 0;
+}
+
+/* fill: N events of FILE archived the way watch archives them (batches of
+ * BATCH, the dedupe, blocks and rows), and left there: an archive for
+ * replay and export measurements of any size. */
+static int cmd_fill(const char *conninfo, const char *path, long n, int batch) {
+  char err[1024];
+  dw_avro *av = dw_avro_new(err, sizeof err);
+  if (!av) die("avro", err);
+  dw_avro_file *f = dw_avro_file_open(av, path, err, sizeof err);
+  if (!f) die(path, err);
+  PGconn *pg = dw_pg_connect(conninfo, 10, err, sizeof err);
+  if (!pg) die("pg", err);
+  dw_pg_archive *arch = dw_pg_archive_new();
+  dw_event *evs = calloc((size_t)batch, sizeof *evs);
+  void **avro = calloc((size_t)batch, sizeof *avro);
+  const char **ids = calloc((size_t)batch, sizeof *ids);
+  uint8_t *fresh = calloc((size_t)batch, 1);
+  dw_pg_archive_row *rows = calloc((size_t)batch, sizeof *rows);
+  if (!arch || !evs || !avro || !ids || !fresh || !rows) die("fill", "out of memory");
+  long done = 0, added = 0;
+  double w0 = WALL();
+  for (int more = 1; more && (n <= 0 || done < n);) {
+    size_t k = 0;
+    while (k < (size_t)batch && (n <= 0 || done + (long)k < n)) {
+      int r = dw_avro_file_read(f, &evs[k], err, sizeof err);
+      if (r < 0) die(path, err);
+      if (r == 0) {
+        more = 0;
+        break;
+      }
+      const void *p;
+      size_t len;
+      if (dw_avro_encode_event(av, &evs[k], &p, &len, err, sizeof err)) die("encode", err);
+      free(avro[k]);
+      avro[k] = malloc(len);
+      memcpy(avro[k], p, len);
+      rows[k] = (dw_pg_archive_row){&evs[k], avro[k], len, (int32_t)(dw_hash_fast(evs[k].dossier_id, strlen(evs[k].dossier_id)) % 6)};
+      ids[k] = evs[k].event_id;
+      k++;
+    }
+    if (!k) break;
+    size_t nr = 0;
+    if (dw_pg_archive_units(arch, pg, rows, k, err, sizeof err) || dw_pg_sink_begin(pg, err, sizeof err) ||
+        dw_pg_archive_dedupe_send(arch, pg, ids, k, err, sizeof err) ||
+        dw_pg_archive_dedupe_recv(arch, pg, ids, k, fresh, err, sizeof err))
+      die("fill", err);
+    for (size_t j = 0; j < k; j++)
+      if (fresh[j]) rows[nr++] = rows[j];
+    if (dw_pg_archive_send(arch, pg, rows, nr, err, sizeof err) || dw_pg_archive_finish(arch, pg, nr, err, sizeof err) ||
+        dw_pg_sink_commit(pg, err, sizeof err))
+      die("fill", err);
+    done += (long)k;
+    added += (long)nr;
+  }
+  double s = WALL() - w0;
+  printf("read=%ld\narchived=%ld\nfill_s=%.3f\nfill_eps=%.0f\n", done, added, s, s > 0 ? (double)done / s : 0.0);
+  for (int i = 0; i < batch; i++) free(avro[i]);
+  free(evs), free(avro), free(ids), free(fresh), free(rows);
+  dw_pg_archive_destroy(arch);
+  dw_avro_file_close(f);
+  dw_avro_destroy(av);
+  PQfinish(pg);
   return 0;
 }
 
@@ -933,11 +1056,13 @@ int main(int argc, char **argv) {
   if (argc >= 5 && !strcmp(argv[1], "consume")) return cmd_consume(argv[2], argv[3], atol(argv[4]));
   if (argc >= 5 && !strcmp(argv[1], "archive"))
     return cmd_archive(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 1000);
+  if (argc >= 5 && !strcmp(argv[1], "fill"))
+    return cmd_fill(argv[2], argv[3], atol(argv[4]), argc >= 6 ? atoi(argv[5]) : 20000);
   if (argc >= 4 && !strcmp(argv[1], "latency")) return cmd_latency(argv[2], atoi(argv[3]));
   if (argc >= 3 && !strcmp(argv[1], "memlat")) return cmd_memlat(atol(argv[2]));
   fprintf(stderr,
           "usage: bench decode FILE.avro | engine FILE.avro [REPEAT] | digest FILE.avro [SEED] | memory N |\n"
           "             count BOOTSTRAP TOPIC | consume BOOTSTRAP TOPIC N | archive CONNINFO FILE.avro N [BATCH] |\n"
-          "             latency BOOTSTRAP N | memlat MB\n");
+          "             fill CONNINFO FILE.avro N [BATCH] | latency BOOTSTRAP N | memlat MB\n");
   return 2;
 }

@@ -9,15 +9,23 @@
 #   (b) `watch` events/s end to end (embedded broker -> PostgreSQL, --clock
 #       watermark, caught up = kafka_offsets reaches the topic's end) against
 #       a raw librdkafka consumer reading the same topic (best of 2);
-#   (c) archive rows/s: dw_pg_sink_archive in watch-sized transactions
-#       (watch.batch_max rows) against a plain COPY of the same rows into a
-#       table without indexes, same batches (3 alternated rounds, the best
-#       of each: interference on a shared machine only slows a round down);
+#   (c) archive events/s: watch's archive path (the dedupe lookup, the
+#       blocks and their archive_events rows, dw_pg_archive) in watch-sized
+#       transactions (watch.batch_max events) against a plain COPY of the
+#       same data into tables without indexes, same batches (3 alternated
+#       rounds, the best of each: interference on a shared machine only
+#       slows a round down);
 #   (d) bytes per open dossier with 1 M open dossiers (engine state_bytes and
 #       the process RSS delta);
 #   (e) alert latency p50/p99 through a live `watch` (wall clock): event
 #       produced -> alert on dossier.alerts (PAPER_REQUESTED in_warehouse),
 #       and due_at passing -> OVERDUE on dossier.alerts;
+#   (f) `replay --from-archive` and (f') `replay --from-topic --since` of
+#       what (b) archived, events/s over the whole command (connect, read,
+#       apply, write the output), against (a); (g) the archive's bytes on
+#       disk per event (every relation: blocks, TOAST, rows, indexes, units)
+#       against the event's Avro bytes; (h) a national year (600 M events) at
+#       (f)'s rate; export and audit of the same archive (Avro, JSON Lines).
 #   (i) API latency p50/p99 of `serve` over (b)'s data (the generated
 #       province in PostgreSQL): GET /api/v1/ranking and the first page of
 #       open alerts, 16 concurrent clients (bench_http, libcurl, one
@@ -102,7 +110,7 @@ L[d]=$(load)
 say "starting the embedded broker and PostgreSQL"
 dw_start_broker 6
 dw_start_pg
-RESET="TRUNCATE dossier_state, alerts, aggregates, kafka_offsets, dossier_event_ids, dossier_events, dlq_messages"
+RESET="TRUNCATE dossier_state, alerts, aggregates, kafka_offsets, archive_events, archive_blocks, dlq_messages"
 
 # ---- (e) alert latency (wall clock) ----------------------------------------------
 say "latency: watch --clock wall, $LAT_SAMPLES events + deadlines"
@@ -147,8 +155,34 @@ t1=${EPOCHREALTIME/./}
 L[b]="${L[b]}/$(load)"
 WATCH_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e6}')
 WATCH_STEADY=$(awk -v a="$tf" -v b="$t1" -v n="$TOTAL" -v f="$nf" 'BEGIN{ if (a > 0 && b > a && n > f) printf "%.0f", (n-f)/((b-a)/1e6); else print 0 }')
-ARCHIVED=$(dw_psql "SELECT count(*) FROM dossier_events")
+ARCHIVED=$(dw_psql "SELECT coalesce(sum(n), 0) FROM archive_blocks")
 dw_stop "$WPID"
+
+# ---- (g) archive bytes per event; (f) (f') replay; export and audit ----------------
+# (g): every relation of the archive (partitions, their indexes and TOAST,
+# the dedupe) on disk after watch archived the topic, per event, against the
+# event's own Avro bytes (the Kafka value, as the raw consumer counted them)
+say "archive size; replay --from-archive / --from-topic; export and audit of the archive"
+L[f]=$(load)
+ARCH_BYTES=$(dw_psql "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm') AND (c.relname LIKE 'dossier_event%' OR c.relname LIKE 'archive%')")
+ARCH_DETAIL=$(dw_psql "SELECT string_agg(t || ' ' || b, ', ' ORDER BY b DESC) FROM (SELECT CASE WHEN c.relname ~ '_[0-9]{4}_[0-9]{2}\$|_default\$'
+  THEN regexp_replace(c.relname, '_([0-9]{4}_[0-9]{2}|default)\$', '_*') ELSE c.relname END AS t, sum(pg_total_relation_size(c.oid)) AS b
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')
+  AND (c.relname LIKE 'dossier_event%' OR c.relname LIKE 'archive%') GROUP BY 1) x")
+# replay/export/audit: wall time of the whole command (connect, read, apply, write)
+# timed OUT ERR CMD...: runs CMD with stdout to OUT and stderr to ERR, prints its wall seconds
+timed() { local out=$1 err=$2 t0 t1; shift 2; t0=${EPOCHREALTIME/./}; "$@" >"$out" 2>"$err" || echo "run.sh: $* failed" >&2
+  t1=${EPOCHREALTIME/./}; awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e6}'; }
+REPLAY_A_S=$(timed /dev/null "$DW_TMP/replay-a.log" "$DW_BIN" replay --from-archive --into bench_fa)
+REPLAY_T_S=$(timed /dev/null "$DW_TMP/replay-t.log" "$DW_BIN" replay --from-topic --since 2000-01-01 --into bench_ft)
+EXPORT_S=$(timed /dev/null "$DW_TMP/export.log" "$DW_BIN" export --output "$DW_TMP/archive.avro")
+EXPORTJ_S=$(timed /dev/null "$DW_TMP/exportj.log" "$DW_BIN" export --output "$DW_TMP/archive.jsonl")
+AUDITA_S=$(timed /dev/null "$DW_TMP/audit-a.log" "$DW_BIN" audit "$DW_TMP/archive.avro")
+AUDITJ_S=$(timed /dev/null "$DW_TMP/audit-j.log" "$DW_BIN" audit "$DW_TMP/archive.jsonl")
+L[f]="${L[f]}/$(load)"
+dw_psql "DROP SCHEMA IF EXISTS bench_fa CASCADE; DROP SCHEMA IF EXISTS bench_ft CASCADE"
 
 # ---- (i) API latency over (b)'s data --------------------------------------------
 say "serve: $API_CLIENTS clients x $API_REQUESTS requests, ranking and open alerts"
@@ -173,7 +207,7 @@ dw_stop "$SPID"
 dw_psql "$RESET; TRUNCATE api_tokens"
 
 # ---- (c) archive vs COPY -------------------------------------------------------
-say "archive: $ARCHIVE_ROWS rows, dw_pg_sink_archive vs COPY, batches of $BATCH"
+say "archive: $ARCHIVE_ROWS events, watch's archive path vs a plain COPY of its data, batches of $BATCH"
 L[c]=$(load)
 "$BENCH" archive "$DW_DB" "$DW_TMP/events.avro" "$ARCHIVE_ROWS" "$BATCH" >"$DW_TMP/archive.out"
 
@@ -199,11 +233,26 @@ row "    (dw_avro_file_read decode)" "$(fmt "$dw_eps")" "raw avro-c decode" "$(r
 row "(b) watch events/s end to end" "$(fmt "$watch_eps")" "raw consume $(fmt "$cons_eps")/s" "$(ratio "$watch_eps" "$cons_eps")" ">= 0.9x raw" "$(verdict "$(ratio "$watch_eps" "$cons_eps" | tr -d x)" 0.9 ge)  [${L[b]}]"
 ceil_eps=$(awk -v n="$TOTAL" -v j="$(kv $D/consume.out first_msg_s)" -v c="$copy" 'BEGIN{ if (c > 0) printf "%.0f", n/(j + n/c); else print 0 }')
 row "    (ceiling: join + COPY of all)" "$(fmt "$ceil_eps")" "any watch archiving each event" "$(ratio "$ceil_eps" "$cons_eps")" "" ""
+row "    (b) against the ceiling (b')" "$(fmt "$watch_eps")" "ceiling $(fmt "$ceil_eps")/s" "$(ratio "$watch_eps" "$ceil_eps")" ">= 0.8x (b')" "$(verdict "$(ratio "$watch_eps" "$ceil_eps" | tr -d x)" 0.8 ge)"
 row "    (steady: after first commit / message)" "$(fmt "$WATCH_STEADY")" "raw $(fmt "$(kv $D/consume.out eps_after_first)")/s" "$(ratio "$WATCH_STEADY" "$(kv $D/consume.out eps_after_first)")" "" ""
-row "(c) archive rows/s" "$(fmt "$arch")" "COPY (same batches) $(fmt "$copy")/s" "$(ratio "$arch" "$copy")" ">= 0.7x COPY" "$(verdict "$(ratio "$arch" "$copy" | tr -d x)" 0.7 ge)  [${L[c]}]"
+row "(c) archive events/s" "$(fmt "$arch")" "plain COPY of its data $(fmt "$copy")/s" "$(ratio "$arch" "$copy")" ">= 0.7x COPY" "$(verdict "$(ratio "$arch" "$copy" | tr -d x)" 0.7 ge)  [${L[c]}]"
 row "    (one single COPY)" "$(fmt "$bigcopy")" "" "" "" ""
 row "(d) bytes per open dossier (state)" "$sbpd" "RSS delta $rbpd B" "" "<= 200 B" "$(verdict "$sbpd" 200 le)  [${L[d]}]"
 row "    (all dossiers in memory, (a) run)" "$(kv $D/engine.out bytes_per_dossier_in_memory)" "$(kv $D/engine.out in_memory) dossiers" "" "" ""
+# (f) (f') (g) (h)
+replay_n() { sed -n 's/.*replay: done: events=\([0-9]*\).*/\1/p' "$1" | tail -n1; }
+eps_of() { awk -v n="$1" -v s="$2" 'BEGIN{ if (s > 0 && n > 0) printf "%.0f", n/s; else print 0 }'; }
+fa_eps=$(eps_of "$(replay_n $D/replay-a.log)" "$REPLAY_A_S"); ft_eps=$(eps_of "$(replay_n $D/replay-t.log)" "$REPLAY_T_S")
+avro_b=$(awk -v b="$(kv $D/consume.out bytes)" -v n="$(kv $D/consume.out consumed)" 'BEGIN{ if (n > 0) printf "%.1f", b/n; else print 0 }')
+bpe=$(awk -v b="$ARCH_BYTES" -v n="$ARCHIVED" 'BEGIN{ if (n > 0) printf "%.1f", b/n; else print 0 }')
+row "(f) replay --from-archive events/s" "$(fmt "$fa_eps")" "(a) engine $(fmt "$eng_eps")/s/core" "$(ratio "$fa_eps" "$eng_eps")" ">= 0.5x (a)" "$(verdict "$(ratio "$fa_eps" "$eng_eps" | tr -d x)" 0.5 ge)  [${L[f]}]"
+row "    (replay's own apply rate)" "$(fmt "$(sed -n 's/.*apply_events_per_s=\([0-9]*\).*/\1/p' $D/replay-a.log | tail -n1)")" "$(sed -n 's/.*\(elapsed=[0-9.]*s\).*/\1/p' $D/replay-a.log | tail -n1) wall ${REPLAY_A_S} s" "" "" ""
+row "(f') replay --from-topic events/s" "$(fmt "$ft_eps")" "(a) engine $(fmt "$eng_eps")/s/core" "$(ratio "$ft_eps" "$eng_eps")" ">= 0.5x (a)" "$(verdict "$(ratio "$ft_eps" "$eng_eps" | tr -d x)" 0.5 ge)"
+row "(g) archive bytes on disk per event" "$bpe" "Avro value $avro_b B/event" "$(ratio "$bpe" "$avro_b")" "<= 2x Avro" "$(verdict "$(ratio "$bpe" "$avro_b" | tr -d x)" 2 le)"
+row "(h) national year (600 M) at (f)" "$(awk -v e="$fa_eps" 'BEGIN{ if (e > 0) printf "%.1f min", 6e8/e/60; else print "-" }')" "" "" "< 15 min" "$(verdict "$(awk -v e="$fa_eps" 'BEGIN{ if (e > 0) printf "%.2f", 6e8/e/60; else print 1e9 }')" 15 le)"
+n_ex=$(sed -n 's/.*export: done: events=\([0-9]*\).*/\1/p' $D/export.log | tail -n1)
+row "    export (Avro, JSON Lines) events/s" "$(fmt "$(eps_of "$n_ex" "$EXPORT_S")")" "JSON Lines $(fmt "$(eps_of "$n_ex" "$EXPORTJ_S")")/s" "" "" ""
+row "    audit (Avro, JSON Lines) events/s" "$(fmt "$(eps_of "$n_ex" "$AUDITA_S")")" "JSON Lines $(fmt "$(eps_of "$n_ex" "$AUDITJ_S")")/s" "" "" ""
 lat() { echo "$(kv $D/latency.out ${1}_p50_ms)/$(kv $D/latency.out ${1}_p99_ms) ms"; }
 lok() { local v; v=$(kv $D/latency.out ${1}_p99_ms); [ -n "$v" ] && verdict "$v" "$2" le || echo missed; }
 row "(e) alert latency after event p50/p99" "$(lat event_pg)" "PG alerts row, n=$(kv $D/latency.out event_pg_n)" "" "<= 50 ms" "$(lok event_pg 50)  [${L[e]}]"
@@ -215,4 +264,5 @@ aok() { local v; v=$(kv $D/api-$1.out p99_ms); [ -n "$v" ] && [ "$(kv $D/api-$1.
 row "(i) API ranking p50/p99, $API_CLIENTS clients" "$(api ranking)" "$API_COMMUNES communes, $(kv $D/api-ranking.out rps) req/s" "" "<= 50 ms" "$(aok ranking)  [${L[i]}]"
 row "    open alerts, first page of 50" "$(api alerts)" "$API_OPEN open, $(kv $D/api-alerts.out rps) req/s" "" "<= 50 ms" "$(aok alerts)"
 echo "details: engine (run 1 of 3) wall $(kv $D/engine.out run0_wall_s) s / CPU $(kv $D/engine.out run0_engine_cpu_s) s (unpack $(kv $D/engine.out unpack_cpu_s) s and aggregate drains $(kv $D/engine.out run0_drain_cpu_s) s excluded); alerts raised $(kv $D/engine.out raised);" \
-  "watch $WATCH_S s for $TOTAL events (archived $ARCHIVED); raw consume $(kv $D/consume.out wall_s) s (first message after $(kv $D/consume.out first_msg_s) s)"
+  "watch $WATCH_S s for $TOTAL events (archived $ARCHIVED); raw consume $(kv $D/consume.out wall_s) s (first message after $(kv $D/consume.out first_msg_s) s);" \
+  "archive $ARCH_BYTES bytes ($ARCH_DETAIL)"

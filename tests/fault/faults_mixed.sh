@@ -68,7 +68,7 @@ produce_bad() {
 
 watch_args=(--bootstrap "$B" --clock watermark --set kafka.session.timeout.ms=6000
   --set kafka.heartbeat.interval.ms=500 --set watch.batch_max=2000)
-archived() { dw_psql "SELECT count(*) FROM dossier_events"; }
+archived() { dw_archived; }
 consumed() { dw_psql "SELECT coalesce(sum(next_offset), 0) FROM kafka_offsets WHERE consumer_group = '$1'"; }
 alive() { kill -0 "$wpid" 2>/dev/null || dw_fail "$1: watch (pid $wpid) exited by itself, see $DW_TMP/watch-b-$round.log"; }
 # waits (bounded) until watch B has committed every message produced so far
@@ -179,7 +179,7 @@ dw_assert_eq "$unique" "$(archived)" "A archive rows"
 dw_assert_eq "$messages" "$(consumed ref)" \
   "A consumed every offset of dossier.events"
 ! grep -q 'rolled back' "$DW_TMP/watch-a.log" || dw_fail "the uninterrupted run rolled a batch back"
-dw_assert_eq 6 "$(dw_psql "SELECT count(DISTINCT kafka_partition) FROM dossier_events WHERE dossier_id LIKE 'SENTINEL-%'")" \
+dw_assert_eq 6 "$(dw_psql "SELECT count(DISTINCT kafka_partition) FROM archive_events WHERE dossier_id LIKE 'SENTINEL-%'")" \
   "sentinels in every partition"
 dw_assert_eq "$bad_total|$bad_total" "$(dw_psql "SELECT count(*), count(*) FILTER (WHERE stage = 'decode') FROM dlq_messages")" \
   "A: dlq_messages rows"
@@ -196,7 +196,7 @@ dw_assert_eq "$bad_total" "$(awk '{print $3}' "$DW_TMP/dlq-a.txt" | sort -u | gr
 # --- compare A and B ---------------------------------------------------------------------
 # One file per part, so that a difference says where it is.
 dump() {
-  DW_DB=$1 dw_psql "SELECT event_id, kafka_partition, type, occurred_at FROM dossier_events ORDER BY event_id" >"$2.archive"
+  DW_DB=$1 dw_archive_dump >"$2.archive"
   DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM aggregates a
     ORDER BY unit_type, unit, period_kind, period" >"$2.aggregates"
   DW_DB=$1 dw_psql "SELECT dossier_id, kafka_partition, open FROM dossier_state ORDER BY dossier_id" >"$2.state"

@@ -34,7 +34,7 @@ echo "input: $events events ($received RECEIVED) x2 + 48 sentinels = $((2 * even
 watch_args=(--bootstrap "$DW_BOOTSTRAP" --clock watermark --set kafka.session.timeout.ms=6000
   --set kafka.heartbeat.interval.ms=500 --set watch.batch_max=2000)
 
-archived() { dw_psql "SELECT count(*) FROM dossier_events"; }
+archived() { dw_archived; }
 
 # --- ref ------------------------------------------------------------------------
 dw_start_pg ref
@@ -45,7 +45,7 @@ secs=$(echo "$(date +%s.%N) - $start - 4" | bc)
 echo "ref: $(archived) events archived in ${secs}s (incl. group join), $(grep -o 'avg batch [0-9.]*' "$DW_TMP/watch-ref.log" | head -3 | tr '\n' ' ')"
 dw_assert_eq "$unique" "$(archived)" "ref archive rows"
 ! grep -q 'rolled back' "$DW_TMP/watch-ref.log" || dw_fail "the uninterrupted run rolled a batch back"
-dw_assert_eq 6 "$(dw_psql "SELECT count(DISTINCT kafka_partition) FROM dossier_events WHERE dossier_id LIKE 'SENTINEL-%'")" \
+dw_assert_eq 6 "$(dw_psql "SELECT count(DISTINCT kafka_partition) FROM archive_events WHERE dossier_id LIKE 'SENTINEL-%'")" \
   "sentinels in every partition"
 REF_DB=$DW_DB
 
@@ -90,7 +90,7 @@ dw_assert_eq "$unique" "$(DW_DB=$DUO_DB archived)" "duo archive rows"
 
 # --- compare ------------------------------------------------------------------------
 dump() {
-  DW_DB=$1 dw_psql "SELECT 'archive', event_id, kafka_partition, type, occurred_at FROM dossier_events ORDER BY event_id" >"$2"
+  DW_DB=$1 dw_archive_dump | sed 's/^/archive /' >"$2"
   DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM alerts a ORDER BY alert_id" >>"$2"
   DW_DB=$1 dw_psql "SELECT to_jsonb(a) - 'updated_at' - 'change_seq' FROM aggregates a
     ORDER BY unit_type, unit, period_kind, period" >>"$2"

@@ -4,7 +4,9 @@
  * byte chooses the decoder (even: Avro, odd: JSON) so one corpus covers both;
  * the rest is the message. A decoder may reject anything, but must never
  * crash, read out of bounds, leak or hit undefined behaviour, and an accepted
- * event must be well formed (NUL-terminated strings, valid enums).
+ * event must be well formed (NUL-terminated strings, valid enums). The Avro
+ * decoder's resolved plan must give exactly what the generic way (avro-c's
+ * generic value and resolved reader) gives: the same event or error text.
  *
  * Built by the `fuzz_decode` custom target at the end of CMakeLists.txt
  * (clang -fsanitize=fuzzer,address,undefined); run briefly by
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "dw_codec.h"
+#include "dw_codec_internal.h"
 
 static dw_avro *g_av;
 
@@ -71,9 +74,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!buf)
       return 0;
     memcpy(buf, data, size);
-    if (dw_avro_decode_event(g_av, buf, size, &ev, err, sizeof err) == 0)
+    int rc = dw_avro_decode_event(g_av, buf, size, &ev, err, sizeof err);
+    if (rc == 0)
       check_event(&ev);
     else if (!memchr(err, 0, sizeof err))
+      abort();
+    /* the resolved decoder must equal the generic way exactly */
+    dw_event gev;
+    char gerr[256];
+    int grc = dw_avro__decode_event_generic(g_av, buf, size, &gev, gerr, sizeof gerr);
+    if (grc != rc || memcmp(&ev, &gev, sizeof ev) || (rc && strcmp(err, gerr)))
       abort();
     free(buf);
   } else {

@@ -36,7 +36,7 @@ w1=$DW_LAST_PID
 dw_wait_for "grep -q 'feed kafka_alerts: active' '$DW_TMP/w1.log'" 30 || dw_fail "no active alerts feed"
 dw_bg "$DW_BIN" watch "${common[@]}" >"$DW_TMP/w2.out" 2>"$DW_TMP/w2.log"
 w2=$DW_LAST_PID
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = '"$n"' ]' 90 || dw_fail "events not archived"
+dw_wait_for '[ "$(dw_archived)" = '"$n"' ]' 90 || dw_fail "events not archived"
 behind() { dw_psql "SELECT count(*) FROM $1 WHERE change_seq > COALESCE((SELECT change_seq FROM feed_cursors WHERE feed = '$2'), 0)"; }
 dw_wait_for '[ "$(behind alerts kafka_alerts)" = 0 ] && [ "$(behind aggregates kafka_aggregates)" = 0 ]' 30 ||
   dw_fail "feeds did not catch up: $(behind alerts kafka_alerts) alerts, $(behind aggregates kafka_aggregates) aggregates behind"

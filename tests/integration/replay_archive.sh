@@ -6,6 +6,8 @@
 #  - `replay --from-archive --into shadow` gives exactly the same alerts and
 #    aggregate rows as public (EXCEPT both ways = 0 rows) and one state per
 #    dossier of public;
+#  - `replay --jobs 1` and `--jobs 3` give exactly the same alerts, aggregates
+#    and state blobs as the default;
 #  - `replay --swap shadow` keeps public equal to shadow (and the views work);
 #  - `export` to JSON Lines (and Avro) holds every archived event, and `audit`
 #    over the export finds as many open alerts as the alerts table holds;
@@ -33,7 +35,7 @@ lines=$(grep -c . "$DW_TMP/ev.jsonl")
 "$DW_BIN" watch --clock watermark --exit-when-idle 5 --bootstrap "$DW_BOOTSTRAP" --db "$DW_DB" \
   >"$DW_TMP/watch.out" 2>"$DW_TMP/watch.log" || dw_fail "watch exited $?"
 
-archived=$(dw_psql "SELECT count(*) FROM dossier_events")
+archived=$(dw_archived)
 unique=$(jq -r .event_id "$DW_TMP/ev.jsonl" | sort -u | wc -l)
 dw_assert_eq "$unique" "$archived" "archived events = unique event ids of the simulation"
 live_alerts=$(dw_psql "SELECT count(*) FROM alerts")
@@ -72,6 +74,18 @@ dw_assert_eq "$(dw_psql 'SELECT count(*) FROM alerts WHERE cleared_at IS NULL')"
 # every dossier watch keeps a state for has one in the replay too
 d=$(dw_psql "SELECT count(*) FROM (SELECT dossier_id FROM public.dossier_state EXCEPT SELECT dossier_id FROM shadow.dossier_state) x")
 dw_assert_eq 0 "$d" "dossier states missing from the replay"
+
+# ---- the same for any number of jobs (dossiers split by hash over drivers)
+for j in 1 3; do
+  "$DW_BIN" replay --db "$DW_DB" --from-archive --into "shadow_j$j" --jobs "$j" 2>"$DW_TMP/replay_j$j.log" ||
+    dw_fail "replay --jobs $j exited $?: $(cat "$DW_TMP/replay_j$j.log")"
+  grep -q " jobs=$j " "$DW_TMP/replay_j$j.log" || dw_fail "replay --jobs $j: $(tail -1 "$DW_TMP/replay_j$j.log")"
+  compare shadow "shadow_j$j" "--jobs $j vs default"
+  compare "shadow_j$j" shadow "--jobs $j vs default"
+  d=$(dw_psql "SELECT count(*) FROM (SELECT dossier_id, kafka_partition, state, open, tombstone FROM shadow.dossier_state
+                EXCEPT SELECT dossier_id, kafka_partition, state, open, tombstone FROM shadow_j$j.dossier_state) x")
+  dw_assert_eq 0 "$d" "--jobs $j: dossier states (blobs) differ"
+done
 
 # ---- refusals
 rc=0

@@ -50,7 +50,7 @@ echo "$months" | jq -e 'length >= 1 and . == sort' >/dev/null || dw_fail "month 
 r30=$(dw_get "$P" "/api/v1/aggregates?unit_type=province&period_kind=rolling30")
 dw_assert_eq "all" "$(echo "$r30" | jq -r '.rows[0].unit')" "province row"
 dw_assert_eq "Tỉnh Vĩnh Long" "$(echo "$r30" | jq -r '.rows[0].name')" "province name"
-dw_assert_eq "$(dw_psql "SELECT count(*) FROM dossier_events WHERE type = 'RECEIVED'")" \
+dw_assert_eq "$(jq -c 'select(.type == "RECEIVED")' "$(dw_events_jsonl)" | wc -l)" \
   "$(echo "$r30" | jq -r '.rows[0].received')" "province received over 30 days (the simulation is 20 days)"
 
 # ---- alerts: keyset pages cover the table exactly, newest first
@@ -78,9 +78,11 @@ crit=$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL AND severit
 dw_assert_eq "$crit" "$(all_pages "severity=critical&rule=OVERDUE,APOLOGY_MISSING" 1000 | wc -l)" "filtered alerts"
 
 # ---- a dossier: state, archived events, alerts
-d=$(dw_psql "SELECT dossier_id FROM dossier_events WHERE type = 'APOLOGY_ISSUED' ORDER BY dossier_id LIMIT 1")
+d=$(jq -r 'select(.type == "APOLOGY_ISSUED") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | head -1)
 doc=$(dw_get "$P" "/api/v1/dossiers/$d")
-dw_assert_eq "$(dw_psql "SELECT count(*) FROM dossier_events WHERE dossier_id = '$d'")" "$(echo "$doc" | jq '.events | length')" "events of $d"
+dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$d'")" "$(echo "$doc" | jq '.events | length')" "events of $d"
+dw_assert_eq "$(jq -c "select(.dossier_id == \"$d\")" "$(dw_events_jsonl)" | LC_ALL=C sort)" \
+  "$(echo "$doc" | jq -c '.events[]' | LC_ALL=C sort)" "the events of $d as export gives them"
 dw_assert_eq "$(dw_psql "SELECT count(*) FROM alerts WHERE dossier_id = '$d'")" "$(echo "$doc" | jq '.alerts | length')" "alerts of $d"
 echo "$doc" | jq -e '.state.apologies | length >= 1' >/dev/null || dw_fail "no apology in the state of $d: $doc"
 echo "$doc" | jq -e '.state.received_at | endswith("+07:00")' >/dev/null || dw_fail "state times: $doc"

@@ -36,7 +36,7 @@ dw_start_serve --db "$web_db" # the production shape: a login role, member of th
 a_dossier=$(dw_psql "SELECT dossier_id FROM alerts WHERE agency = 'UBND-29221' ORDER BY alert_id LIMIT 1")
 b_dossier=$(dw_psql "SELECT dossier_id FROM alerts WHERE agency = 'UBND-29233' ORDER BY alert_id LIMIT 1")
 [ -n "$a_dossier" ] && [ -n "$b_dossier" ] || dw_fail "test data lacks alerts of both agencies"
-[ "$(dw_psql "SELECT count(*) FROM dossier_events WHERE dossier_id = '$b_dossier' AND agency = 'UBND-29221'")" = 0 ] ||
+[ "$(dw_psql "SELECT count(*) FROM v_archive_events WHERE dossier_id = '$b_dossier' AND agency = 'UBND-29221'")" = 0 ] ||
   dw_fail "B's dossier $b_dossier passed through A"
 
 # ---- agency A, crafted query strings
@@ -81,7 +81,7 @@ done
 dw_assert_eq "$(dw_psql "SELECT count(*) FROM alerts WHERE agency = 'UBND-29221' AND cleared_at IS NULL")" \
   "$(dw_get "$A" "/api/v1/alerts?limit=1000" | jq '.alerts | length')" "A's open alerts"
 dw_assert_eq 200 "$(dw_code "$A" "/api/v1/dossiers/$a_dossier")" "A's own dossier"
-dw_assert_eq "$(dw_psql "SELECT count(*) FROM dossier_events WHERE dossier_id = '$a_dossier'")" \
+dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$a_dossier'")" \
   "$(dw_get "$A" "/api/v1/dossiers/$a_dossier" | jq '.events | length')" "A's dossier: its whole timeline"
 dw_assert_eq "UBND-29221" "$(dw_get "$A" "/api/v1/ranking?unit_type=agency" | jq -r '[.rows[].unit] | join(",")')" "A's ranking"
 # the same crafted queries with B's token never show A's
@@ -91,10 +91,10 @@ for q in "/api/v1/alerts?state=all&limit=1000&agency=UBND-29221" "/api/v1/dossie
   if grep -qF -- "UBND-29221" <<<"$body"; then dw_fail "agency B saw A through $q"; fi
 done
 # a transferred dossier is visible whole to the agency that received it
-t=$(dw_psql "SELECT dossier_id FROM dossier_events WHERE type = 'TRANSFERRED' AND agency = 'VPDKDD-86' ORDER BY dossier_id LIMIT 1")
+t=$(jq -r 'select(.type == "TRANSFERRED" and .agency == "VPDKDD-86") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | head -1)
 if [ -n "$t" ]; then
   V=$(dw_token land agency:VPDKDD-86)
-  dw_assert_eq "$(dw_psql "SELECT count(*) FROM dossier_events WHERE dossier_id = '$t'")" \
+  dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$t'")" \
     "$(dw_get "$V" "/api/v1/dossiers/$t" | jq '.events | length')" "the receiving agency sees the timeline from RECEIVED"
 fi
 
@@ -114,8 +114,9 @@ dw_assert_eq "$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL AN
 
 # ---- the policies themselves, as serve's role, in psql
 as_serve() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$web_db" -f - <<<"$1"; }
-dw_assert_eq "0|0|0|0" "$(as_serve "SELECT (SELECT count(*) FROM alerts), (SELECT count(*) FROM aggregates), \
-  (SELECT count(*) FROM dossier_events), (SELECT count(*) FROM dossier_state);")" "no scope set: no row"
+dw_assert_eq "0|0|0|0|0" "$(as_serve "SELECT (SELECT count(*) FROM alerts), (SELECT count(*) FROM aggregates), \
+  (SELECT count(*) FROM archive_events), (SELECT count(*) FROM dossier_state), \
+  (SELECT count(*) FROM dw_http_dossier_records('$a_dossier'));")" "no scope set: no row"
 scoped() { # KIND UNITS SQL: SQL in a transaction carrying that scope
   as_serve "BEGIN;
 \\o /dev/null
@@ -126,11 +127,23 @@ COMMIT;"
 }
 dw_assert_eq "0|0|0|0" "$(scoped agency UBND-29221 "SELECT (SELECT count(*) FROM alerts WHERE agency <> 'UBND-29221'), \
   (SELECT count(*) FROM aggregates WHERE NOT (unit_type = 'agency' AND unit = 'UBND-29221')), \
-  (SELECT count(*) FROM dossier_events e WHERE NOT EXISTS (SELECT 1 FROM dossier_events x WHERE x.dossier_id = e.dossier_id AND x.agency = 'UBND-29221')), \
+  (SELECT count(*) FROM archive_events e WHERE NOT EXISTS (SELECT 1 FROM archive_events x JOIN archive_units u ON u.unit_no = x.agency \
+     WHERE x.dossier_id = e.dossier_id AND u.code = 'UBND-29221')), \
   (SELECT count(*) FROM dossier_state WHERE dossier_id = '$b_dossier')")" "agency scope: only A's rows"
 [ "$(scoped agency UBND-29221 "SELECT count(*) FROM alerts")" -gt 0 ] || dw_fail "agency scope sees none of its alerts"
 dw_assert_eq "0|0" "$(scoped commune 29221 "SELECT (SELECT count(*) FROM alerts WHERE commune <> '29221'), \
-  (SELECT count(*) FROM dossier_events WHERE commune <> '29221')")" "commune scope"
+  (SELECT count(*) FROM archive_events e JOIN archive_units u ON u.unit_no = e.commune WHERE u.code <> '29221')")" "commune scope"
+# the archive's blocks hold many agencies' events: serve's role may not read
+# them at all; dw_http_dossier_records cuts out one visible dossier's records
+if as_serve "SELECT count(*) FROM archive_blocks" >/dev/null 2>"$DW_TMP/blocks.err"; then
+  dw_fail "serve's role reads archive_blocks"
+fi
+grep -q "permission denied" "$DW_TMP/blocks.err" || dw_fail "archive_blocks: $(cat "$DW_TMP/blocks.err")"
+dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$a_dossier'")|0" \
+  "$(scoped agency UBND-29221 "SELECT (SELECT count(*) FROM dw_http_dossier_records('$a_dossier')), \
+  (SELECT count(*) FROM dw_http_dossier_records('$b_dossier'))")" "agency scope: its dossier's records, none of B's"
+dw_assert_eq "0" "$(scoped commune 29221 "SELECT count(*) FROM dw_http_dossier_records('$b_dossier')")" \
+  "commune scope: no records of another commune's dossier"
 dw_assert_eq "0" "$(scoped ingest '' "SELECT count(*) FROM alerts")" "ingest scope reads nothing"
 dw_assert_eq "0" "$(scoped 'province;' '' "SELECT count(*) FROM alerts")" "an unknown kind reads nothing"
 # transaction-local: gone after COMMIT, even in the same session

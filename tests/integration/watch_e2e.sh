@@ -26,9 +26,9 @@ EOF
 
 # tombstones of dossiers that left memory: an old one is purged (older than
 # twice the grace period), a recent one is kept
-dw_psql "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at) VALUES
-  ('OLD-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '61 days'),
-  ('NEW-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '59 days')" >/dev/null
+dw_psql "INSERT INTO dossier_state (dossier_id, kafka_partition, state, open, tombstone, updated_at, tombstone_at) VALUES
+  ('OLD-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '61 days', now() - interval '61 days'),
+  ('NEW-TOMB', 0, decode('5401' || repeat('00', 16), 'hex'), false, true, now() - interval '59 days', now() - interval '59 days')" >/dev/null
 dw_bg "$DW_BIN" watch --db "$DW_DB" --bootstrap "$DW_BOOTSTRAP" --set aggregates.publish_interval_ms=500 \
   >"$DW_TMP/watch.out" 2>"$DW_TMP/watch.log"
 watch_pid=$DW_LAST_PID
@@ -37,12 +37,14 @@ watch_pid=$DW_LAST_PID
   dw_fail "import failed"
 
 # archive: 4 distinct events, the duplicate counted once
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = 4 ]' 30 ||
-  dw_fail "archive has $(dw_psql "SELECT count(*) FROM dossier_events") rows, want 4"
-dw_assert_eq 4 "$(dw_psql "SELECT count(*) FROM dossier_event_ids")" "dedupe ids"
-dw_assert_eq "1|1|1|1" "$(dw_psql "SELECT count(*) FILTER (WHERE event_id = 'e2e-3'), count(DISTINCT kafka_partition) FILTER (WHERE dossier_id = 'D-OK'),
-  count(*) FILTER (WHERE avro IS NOT NULL AND payload->>'event_id' = 'e2e-1'), count(*) FILTER (WHERE type = 'PAYMENT')
-  FROM dossier_events")" "archive rows (duplicate once, payload and avro kept)"
+dw_wait_for '[ "$(dw_archived)" = 4 ]' 30 || dw_fail "archive has $(dw_archived) events, want 4"
+dw_assert_eq 4 "$(dw_psql "SELECT count(*) FROM archive_events")" "dedupe keys"
+dw_assert_eq "1|1|4" "$(dw_psql "SELECT count(*) FILTER (WHERE event_key = encode(substring(sha256('e2e-3') FROM 1 FOR 16), 'hex')::uuid),
+  count(DISTINCT kafka_partition) FILTER (WHERE dossier_id = 'D-OK'), count(block_id) FROM archive_events")" \
+  "archive rows (the duplicate once, one partition per dossier)"
+"$DW_BIN" export --db "$DW_DB" --output "$DW_TMP/archive.jsonl" 2>"$DW_TMP/export.log" || dw_fail "export failed"
+dw_assert_eq "1|1" "$(jq -s -r '[(map(select(.event_id == "e2e-1")) | length), (map(select(.type == "PAYMENT")) | length)] | map(tostring) | join("|")' \
+  "$DW_TMP/archive.jsonl")" "archived events read back (the Kafka value kept)"
 dw_assert_eq "2|1|1|1" "$(dw_psql "SELECT received, results_issued, paid, paid_online FROM aggregates
   WHERE unit_type = 'province' AND period_kind = 'year'")" "province aggregates"
 dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_state WHERE dossier_id NOT LIKE '"'"'%-TOMB'"'"'")" = 2 ]' 10 || dw_fail "dossier_state rows"
@@ -82,7 +84,7 @@ kill -0 "$watch_pid" || dw_fail "watch died on garbage"
 echo "{\"event_id\":\"e2e-6\",\"dossier_id\":\"D-LATE\",\"type\":\"DIGITIZED\",\"occurred_at\":\"$(t -20)\",\"commune\":\"26734\",\"agency\":\"UBND-26734\",\"procedure\":\"1.001612\"}" \
   >"$DW_TMP/more.jsonl"
 "$DW_BIN" import "$DW_TMP/more.jsonl" --bootstrap "$DW_BOOTSTRAP" >>"$DW_TMP/import.log" 2>&1 || dw_fail "import 2 failed"
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = 5 ]' 30 || dw_fail "event after the garbage not archived"
+dw_wait_for '[ "$(dw_archived)" = 5 ]' 30 || dw_fail "event after the garbage not archived"
 
 # alerts and aggregates reached Kafka (at-least-once outbox drained: each
 # feed's cursor is past every row)
@@ -107,8 +109,8 @@ grep -q '^commune|26734|rolling30|' "$DW_TMP/aggs.txt" || dw_fail "no commune ro
 sim_events=$(wc -l <"$DW_TMP/sim.jsonl" | tr -d ' ')
 sim_received=$(grep -c '"type":"RECEIVED"' "$DW_TMP/sim.jsonl")
 "$DW_BIN" import "$DW_TMP/sim.jsonl" --bootstrap "$DW_BOOTSTRAP" >>"$DW_TMP/import.log" 2>&1 || dw_fail "import sim failed"
-dw_wait_for '[ "$(dw_psql "SELECT count(*) FROM dossier_events")" = '"$((5 + sim_events))"' ]' 90 ||
-  dw_fail "simulated events not archived ($(dw_psql "SELECT count(*) FROM dossier_events") rows)"
+dw_wait_for '[ "$(dw_archived)" = '"$((5 + sim_events))"' ]' 90 ||
+  dw_fail "simulated events not archived ($(dw_archived) events)"
 dw_assert_eq "$((2 + sim_received))" "$(dw_psql "SELECT sum(received) FROM aggregates WHERE unit_type = 'province' AND period_kind = 'day'")" \
   "province received over day rows"
 

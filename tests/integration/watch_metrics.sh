@@ -23,7 +23,7 @@ dw_assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://$W/healthz")"
 events=$(sed -n 's/^simulate: \([0-9]*\) events.*/\1/p' "$DW_TMP/simulate.log")
 # five messages that are no events: to the DLQ, reason decode
 for i in 1 2 3 4 5; do echo "garbage $i"; done | kcat -P -b "$DW_BOOTSTRAP" -t dossier.events -k junk 2>/dev/null
-dw_wait_for "[ \"\$(dw_psql 'SELECT count(*) FROM dossier_events')\" -eq $events ] && [ \"\$(dw_psql 'SELECT count(*) FROM dlq_messages')\" -eq 5 ]" 120 ||
+dw_wait_for "[ \"\$(dw_archived)\" -eq $events ] && [ \"\$(dw_psql 'SELECT count(*) FROM dlq_messages')\" -eq 5 ]" 120 ||
   dw_fail "watch did not archive $events events and dead-letter 5"
 # the gauges refresh about once a second, open alerts every 5 s
 dw_wait_for "curl -s 'http://$W/readyz' | grep -q '\"ready\"'" 30 || dw_fail "watch not ready: $(curl -s "http://$W/readyz")"
@@ -53,7 +53,7 @@ dw_assert_eq 6 "$(v 'dossierwatch_partitions_assigned{}')" "partitions"
 dw_assert_eq 6 "$(grep -c '^dossierwatch_consumer_lag_messages{partition=' "$DW_TMP/watch.samples")" "lag series"
 [ -z "$(grep '^dossierwatch_consumer_lag_messages{' "$DW_TMP/watch.samples" | grep -v ' 0$')" ] || dw_fail "lag not 0 once caught up"
 dw_assert_eq 1 "$(v 'dossierwatch_pg_up{}')" "pg up"
-dw_assert_eq "$(dw_psql 'SELECT count(DISTINCT dossier_id) FROM dossier_events')" \
+dw_assert_eq "$(dw_psql 'SELECT count(DISTINCT dossier_id) FROM archive_events')" \
   "$(v 'dossierwatch_engine_dossiers_in_memory{}')" "dossiers in memory"
 batches=$(v 'dossierwatch_batch_size_messages_count{}')
 dw_assert_eq "$((events + 5))" "$(v 'dossierwatch_batch_size_messages_sum{}')" "messages over batches"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dw_codec.h"
+#include "dw_codec_internal.h"
 #include "dw_time.h"
 
 /* Codec functions beyond dw_codec.h (defined in dw_codec_avro.c). */
@@ -529,6 +530,194 @@ static void test_fuzz_avro(void **state) {
   dw_avro_destroy(av);
 }
 
+/* The resolved decoder (a plan per writer schema) must give exactly what
+ * the generic way gives (the walk, avro-c's generic value and resolved
+ * reader): the same event byte for byte, or the same error text, for every
+ * input; for our schema, a v2 writer with an extra field and a writer with
+ * its enum symbols in another order. */
+static void expect_same(dw_avro *av, const unsigned char *b, size_t len, int *ok, int *bad) {
+  dw_event e1, e2;
+  char m1[256] = "", m2[256] = "";
+  memset(&e1, 0x5a, sizeof e1);
+  memset(&e2, 0xa5, sizeof e2);
+  int r1 = dw_avro_decode_event(av, b, len, &e1, m1, sizeof m1);
+  int r2 = dw_avro__decode_event_generic(av, b, len, &e2, m2, sizeof m2);
+  if (r1 != r2) fail_msg("plan %d (%s), generic %d (%s), %zu bytes", r1, m1, r2, m2, len);
+  if (r1) {
+    if (strcmp(m1, m2)) fail_msg("plan '%s', generic '%s'", m1, m2);
+    (*bad)++;
+  } else {
+    (*ok)++;
+  }
+  assert_memory_equal(&e1, &e2, sizeof e1);
+}
+
+static void test_plan_equals_generic(void **state) {
+  (void)state;
+  rng_state = 99;
+  char err[256] = "";
+  dw_avro *av = codec();
+  char *v2 = slurp("tests/data/codec/dossier_event_v2.avsc");
+  char *odd_json = slurp("schemas/dossier_event.avsc");
+  char *p = strstr(odd_json, "\"RECEIVED\", \"DIGITIZED\"");
+  memcpy(p, "\"DIGITIZED\", \"RECEIVED\"", strlen("\"DIGITIZED\", \"RECEIVED\""));
+  p = strstr(odd_json, "\"IN_PERSON\", \"POSTAL\"");
+  memcpy(p, "\"POSTAL\", \"IN_PERSON\"", strlen("\"POSTAL\", \"IN_PERSON\""));
+  dw_avro *a2 = dw_avro_new_with_event_schema(v2, err, sizeof err);
+  dw_avro *odd = dw_avro_new_with_event_schema(odd_json, err, sizeof err);
+  assert_non_null(a2);
+  assert_non_null(odd);
+  if (dw_avro_register_writer_schema(av, v2, err, sizeof err) || dw_avro_register_writer_schema(av, odd_json, err, sizeof err))
+    fail_msg("register: %s", err);
+  assert_int_equal(dw_avro__writer_has_plan(av, dw_avro_event_fingerprint(av)), 1);
+  assert_int_equal(dw_avro__writer_has_plan(av, dw_avro_event_fingerprint(a2)), 1);
+  assert_int_equal(dw_avro__writer_has_plan(av, dw_avro_event_fingerprint(odd)), 1);
+  dw_avro *writers[3] = {av, a2, odd};
+  unsigned char *valid[3][DW_EV__COUNT];
+  size_t vlen[3][DW_EV__COUNT];
+  for (int w = 0; w < 3; w++)
+    for (int t = 0; t < DW_EV__COUNT; t++) {
+      dw_event ev;
+      parse_ok(lines[t], &ev);
+      valid[w][t] = enc_copy(writers[w], &ev, &vlen[w][t]);
+    }
+  int ok = 0, bad = 0, n = fuzz_iters() * 10;
+  /* every valid message, every truncation and every single-byte change to 0x00, 0xff, +1 */
+  for (int w = 0; w < 3; w++)
+    for (int t = 0; t < DW_EV__COUNT; t++) {
+      unsigned char buf[700];
+      size_t len = vlen[w][t];
+      for (size_t cut = 0; cut <= len; cut++) expect_same(av, valid[w][t], cut, &ok, &bad);
+      for (size_t at = 10; at < len; at++)
+        for (int k = 0; k < 3; k++) {
+          memcpy(buf, valid[w][t], len);
+          buf[at] = k == 0 ? 0 : k == 1 ? 0xff : (unsigned char)(buf[at] + 1);
+          expect_same(av, buf, len, &ok, &bad);
+        }
+    }
+  /* seeded mutations, as test_fuzz_avro */
+  for (int i = 0; i < n; i++) {
+    unsigned char buf[700];
+    int w = (int)(rnd() % 3), t = (int)(rnd() % DW_EV__COUNT);
+    size_t len = vlen[w][t];
+    memcpy(buf, valid[w][t], len);
+    int flips = 1 + (int)(rnd() % 6);
+    for (int k = 0; k < flips; k++) {
+      size_t at = 10 + rnd() % (len - 10);
+      buf[at] = (rnd() & 1) ? (unsigned char)rnd() : (unsigned char)(buf[at] ^ (1u << (rnd() % 8)));
+    }
+    if (rnd() % 3 == 0) {
+      if (rnd() & 1)
+        len = 10 + rnd() % (len - 10);
+      else
+        for (int k = 0; k < 4; k++) buf[len++] = (unsigned char)rnd();
+    }
+    expect_same(av, buf, len, &ok, &bad);
+  }
+  /* values the encoder refuses */
+  const char *communes[] = {"123456789012345678901234567890123", "", "0\xff", "00004", "a\xc3\xa9" "b"};
+  const char *types[] = {"DIGITIZED", "RATED", "TRANSFERRED", "PAYMENT", "RECEIVED"};
+  for (size_t c = 0; c < sizeof communes / sizeof *communes; c++)
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+      for (int score = 0; score < 10; score += 3) {
+        size_t len;
+        unsigned char *b = raw_event(av, communes[c], types[t], score, &len);
+        expect_same(av, b, len, &ok, &bad);
+        free(b);
+      }
+  fprintf(stderr, "plan vs generic: %d decoded, %d errors, all equal\n", ok, bad);
+  assert_true(ok > 100 && bad > 1000);
+  for (int w = 0; w < 3; w++)
+    for (int t = 0; t < DW_EV__COUNT; t++) free(valid[w][t]);
+  dw_avro_destroy(odd);
+  dw_avro_destroy(a2);
+  dw_avro_destroy(av);
+  free(v2);
+  free(odd_json);
+}
+
+static void tmp_path(char *out, size_t n, const char *name);
+
+/* Container files: avro-c reads the writer's value, the plan maps it. The
+ * same records, valid and not (written with avro-c directly), must read the
+ * same through the plan and the generic way. */
+static void test_plan_container_equals_generic(void **state) {
+  (void)state;
+  char path[1024], err[256] = "";
+  tmp_path(path, sizeof path, "plan.avro");
+  char *json = slurp("schemas/dossier_event.avsc");
+  avro_schema_t s;
+  assert_int_equal(avro_schema_from_json_length(json, strlen(json), &s), 0);
+  avro_value_iface_t *cls = avro_generic_class_from_schema(s);
+  avro_value_t v, f, b;
+  avro_generic_value_new(cls, &v);
+  remove(path);
+  avro_file_writer_t w;
+  assert_int_equal(avro_file_writer_create(path, s, &w), 0);
+  const char *communes[] = {"00004", "", "0\xff", "123456789012345678901234567890123", "a\xc3\xa9" "b"};
+  int records = 0;
+  for (size_t c = 0; c < sizeof communes / sizeof *communes; c++)
+    for (int t = 0; t < DW_EV__COUNT; t++)
+      for (int opt = 0; opt < 4; opt++) {
+        const char *strs[][2] = {{"event_id", "r1"}, {"dossier_id", "d1"}, {"commune", communes[c]}, {"agency", "a"}, {"procedure", "p"}};
+        for (size_t i = 0; i < 5; i++) {
+          avro_value_get_by_name(&v, strs[i][0], &f, NULL);
+          avro_value_set_string(&f, strs[i][1]);
+        }
+        avro_value_get_by_name(&v, "type", &f, NULL);
+        avro_value_set_enum(&f, t);
+        avro_value_get_by_name(&v, "occurred_at", &f, NULL);
+        avro_value_set_long(&f, opt == 3 ? -99999999999999999LL : 1745888400000LL);
+        size_t cnt;
+        avro_value_get_size(&v, &cnt);
+        for (size_t i = 7; i < cnt; i++) { /* optional fields: null, or a value (opt) */
+          const char *name;
+          avro_value_get_by_index(&v, i, &f, &name);
+          avro_value_set_branch(&f, opt == 0 ? 0 : 1, &b);
+          if (opt == 0) continue;
+          switch (avro_value_get_type(&b)) {
+          case AVRO_STRING: avro_value_set_string(&b, opt == 2 ? "" : "x"); break;
+          case AVRO_INT32: avro_value_set_int(&b, opt == 2 ? 9 : 3); break;
+          case AVRO_INT64: avro_value_set_long(&b, opt == 2 ? 253402300800000LL : 1745988400000LL); break;
+          case AVRO_BOOLEAN: avro_value_set_boolean(&b, opt == 2); break;
+          case AVRO_ENUM: avro_value_set_enum(&b, opt == 2 ? 3 : 1); break;
+          default: break;
+          }
+        }
+        assert_int_equal(avro_file_writer_append_value(w, &v), 0);
+        records++;
+      }
+  avro_file_writer_close(w);
+  avro_value_decref(&v);
+  avro_value_iface_decref(cls);
+  avro_schema_decref(s);
+  free(json);
+
+  dw_avro *av = codec();
+  dw_avro_file *fp = dw_avro_file_open(av, path, err, sizeof err), *fg = dw_avro_file_open(av, path, err, sizeof err);
+  assert_non_null(fp);
+  assert_non_null(fg);
+  int ok = 0, bad = 0;
+  for (int r = 0; r < records; r++) {
+    dw_event e1, e2;
+    char m1[256] = "", m2[256] = "";
+    dw_avro__set_generic_only(av, 0);
+    int r1 = dw_avro_file_read(fp, &e1, m1, sizeof m1);
+    dw_avro__set_generic_only(av, 1);
+    int r2 = dw_avro_file_read(fg, &e2, m2, sizeof m2);
+    if (r1 != r2 || (r1 < 0 && strcmp(m1, m2))) fail_msg("record %d: plan %d '%s', generic %d '%s'", r, r1, m1, r2, m2);
+    if (r1 == 1) assert_memory_equal(&e1, &e2, sizeof e1);
+    if (r1 == 0) fail_msg("file ended after %d of %d records", r, records);
+    r1 == 1 ? ok++ : bad++; /* a refused record was read whole: the next follows */
+  }
+  fprintf(stderr, "container plan vs generic: %d read, %d refused, all equal\n", ok, bad);
+  assert_true(ok > 10 && bad > 100);
+  dw_avro_file_close(fp);
+  dw_avro_file_close(fg);
+  dw_avro_destroy(av);
+  unlink(path);
+}
+
 static void test_fuzz_json(void **state) {
   (void)state;
   rng_state = 7;
@@ -903,6 +1092,8 @@ int main(void) {
     cmocka_unit_test(test_enum_symbol_order),
     cmocka_unit_test(test_avro_errors),
     cmocka_unit_test(test_fuzz_avro),
+    cmocka_unit_test(test_plan_equals_generic),
+    cmocka_unit_test(test_plan_container_equals_generic),
     cmocka_unit_test(test_fuzz_json),
     cmocka_unit_test(test_container_file),
     cmocka_unit_test(test_alert_and_aggregate),
