@@ -66,7 +66,7 @@ static void on_signal(int sig) {
 /* What the current chunk holds, per chunk position. */
 typedef struct chunk {
   size_t n;
-  bool more, forced;
+  bool more;
   dw_event *events;
   uint8_t *is_new, *refused;
   char (*reasons)[256];
@@ -100,7 +100,7 @@ typedef struct watch {
   dw_group *grp;
   dw_pool pool;
   chunk ch;
-  bool need_rebuild, forced_logged;
+  bool need_rebuild, full_logged;
 
   /* collected for the commit */
   dw_pg_state_row *states;
@@ -298,16 +298,21 @@ static void stage_choose(watch *w, int64_t *wm, bool *inclusive) {
     dw_group_refresh_offsets(w->grp);
     *wm = dw_parts_watermark(dw_group_parts(w->grp), DW_MAX_PARTITIONS, inclusive);
   }
-  w->ch.n = dw_pool_choose(&w->pool, w->event_clock, *wm, (size_t)w->batch_max, &w->ch.more, &w->ch.forced);
-  if (w->ch.forced && !w->forced_logged) {
-    /* the pool is full and a slow partition holds the watermark back */
-    DW_LOG_WARNING("reorder pool full (%zu messages): applying ahead of the watermark", w->pool.n);
+  w->ch.n = dw_pool_choose(&w->pool, w->event_clock, *wm, (size_t)w->batch_max, &w->ch.more);
+  if (!w->event_clock || w->pool.n < w->pool.max) {
+    w->full_logged = false;
+  } else if (w->ch.n == 0 && !w->full_logged) {
+    /* a slow partition holds the watermark back: the others are paused
+     * until it delivers (nothing is applied past the watermark) */
+    DW_LOG_WARNING("reorder pool full (%zu messages): waiting for the partitions holding the watermark back",
+                   w->pool.n);
     const dw_part *parts = dw_group_parts(w->grp);
     for (int p = 0; p < DW_MAX_PARTITIONS; p++)
       if (parts[p].assigned)
-        DW_LOG_INF("  partition %d: received up to %lld of %lld, latest event %lld", p, (long long)parts[p].recv,
-                   (long long)parts[p].high, (long long)parts[p].maxp);
-    w->forced_logged = true;
+        DW_LOG_INF("  partition %d: received up to %lld of %lld, latest event %lld%s", p, (long long)parts[p].recv,
+                   (long long)parts[p].high, (long long)parts[p].maxp,
+                   dw_part_holds_watermark(parts, DW_MAX_PARTITIONS, p) ? " (holds the watermark)" : "");
+    w->full_logged = true;
   }
 }
 
@@ -401,7 +406,7 @@ static void stage_apply(watch *w, int64_t wm, bool inclusive, size_t *applied, s
   }
   if (!w->event_clock) {
     dw_driver_advance(w->drv, dw_now_ms());
-  } else if (!c->more && !c->forced && wm != DW_TIME_NONE) {
+  } else if (!c->more && wm != DW_TIME_NONE) {
     /* everything at or before the watermark is applied: the clock may go
      * there, or just before it while events at it may still come */
     if (inclusive)
@@ -686,7 +691,9 @@ static size_t gather(watch *w, bool *timers_due, int64_t *last_activity) {
   size_t fresh = 0;
   int64_t first_at = 0;
   *timers_due = false;
-  while (fresh < (size_t)w->batch_max && w->pool.n < w->pool.max && !g_stop && !w->need_rebuild) {
+  /* with the event clock a full pool still takes what the partitions
+   * holding the watermark back deliver (flow control paused the others) */
+  while (fresh < (size_t)w->batch_max && (w->pool.n < w->pool.max || w->event_clock) && !g_stop && !w->need_rebuild) {
     int64_t now = dw_now_ms();
     int64_t timeout = fresh == 0 ? 500 : first_at + w->batch_ms - now;
     if (fresh > 0 && timeout > DRAIN_POLL_MS) timeout = DRAIN_POLL_MS;
@@ -785,7 +792,9 @@ static int setup(watch *w, char *err, size_t n) {
     snprintf(err, n, "out of memory");
     return -1;
   }
-  if (dw_pool_init(&w->pool, (size_t)w->batch_max * 8 > 20000 ? (size_t)w->batch_max * 8 : 20000)) {
+  size_t pool_max = (size_t)dw_config_get_int(w->cfg, "watch.reorder_max");
+  if (pool_max == 0) pool_max = (size_t)w->batch_max * 8 > 20000 ? (size_t)w->batch_max * 8 : 20000;
+  if (dw_pool_init(&w->pool, pool_max)) {
     snprintf(err, n, "out of memory");
     return -1;
   }

@@ -35,9 +35,10 @@ int64_t dw_parts_watermark(const dw_part *parts, int nparts, bool *inclusive) {
 
 int dw_pool_init(dw_pool *p, size_t max) {
   memset(p, 0, sizeof *p);
-  p->max = max;
-  p->v = calloc(max, sizeof *p->v);
-  p->cand = calloc(max, sizeof *p->cand);
+  p->max = max ? max : 1;
+  p->cap = p->max;
+  p->v = calloc(p->cap, sizeof *p->v);
+  p->cand = calloc(p->cap, sizeof *p->cand);
   return p->v && p->cand ? 0 : -1;
 }
 
@@ -57,6 +58,17 @@ void dw_pool_free(dw_pool *p, void (*free_msg)(void *msg)) {
 }
 
 void dw_pool_add(dw_pool *p, void *msg, int32_t partition, int64_t offset) {
+  if (p->n == p->cap) {
+    /* past max only while flow control has paused all but the partitions
+     * holding the watermark back (dw_pool_flow): a few batches at most */
+    size_t cap = p->cap * 2;
+    dw_held *v = realloc(p->v, cap * sizeof *v);
+    if (v) p->v = v;
+    size_t *cand = v ? realloc(p->cand, cap * sizeof *cand) : NULL;
+    if (!v || !cand) abort(); /* a received message must not be lost */
+    p->cand = cand;
+    p->cap = cap;
+  }
   p->v[p->n++] = (dw_held){msg, partition, offset, DW_TIME_NONE, p->seq++, NULL, false, false};
 }
 
@@ -75,22 +87,16 @@ static int by_seq(const void *a, const void *b) {
   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-size_t dw_pool_choose(dw_pool *p, bool event_clock, int64_t wm, size_t batch_max, bool *more, bool *forced) {
+size_t dw_pool_choose(dw_pool *p, bool event_clock, int64_t wm, size_t batch_max, bool *more) {
   size_t nc = 0;
-  *forced = false;
   for (size_t i = 0; i < p->n; i++) {
     const dw_held *h = &p->v[i];
     if (!event_clock || h->bad || (wm != DW_TIME_NONE && h->at <= wm)) p->cand[nc++] = i;
   }
-  if (event_clock && p->n >= p->max && nc < batch_max) {
-    nc = 0;
-    for (size_t i = 0; i < p->n; i++) p->cand[nc++] = i;
-    *forced = true;
-  }
   g_sorting = p;
   if (nc) qsort(p->cand, nc, sizeof *p->cand, event_clock ? by_time : by_seq);
   size_t n = nc < batch_max ? nc : batch_max;
-  *more = nc > n && !*forced;
+  *more = nc > n;
   for (size_t i = 0; i < p->n; i++) p->v[i].in_chunk = false;
   for (size_t k = 0; k < n; k++) p->v[p->cand[k]].in_chunk = true;
   return n;
@@ -118,24 +124,40 @@ void dw_pool_drop_chunk(dw_pool *p, void (*free_msg)(void *msg)) {
   p->n = keep;
 }
 
+/* pi holds the watermark wm back (see dw_part_holds_watermark) */
+static bool holds(const dw_part *pi, int64_t wm) {
+  return pi->assigned && pending(pi) && (pi->maxp == DW_TIME_NONE || (wm != DW_TIME_NONE && pi->maxp <= wm));
+}
+
+bool dw_part_holds_watermark(const dw_part *parts, int nparts, int32_t q) {
+  if (q < 0 || q >= nparts) return false;
+  bool inclusive;
+  return holds(&parts[q], dw_parts_watermark(parts, nparts, &inclusive));
+}
+
 void dw_pool_flow(const dw_pool *p, const dw_part *parts, int nparts, bool event_clock, int32_t *pause, int *np,
                   int32_t *resume, int *nr) {
   *np = *nr = 0;
   size_t nassigned = 0;
   for (int q = 0; q < nparts; q++) nassigned += parts[q].assigned;
-  if (!nassigned) return;
+  if (!nassigned || !event_clock) return;
   size_t *held_by = calloc((size_t)nparts, sizeof *held_by);
   if (!held_by) return;
   for (size_t i = 0; i < p->n; i++)
     if (p->v[i].partition >= 0 && p->v[i].partition < nparts) held_by[p->v[i].partition]++;
   size_t share = p->max / (2 * nassigned);
   if (share < 1) share = 1;
+  const bool full = p->n >= p->max;
+  bool inclusive;
+  const int64_t wm = dw_parts_watermark(parts, nparts, &inclusive);
   for (int q = 0; q < nparts; q++) {
     const dw_part *pi = &parts[q];
     if (!pi->assigned) continue;
-    if (!pi->paused && event_clock && held_by[q] >= share)
+    /* the watermark waits for this one: never stop it */
+    const bool waited_for = holds(pi, wm);
+    if (!pi->paused && !waited_for && (full || held_by[q] >= share))
       pause[(*np)++] = q;
-    else if (pi->paused && held_by[q] < share / 2)
+    else if (pi->paused && (waited_for || (!full && held_by[q] < share / 2)))
       resume[(*nr)++] = q;
   }
   free(held_by);

@@ -57,26 +57,30 @@ typedef struct dw_held {
 
 typedef struct dw_pool {
   dw_held *v;
-  size_t n, max;
+  size_t n, max; /* max: the nominal size (flow control keeps to it) */
+  size_t cap;    /* allocated entries of v and cand */
   uint64_t seq;
-  size_t *cand; /* scratch for the chunk, max entries */
+  size_t *cand; /* scratch for the chunk, cap entries */
 } dw_pool;
 
 int dw_pool_init(dw_pool *p, size_t max);
 void dw_pool_free(dw_pool *p, void (*free_msg)(void *msg));
-/* Adds a received message (the pool must not be full). */
+/* Adds a received message. With the event clock the pool may go past max
+ * while the partitions holding the watermark back deliver (the others are
+ * paused, dw_pool_flow); it grows rather than lose a message. */
 void dw_pool_add(dw_pool *p, void *msg, int32_t partition, int64_t offset);
 /* Drops every message (a rebuild or revoke: they will be received again). */
 void dw_pool_clear(dw_pool *p, void (*free_msg)(void *msg));
 
 /* The next chunk: indices into p->v in p->cand[0..*n). With the event
  * clock: the bad messages first, then events at or before wm in
- * (occurred_at, arrival) order, at most batch_max; when the pool is full
- * and fewer than batch_max are ready (a slow partition holds the watermark
- * back), everything, oldest first (*forced). With the wall clock: every
- * message in arrival order, at most batch_max. *more: another chunk is
- * ready right after this one. Marks the chosen in_chunk. */
-size_t dw_pool_choose(dw_pool *p, bool event_clock, int64_t wm, size_t batch_max, bool *more, bool *forced);
+ * (occurred_at, arrival) order, at most batch_max; never an event past the
+ * watermark, even with the pool full (applying one would move the clock
+ * past events still to come from a slow partition: they would apply late,
+ * and the run would differ from an uninterrupted one). With the wall clock:
+ * every message in arrival order, at most batch_max. *more: another chunk
+ * is ready right after this one. Marks the chosen in_chunk. */
+size_t dw_pool_choose(dw_pool *p, bool event_clock, int64_t wm, size_t batch_max, bool *more);
 
 /* The offsets to commit once the chunk is: for each assigned partition, the
  * first offset still in the pool (it is re-consumed after a crash), else
@@ -86,11 +90,18 @@ void dw_pool_next_offsets(const dw_pool *p, const dw_part *parts, int nparts, in
 /* Removes the chunk from the pool, keeping the order of the rest. */
 void dw_pool_drop_chunk(dw_pool *p, void (*free_msg)(void *msg));
 
-/* Flow control: with the event clock, a partition holding more than its
- * share of the pool (max / 2 per assigned partition) is to be paused; a
- * paused one holding less than half that share is to be resumed. Fills
- * pause[] and resume[] (partition numbers); returns how many of each in
- * *np and *nr. */
+/* Does partition q hold the watermark back (pending, and it delivered
+ * nothing yet or its latest event is the watermark)? */
+bool dw_part_holds_watermark(const dw_part *parts, int nparts, int32_t q);
+
+/* Flow control, with the event clock only (the wall clock holds nothing
+ * back): a partition holding the watermark back is never paused (and is
+ * resumed if it was), so the watermark always moves. Of the others, one
+ * holding more than its share of the pool (max / 2 per assigned partition)
+ * is to be paused, and with the pool full every one is; a paused one
+ * holding less than half its share is to be resumed once the pool is no
+ * longer full. Fills pause[] and resume[] (partition numbers); returns how
+ * many of each in *np and *nr. */
 void dw_pool_flow(const dw_pool *p, const dw_part *parts, int nparts, bool event_clock, int32_t *pause, int *np,
                   int32_t *resume, int *nr);
 

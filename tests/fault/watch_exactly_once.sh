@@ -7,7 +7,10 @@
 #   kill  watch SIGKILLed at random points and restarted several times, with
 #         PostgreSQL restarted under it once (it must wait and retry)
 #   duo   two watch processes in one consumer group
-# each into its own database and consumer group. Archive, alerts, aggregates
+# each into its own database and consumer group. kill and duo hold at most
+# 3,000 messages for the watermark (watch.reorder_max; ref: the default), so
+# their pools fill and they pause the partitions ahead of the slowest: a
+# full pool must never change the result. Archive, alerts, aggregates
 # and dossier states must be identical, every event archived once and no
 # duplicate counted.
 source "$DW_SOURCE_DIR/tests/lib.sh"
@@ -34,6 +37,8 @@ echo "input: $events events ($received RECEIVED) x2 + 48 sentinels = $((2 * even
 watch_args=(--bootstrap "$DW_BOOTSTRAP" --clock watermark --set kafka.session.timeout.ms=6000
   --set kafka.heartbeat.interval.ms=500 --set watch.batch_max=2000)
 
+small_pool=(--set watch.reorder_max=3000)
+
 archived() { dw_archived; }
 
 # --- ref ------------------------------------------------------------------------
@@ -54,7 +59,7 @@ dw_start_pg kill
 KILL_DB=$DW_DB
 kills=0
 for round in 1 2 3 4 5; do
-  dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}" 2>"$DW_TMP/watch-kill-$round.log"
+  dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-kill-$round.log"
   pid=$DW_LAST_PID
   # wait until it makes progress, then kill it somewhere in the next 0-1.5 s
   before=$(archived)
@@ -70,16 +75,17 @@ for round in 1 2 3 4 5; do
   echo "kill: round $round: SIGKILL at $(archived) archived"
   [ "$(archived)" -lt "$unique" ] || break
 done
-"$DW_BIN" watch --db "$KILL_DB" --group kill --exit-when-idle 4 "${watch_args[@]}" 2>"$DW_TMP/watch-kill-last.log" ||
+"$DW_BIN" watch --db "$KILL_DB" --group kill --exit-when-idle 4 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-kill-last.log" ||
   dw_fail "final kill-run watch failed"
 dw_assert_eq "$unique" "$(DW_DB=$KILL_DB archived)" "kill-run archive rows"
+grep -q 'reorder pool full' "$DW_TMP"/watch-kill-*.log || dw_fail "the kill run's pool never filled (the full-pool path is not exercised)"
 
 # --- duo: two processes in one group ----------------------------------------------
 dw_start_pg duo
 DUO_DB=$DW_DB
-dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" 2>"$DW_TMP/watch-duo-1.log"
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-duo-1.log"
 p1=$DW_LAST_PID
-dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" 2>"$DW_TMP/watch-duo-2.log"
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-duo-2.log"
 p2=$DW_LAST_PID
 dw_wait_for '! kill -0 '"$p1"' 2>/dev/null && ! kill -0 '"$p2"' 2>/dev/null' 150 || dw_fail "duo watches did not finish"
 dw_stop "$p1"

@@ -1,8 +1,9 @@
 /* Unit tests: dw_pool, the bookkeeping of watch's consumer-group source:
  * the watermark over partitions (and when the clock may reach it), the
  * choice of the next chunk (event-time order, bad messages first, batch
- * limit, the forced chunk of a full pool, the wall clock's arrival order),
- * the offsets to commit after a chunk, and flow control. */
+ * limit, never past the watermark even with the pool full, the wall
+ * clock's arrival order), the offsets to commit after a chunk, and flow
+ * control (the partitions holding the watermark back never paused). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,28 +78,27 @@ static void test_choose_event_clock(void **state) {
   add(&pool, 1, 21, 200, 0);
   add(&pool, 2, 30, 200, 0); /* same instant as 21: arrival order */
   add(&pool, 2, 31, 500, 0); /* after the watermark */
-  bool more, forced;
-  size_t n = dw_pool_choose(&pool, true, 300, 10, &more, &forced);
+  bool more;
+  size_t n = dw_pool_choose(&pool, true, 300, 10, &more);
   assert_int_equal(n, 5);
   assert_false(more);
-  assert_false(forced);
   const int64_t want[] = {11, 20, 21, 30, 10};
   for (size_t k = 0; k < n; k++) assert_int_equal(pool.v[pool.cand[k]].offset, want[k]);
   assert_false(pool.v[5].in_chunk);
   /* a batch limit: the oldest first, more to come */
-  n = dw_pool_choose(&pool, true, 300, 2, &more, &forced);
+  n = dw_pool_choose(&pool, true, 300, 2, &more);
   assert_int_equal(n, 2);
   assert_true(more);
   assert_int_equal(pool.v[pool.cand[0]].offset, 11);
   assert_int_equal(pool.v[pool.cand[1]].offset, 20);
   /* no watermark yet: only the bad ones can go */
-  n = dw_pool_choose(&pool, true, DW_TIME_NONE, 10, &more, &forced);
+  n = dw_pool_choose(&pool, true, DW_TIME_NONE, 10, &more);
   assert_int_equal(n, 1);
   assert_int_equal(pool.v[pool.cand[0]].offset, 11);
   dw_pool_free(&pool, NULL);
 }
 
-static void test_choose_forced_and_wall(void **state) {
+static void test_choose_full_and_wall(void **state) {
   (void)state;
   dw_pool pool;
   assert_int_equal(dw_pool_init(&pool, 4), 0);
@@ -106,19 +106,26 @@ static void test_choose_forced_and_wall(void **state) {
   add(&pool, 1, 1, 300, 0);
   add(&pool, 2, 1, 200, 0);
   add(&pool, 3, 1, 100, 0);
-  bool more, forced;
-  /* full pool, fewer than a batch ready (watermark 150): everything, oldest first */
-  size_t n = dw_pool_choose(&pool, true, 150, 10, &more, &forced);
-  assert_int_equal(n, 4);
-  assert_true(forced);
+  bool more;
+  /* full pool, watermark 150: still only what is at or before it (the
+   * run must equal one that never filled its pool) */
+  size_t n = dw_pool_choose(&pool, true, 150, 10, &more);
+  assert_int_equal(n, 1);
   assert_false(more);
   assert_int_equal(pool.v[pool.cand[0]].partition, 3);
-  assert_int_equal(pool.v[pool.cand[3]].partition, 0);
+  /* nothing known of the watermark: nothing */
+  assert_int_equal(dw_pool_choose(&pool, true, DW_TIME_NONE, 10, &more), 0);
+  /* past max the pool grows rather than lose a message */
+  for (int i = 0; i < 9; i++) add(&pool, 3, 2 + i, 110 + i, 0);
+  assert_int_equal(pool.n, 13);
+  assert_int_equal(pool.v[12].offset, 10);
+  assert_int_equal(pool.v[0].offset, 1);
+  n = dw_pool_choose(&pool, true, 150, 100, &more);
+  assert_int_equal(n, 10);
   /* the wall clock: arrival order, no watermark */
-  n = dw_pool_choose(&pool, false, INT64_MAX, 3, &more, &forced);
+  n = dw_pool_choose(&pool, false, INT64_MAX, 3, &more);
   assert_int_equal(n, 3);
   assert_true(more);
-  assert_false(forced);
   assert_int_equal(pool.v[pool.cand[0]].partition, 0);
   assert_int_equal(pool.v[pool.cand[2]].partition, 2);
   dw_pool_free(&pool, NULL);
@@ -139,8 +146,8 @@ static void test_offsets_and_drop(void **state) {
   add(&pool, 1, 21, 130, 0);
   add(&pool, 2, 30, 600, 0);
   add(&pool, 2, 31, 700, 0);
-  bool more, forced;
-  size_t n = dw_pool_choose(&pool, true, 200, 100, &more, &forced);
+  bool more;
+  size_t n = dw_pool_choose(&pool, true, 200, 100, &more);
   assert_int_equal(n, 4); /* 10, 20, 21, 12 */
   int64_t next[NP];
   dw_pool_next_offsets(&pool, p, NP, next);
@@ -163,6 +170,8 @@ static void test_flow(void **state) {
   (void)state;
   dw_part p[NP];
   parts_init(p);
+  for (int i = 0; i < NP; i++) p[i].low = 0, p[i].high = 1000, p[i].recv = 10;
+  p[0].maxp = 109, p[1].maxp = 102, p[2].maxp = 150, p[3].maxp = 120;
   dw_pool pool;
   assert_int_equal(dw_pool_init(&pool, 80), 0); /* share: 80 / (2 * 4) = 10 */
   for (int i = 0; i < 10; i++) add(&pool, 0, i, 100 + i, 0);
@@ -175,7 +184,34 @@ static void test_flow(void **state) {
   assert_int_equal(pause[0], 0);
   assert_int_equal(nr, 1);
   assert_int_equal(resume[0], 2);
+  /* the partition holding the watermark back (1, at 102) is never paused,
+   * whatever it holds */
+  assert_true(dw_part_holds_watermark(p, NP, 1));
+  assert_false(dw_part_holds_watermark(p, NP, 0));
+  for (int i = 3; i < 40; i++) add(&pool, 1, i, 100, 0);
+  dw_pool_flow(&pool, p, NP, true, pause, &np, resume, &nr);
+  assert_int_equal(np, 1);
+  assert_int_equal(pause[0], 0);
+  /* the pool full: every partition but the one waited for is paused (2,
+   * paused and holding nothing, stays paused) */
+  for (int i = 0; i < 40; i++) add(&pool, 3, 10 + i, 120, 0);
+  assert_true(pool.n >= pool.max);
+  dw_pool_flow(&pool, p, NP, true, pause, &np, resume, &nr);
+  assert_int_equal(np, 2);
+  assert_int_equal(pause[0], 0);
+  assert_int_equal(pause[1], 3);
+  assert_int_equal(nr, 0);
+  /* ... and one waited for is resumed even with the pool full; a
+   * partition that delivered nothing yet is waited for too */
+  for (int i = 0; i < NP; i++) p[i].paused = i != 3;
+  p[1].maxp = DW_TIME_NONE;
+  dw_pool_flow(&pool, p, NP, true, pause, &np, resume, &nr);
+  assert_int_equal(np, 1);
+  assert_int_equal(pause[0], 3);
+  assert_int_equal(nr, 1);
+  assert_int_equal(resume[0], 1);
   /* the wall clock never pauses (nothing waits for a watermark) */
+  for (int i = 0; i < NP; i++) p[i].paused = false;
   dw_pool_flow(&pool, p, NP, false, pause, &np, resume, &nr);
   assert_int_equal(np, 0);
   dw_pool_free(&pool, NULL);
@@ -184,7 +220,7 @@ static void test_flow(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_watermark),          cmocka_unit_test(test_choose_event_clock),
-    cmocka_unit_test(test_choose_forced_and_wall), cmocka_unit_test(test_offsets_and_drop),
+    cmocka_unit_test(test_choose_full_and_wall), cmocka_unit_test(test_offsets_and_drop),
     cmocka_unit_test(test_flow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
