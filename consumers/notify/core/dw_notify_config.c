@@ -301,6 +301,20 @@ static int interval_indexes(P *p, yaml_node_t *map, const char *path, const char
 
 /* ---- time intervals ---- */
 
+/* The items of a sequence of maps (receivers, escalations, ...): its
+ * length, and item i checked to be a map with only the given keys (ip gets
+ * its path, "receivers[2]"). NULL after an error (reported). */
+static size_t seq_len(const yaml_node_t *list) {
+  return (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+}
+
+static yaml_node_t *seq_map(P *p, yaml_node_t *list, size_t i, const char *path, const char *const *keys, char *ip,
+                            size_t ipn) {
+  yaml_node_t *v = N(p, list->data.sequence.items.start[i]);
+  idx(ip, ipn, path, i);
+  return want_map(p, v, ip) || check_keys(p, v, ip, keys) ? NULL : v;
+}
+
 static int parse_hhmm(const char *s, int *min) {
   if (strlen(s) != 5 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
       !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
@@ -363,7 +377,7 @@ static int parse_timespec(P *p, yaml_node_t *v, const char *path, dw_notify_time
     char kp[512];
     sub(kp, sizeof kp, path, "times");
     if (want_seq(p, times, kp)) return -1;
-    size_t n = (size_t)(times->data.sequence.items.top - times->data.sequence.items.start);
+    size_t n = seq_len(times);
     if (!(s->times = calloc(n ? n : 1, sizeof *s->times))) return perr(p, v, kp, "out of memory");
     for (size_t i = 0; i < n; i++) {
       yaml_node_t *t = N(p, times->data.sequence.items.start[i]);
@@ -407,16 +421,15 @@ static int parse_timespec(P *p, yaml_node_t *v, const char *path, dw_notify_time
 static int parse_intervals(P *p, yaml_node_t *list, const char *path) {
   if (!list) return 0;
   if (want_seq(p, list, path)) return -1;
-  size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  size_t n = seq_len(list);
   dw_notify_interval *iv = realloc(p->cfg->intervals, (p->cfg->nintervals + n) * sizeof *iv);
   if (!iv && n) return perr(p, list, path, "out of memory");
   p->cfg->intervals = iv;
   for (size_t i = 0; i < n; i++) {
-    yaml_node_t *v = N(p, list->data.sequence.items.start[i]);
     char ip[512];
-    idx(ip, sizeof ip, path, i);
     static const char *const keys[] = {"name", "time_intervals", NULL};
-    if (want_map(p, v, ip) || check_keys(p, v, ip, keys)) return -1;
+    yaml_node_t *v = seq_map(p, list, i, path, keys, ip, sizeof ip);
+    if (!v) return -1;
     dw_notify_interval *x = &p->cfg->intervals[p->cfg->nintervals++];
     memset(x, 0, sizeof *x);
     if (get_str(p, v, ip, "name", &x->name)) return -1;
@@ -428,7 +441,7 @@ static int parse_intervals(P *p, yaml_node_t *list, const char *path) {
     sub(sp, sizeof sp, ip, "time_intervals");
     if (!specs) return perr(p, v, sp, "required");
     if (want_seq(p, specs, sp)) return -1;
-    size_t ns = (size_t)(specs->data.sequence.items.top - specs->data.sequence.items.start);
+    size_t ns = seq_len(specs);
     if (!(x->specs = calloc(ns ? ns : 1, sizeof *x->specs))) return perr(p, v, sp, "out of memory");
     for (size_t j = 0; j < ns; j++) {
       char jp[512];
@@ -557,14 +570,13 @@ static int parse_receivers(P *p, yaml_node_t *list) {
   const char *path = "receivers";
   if (!list) return perr(p, NULL, path, "required (at least one receiver)");
   if (want_seq(p, list, path)) return -1;
-  size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  size_t n = seq_len(list);
   if (!(p->cfg->receivers = calloc(n ? n : 1, sizeof *p->cfg->receivers))) return perr(p, list, path, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    yaml_node_t *v = N(p, list->data.sequence.items.start[i]);
     char ip[512];
-    idx(ip, sizeof ip, path, i);
     static const char *const keys[] = {"name", "email_configs", "webhook_configs", "language", NULL};
-    if (want_map(p, v, ip) || check_keys(p, v, ip, keys)) return -1;
+    yaml_node_t *v = seq_map(p, list, i, path, keys, ip, sizeof ip);
+    if (!v) return -1;
     dw_notify_receiver *r = &p->cfg->receivers[p->cfg->nreceivers++];
     if (get_str(p, v, ip, "name", &r->name) || get_str(p, v, ip, "language", &r->language)) return -1;
     if (!r->name || !r->name[0]) return perr(p, v, ip, "name is required");
@@ -580,7 +592,7 @@ static int parse_receivers(P *p, yaml_node_t *list) {
       char kp[512];
       sub(kp, sizeof kp, ip, kinds[k]);
       if (l && want_seq(p, l, kp)) return -1;
-      total += l ? (size_t)(l->data.sequence.items.top - l->data.sequence.items.start) : 0;
+      total += l ? seq_len(l) : 0;
     }
     if (!(r->integ = calloc(total ? total : 1, sizeof *r->integ))) return perr(p, v, ip, "out of memory");
     for (int k = 0; k < 2; k++) {
@@ -660,7 +672,7 @@ static int parse_route(P *p, yaml_node_t *v, const char *path, dw_notify_route *
     char kp[512];
     sub(kp, sizeof kp, path, "routes");
     if (want_seq(p, kids, kp)) return -1;
-    size_t n = (size_t)(kids->data.sequence.items.top - kids->data.sequence.items.start);
+    size_t n = seq_len(kids);
     if (!(r->children = calloc(n ? n : 1, sizeof *r->children))) return perr(p, v, kp, "out of memory");
     for (size_t i = 0; i < n; i++) {
       char ip[512];
@@ -696,18 +708,17 @@ static int parse_escalations(P *p, yaml_node_t *list) {
   const char *path = "escalations";
   if (!list) return 0;
   if (want_seq(p, list, path)) return -1;
-  size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  size_t n = seq_len(list);
   dw_notify_config *c = p->cfg;
   if (!(c->escalations = calloc(n ? n : 1, sizeof *c->escalations)) ||
       !(c->escalation_names = calloc(n ? n : 1, sizeof *c->escalation_names)))
     return perr(p, list, path, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    yaml_node_t *v = N(p, list->data.sequence.items.start[i]);
     char ip[512];
-    idx(ip, sizeof ip, path, i);
     static const char *const keys[] = {"name", "matchers", "after", "receiver", "group_by", "group_wait",
                                        "group_interval", "repeat_interval", "office_hours", NULL};
-    if (want_map(p, v, ip) || check_keys(p, v, ip, keys)) return -1;
+    yaml_node_t *v = seq_map(p, list, i, path, keys, ip, sizeof ip);
+    if (!v) return -1;
     dw_notify_route *r = &c->escalations[c->nescalations];
     char **name = &c->escalation_names[c->nescalations++];
     r->line = line_of(v);
@@ -758,15 +769,14 @@ static int parse_digests(P *p, yaml_node_t *list) {
   const char *path = "digests";
   if (!list) return 0;
   if (want_seq(p, list, path)) return -1;
-  size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  size_t n = seq_len(list);
   dw_notify_config *c = p->cfg;
   if (!(c->digests = calloc(n ? n : 1, sizeof *c->digests))) return perr(p, list, path, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    yaml_node_t *v = N(p, list->data.sequence.items.start[i]);
     char ip[512];
-    idx(ip, sizeof ip, path, i);
     static const char *const keys[] = {"name", "receiver", "at", "matchers", "unit_type", "top", NULL};
-    if (want_map(p, v, ip) || check_keys(p, v, ip, keys)) return -1;
+    yaml_node_t *v = seq_map(p, list, i, path, keys, ip, sizeof ip);
+    if (!v) return -1;
     dw_notify_digest *d = &c->digests[c->ndigests++];
     d->top = 10;
     d->unit_type = DW_UNIT__COUNT;
@@ -808,16 +818,15 @@ static int parse_inhibits(P *p, yaml_node_t *list) {
   const char *path = "inhibit_rules";
   if (!list) return 0;
   if (want_seq(p, list, path)) return -1;
-  size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+  size_t n = seq_len(list);
   dw_notify_config *c = p->cfg;
   if (!(c->inhibits = calloc(n ? n : 1, sizeof *c->inhibits))) return perr(p, list, path, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    yaml_node_t *v = N(p, list->data.sequence.items.start[i]);
     char ip[512];
-    idx(ip, sizeof ip, path, i);
     static const char *const keys[] = {"source_matchers", "target_matchers", "equal", "source_match", "target_match",
                                        NULL};
-    if (want_map(p, v, ip) || check_keys(p, v, ip, keys)) return -1;
+    yaml_node_t *v = seq_map(p, list, i, path, keys, ip, sizeof ip);
+    if (!v) return -1;
     dw_notify_inhibit *h = &c->inhibits[c->ninhibits++];
     if (get_matchers(p, v, ip, "source_matchers", &h->source, &h->nsource) ||
         get_matchers(p, v, ip, "target_matchers", &h->target, &h->ntarget) ||
