@@ -3,7 +3,8 @@
 #   dw_http_data DAYS [SEED]   broker + PostgreSQL + watch, then the
 #                              seed-letter simulation of DAYS days ending
 #                              today into Kafka; returns once watch has
-#                              archived every event. Sets DW_EVENTS.
+#                              archived every event. Sets DW_EVENTS and
+#                              DW_WATCH_PID (watch keeps running).
 #   dw_start_serve [ARGS...]   serve on a free port (units: seed-letter);
 #                              sets DW_SERVE (host:port), DW_SERVE_PID
 #   dw_token NAME SCOPE        prints a new token
@@ -17,13 +18,14 @@ dw_http_data() {
   dw_start_broker 6
   dw_start_pg
   dw_bg "$DW_BIN" watch --group http-test >"$DW_TMP/watch.log" 2>&1
+  DW_WATCH_PID=$DW_LAST_PID
   "$DW_BIN" simulate --preset seed-letter --days "$days" --seed "$seed" --kafka 2>"$DW_TMP/simulate.log" ||
     dw_fail "simulate failed"
   DW_EVENTS=$(sed -n 's/^simulate: \([0-9]*\) events.*/\1/p' "$DW_TMP/simulate.log")
   [ -n "$DW_EVENTS" ] || dw_fail "no event count from simulate"
   dw_wait_for "[ \"\$(dw_archived)\" -eq $DW_EVENTS ]" 180 ||
     dw_fail "watch did not archive the $DW_EVENTS events"
-  export DW_EVENTS
+  export DW_EVENTS DW_WATCH_PID
 }
 
 # The archive as JSON Lines (one export, kept): for the tests that look for
