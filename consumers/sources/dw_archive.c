@@ -412,7 +412,7 @@ static int found_add(found_list *l, dw_avro *av, const dw_archive_record *rec, c
 static long found_deliver(found_list *l, int (*fn)(const dw_event *ev, int32_t partition, void *opaque),
                           void *opaque, long *undecodable) {
   long rc = 0;
-  qsort(l->v, l->n, sizeof *l->v, cmp_found);
+  if (l->n) qsort(l->v, l->n, sizeof *l->v, cmp_found); /* no list at all for an unknown dossier */
   for (size_t i = 0; i < l->n; i++) {
     rc++;
     if (fn && fn(&l->v[i].ev, l->v[i].partition, opaque)) break;
