@@ -36,6 +36,8 @@ const dw_config_key dw_config_keys[] = {
   {"http.units", DW_CONF_STRING, NULL, 0, 0, "serve: units file for names: a built-in (seed-letter, generated) or a path to a .csv (code,name,type,parent)"},
   {"http.db_role", DW_CONF_STRING, "dossierwatch_serve", 0, 0, "serve: PostgreSQL role every query runs as (SET ROLE when the login role is not it); must be scoped by migration 008's policies"},
   {"http.db_pool", DW_CONF_INT, "8", 1, 256, "serve: PostgreSQL connections at most"},
+  {"http.cache_entries", DW_CONF_INT, "64", 0, 100000, "serve: aggregates and ranking replies kept while their data is unchanged (0: none)"},
+  {"http.cache_max_age_ms", DW_CONF_INT, "5000", 0, 3600000, "serve: a kept reply is rendered again after this long even if the data version is the same"},
   {"http.statement_timeout_ms", DW_CONF_INT, "5000", 100, 600000, "serve: longest query, and longest wait for a pooled connection"},
   {"http.max_connections", DW_CONF_INT, "256", 1, 10000, "serve: HTTP connections at once"},
   {"http.dvcqg_units", DW_CONF_STRING, NULL, 0, 0, "serve: the portal's unit keys file (key,commune,agency) of POST /api/dvcqg/DongBoHoSoMC; unset: that route answers 501"},

@@ -63,6 +63,8 @@ int dw_http_error(dw_http_resp *resp, int status, const char *fmt, ...) {
   resp->content_type = JSON_TYPE;
   resp->static_body = NULL;
   resp->etag = false;
+  resp->etag_value[0] = '\0';
+  dw_buf_free(&resp->gz);
   dw_buf_reset(&resp->body);
   dw_buf_puts(&resp->body, "{\"error\":");
   dw_buf_json_string(&resp->body, msg);
@@ -210,7 +212,10 @@ static enum MHD_Result stage_respond(dw_http_server *s, struct MHD_Connection *c
   char etag[24] = "";
   bool not_modified = false;
   if (resp->etag && resp->status == 200) {
-    dw_http_etag(body, len, etag);
+    if (resp->etag_value[0])
+      memcpy(etag, resp->etag_value, sizeof etag);
+    else
+      dw_http_etag(body, len, etag);
     not_modified = dw_http_etag_matches(r->if_none_match, etag);
   }
   struct MHD_Response *mr = NULL;
@@ -226,6 +231,12 @@ static enum MHD_Result stage_respond(dw_http_server *s, struct MHD_Connection *c
         mr = MHD_create_response_from_buffer(gl, (void *)g, MHD_RESPMEM_PERSISTENT);
         gz = true;
       }
+    } else if (want_gz && resp->gz.len && !resp->gz.oom) {
+      size_t gl = resp->gz.len;
+      char *g = dw_buf_take(&resp->gz);
+      mr = MHD_create_response_from_buffer(gl, g, MHD_RESPMEM_MUST_FREE);
+      if (!mr) free(g);
+      gz = mr != NULL;
     } else if (want_gz) {
       dw_buf out = DW_BUF_INIT;
       if (dw_http_gzip(body, len, &out) == 0 && !out.oom && out.len < len) {
@@ -281,7 +292,7 @@ static enum MHD_Result stage_respond(dw_http_server *s, struct MHD_Connection *c
  * application's hook and the handler. */
 static enum MHD_Result stage_dispatch(dw_http_server *s, struct MHD_Connection *c, req_state *st) {
   dw_http_req *r = &st->req;
-  dw_http_resp resp = {.status = 200, .content_type = JSON_TYPE, .body = DW_BUF_INIT};
+  dw_http_resp resp = {.status = 200, .content_type = JSON_TYPE, .body = DW_BUF_INIT, .gz = DW_BUF_INIT};
   r->authorization = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
   r->accept_encoding = header(c, MHD_HTTP_HEADER_ACCEPT_ENCODING);
   r->if_none_match = header(c, MHD_HTTP_HEADER_IF_NONE_MATCH);
@@ -310,6 +321,7 @@ static enum MHD_Result stage_dispatch(dw_http_server *s, struct MHD_Connection *
   }
   enum MHD_Result rc = stage_respond(s, c, st, &resp);
   dw_buf_free(&resp.body);
+  dw_buf_free(&resp.gz);
   return rc;
 }
 

@@ -69,6 +69,8 @@ typedef struct dw_http_resp {
   const char *static_body; /* instead of body: not copied, not freed */
   size_t static_len;
   bool etag;                 /* add a weak ETag of the body; 304 when If-None-Match matches */
+  char etag_value[24];       /* that ETag when already known (a cached reply), else "" */
+  dw_buf gz;                 /* the body gzip'd when already known (a cached reply), else empty */
   const char *cache_control; /* default "no-store" for JSON, "no-cache" with an ETag */
   char headers[512];         /* extra header lines "Name: value\r\n" (Allow, WWW-Authenticate) */
 } dw_http_resp;

@@ -15,6 +15,7 @@
 #include "dw_alert.h"
 #include "dw_embedded.h"
 #include "dw_http_api.h"
+#include "dw_http_cache.h"
 #include "dw_http_ingest.h"
 #include "dw_http_ops.h"
 #include "dw_http_params.h"
@@ -35,8 +36,9 @@ struct dw_serve {
   dw_api *api;
   dw_pgpool *pool;
   dw_http_ingest *ingest;
+  dw_http_cache *cache;
   dw_metrics *metrics;
-  dw_metric *m_auth_failures, *m_db_conns, *m_db_errors;
+  dw_metric *m_auth_failures, *m_db_conns, *m_db_errors, *m_cache;
   dw_http_server *srv;
 };
 
@@ -44,6 +46,7 @@ struct dw_serve {
 typedef struct serve_ctx {
   PGconn *conn;
   dw_scope scope;
+  char *scope_text; /* as stored, for the reply cache's key */
   char token_name[72];
   bool db_failed;
 } serve_ctx;
@@ -149,6 +152,7 @@ static void finish(dw_serve *s, serve_ctx *x, bool commit) {
     if (dw_pg_exec(x->conn, commit && !x->db_failed ? "COMMIT" : "ROLLBACK", why, sizeof why)) broken = true;
     dw_pgpool_release(s->pool, x->conn, broken || x->db_failed);
   }
+  free(x->scope_text);
   free(x);
 }
 
@@ -235,7 +239,8 @@ static int before(void *app, dw_http_req *req, dw_http_resp *resp) {
   bool revoked = found && strcmp(PQgetvalue(r, 0, 3), "t") == 0;
   if (found) {
     snprintf(x->token_name, sizeof x->token_name, "%s", PQgetvalue(r, 0, 1));
-    if (dw_scope_parse(PQgetvalue(r, 0, 2), &x->scope, err, sizeof err)) found = false;
+    if (dw_scope_parse(PQgetvalue(r, 0, 2), &x->scope, err, sizeof err) || !(x->scope_text = strdup(PQgetvalue(r, 0, 2))))
+      found = false;
   }
   PQclear(r);
   const char *why = !found ? "unknown token" : revoked ? "revoked token" : !same ? "wrong secret" : NULL;
@@ -290,6 +295,35 @@ static int period_param(dw_serve *s, dw_http_req *req, dw_http_resp *resp, const
   return 0;
 }
 
+/* The reply cache's key for req (see dw_http_cache.h): route, query, scope,
+ * the period as resolved now, and the data version read in the request's
+ * transaction. NULL when the version cannot be read (then no caching). */
+static char *cache_key(dw_serve *s, dw_http_req *req, const dw_api_period *p) {
+  serve_ctx *x = ctx_of(req);
+  if (!dw_http_cache_enabled(s->cache)) return NULL;
+  PGresult *r = PQexecParams(x->conn, "SELECT dw_http_data_version()", 0, NULL, NULL, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    /* migration 014 missing, or a failure the reply's own queries will report */
+    PQclear(r);
+    return NULL;
+  }
+  dw_buf k = DW_BUF_INIT;
+  dw_buf_printf(&k, "%s?", req->route->pattern);
+  for (size_t i = 0; i < req->nquery; i++) dw_buf_printf(&k, "%s=%s&", req->query[i].key, req->query[i].value);
+  dw_buf_printf(&k, "|%s|%s..%s@%s|%s", x->scope_text ? x->scope_text : "", p->from, p->to, p->cur,
+                PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return dw_buf_take(&k);
+}
+
+/* A kept reply for key, counted for the metrics. */
+static bool cache_hit(dw_serve *s, const char *key, dw_http_resp *resp) {
+  if (!key) return false;
+  bool hit = dw_http_cache_get(s->cache, key, dw_now_ms(), resp) == 1;
+  dw_metric_inc_l(s->m_cache, DW_LABELS(hit ? "hit" : "miss"));
+  return hit;
+}
+
 static int h_aggregates(dw_http_req *req, dw_http_resp *resp, void *app) {
   dw_serve *s = app;
   static const char *const allowed[] = {"unit_type", "period_kind", "period", "from", "to", "unit", NULL};
@@ -299,9 +333,16 @@ static int h_aggregates(dw_http_req *req, dw_http_resp *resp, void *app) {
   if (dw_http_params_only(req, resp, allowed) || period_param(s, req, resp, "month", &p, true) ||
       dw_http_param_codes(req, resp, "unit", units, DW_API_MAX_FILTER, &nunits))
     return 0;
-  if (dw_api_aggregates(s->api, ctx_of(req)->conn, &p, units, nunits, &resp->body, err, sizeof err))
-    return db_error(s, req, resp, err);
   resp->etag = true;
+  char *key = cache_key(s, req, &p);
+  if (!cache_hit(s, key, resp)) {
+    if (dw_api_aggregates(s->api, ctx_of(req)->conn, &p, units, nunits, &resp->body, err, sizeof err)) {
+      free(key);
+      return db_error(s, req, resp, err);
+    }
+    if (key) dw_http_cache_put(s->cache, key, dw_now_ms(), resp);
+  }
+  free(key);
   return 0;
 }
 
@@ -315,9 +356,16 @@ static int h_ranking(dw_http_req *req, dw_http_resp *resp, void *app) {
       dw_http_param_choice(req, resp, "by", DW_API_RANKING_KEYS, "result_digitized_rate", &by) ||
       dw_http_param_choice(req, resp, "order", "worst|best", "worst", &order))
     return 0;
-  if (dw_api_ranking(s->api, ctx_of(req)->conn, &p, by, strcmp(order, "best") == 0, &resp->body, err, sizeof err))
-    return db_error(s, req, resp, err);
   resp->etag = true;
+  char *key = cache_key(s, req, &p);
+  if (!cache_hit(s, key, resp)) {
+    if (dw_api_ranking(s->api, ctx_of(req)->conn, &p, by, strcmp(order, "best") == 0, &resp->body, err, sizeof err)) {
+      free(key);
+      return db_error(s, req, resp, err);
+    }
+    if (key) dw_http_cache_put(s->cache, key, dw_now_ms(), resp);
+  }
+  free(key);
   return 0;
 }
 
@@ -701,6 +749,7 @@ void dw_serve_stop(dw_serve *s) {
   dw_http_stop(s->srv);
   dw_pgpool_destroy(s->pool);
   dw_http_ingest_destroy(s->ingest);
+  dw_http_cache_destroy(s->cache);
   dw_api_destroy(s->api);
   dw_units_destroy(s->units);
   free(s);
@@ -722,6 +771,14 @@ dw_serve *dw_serve_start(const dw_config *cfg, char *err, size_t n) {
                                    "PostgreSQL connections of serve's pool, open and in use", "state");
   s->m_db_errors = dw_metrics_counter(s->metrics, "dossierwatch_serve_db_errors_total",
                                       "Requests answered 503 because PostgreSQL failed", NULL);
+  s->m_cache = dw_metrics_counter(s->metrics, "dossierwatch_serve_cache_lookups_total",
+                                  "Aggregates and ranking replies found in serve's reply cache (hit) or rendered (miss)",
+                                  "result");
+  if (!(s->cache = dw_http_cache_new((size_t)dw_config_get_int(cfg, "http.cache_entries"),
+                                     dw_config_get_int(cfg, "http.cache_max_age_ms")))) {
+    snprintf(err, n, "out of memory");
+    goto fail;
+  }
   char why[512];
   if (!(s->units = dw_units_load(dw_config_get(cfg, "http.units"), why, sizeof why))) {
     snprintf(err, n, "http.units: %s", why);
@@ -749,7 +806,19 @@ dw_serve *dw_serve_start(const dw_config *cfg, char *err, size_t n) {
     snprintf(err, n, "PostgreSQL: %s", why);
     goto fail;
   }
+  /* the reply cache needs migration 014's data version */
+  PGresult *vr = PQexec(c, "SELECT to_regprocedure('dw_http_data_version()') IS NOT NULL");
+  bool has_version = PQresultStatus(vr) == PGRES_TUPLES_OK && PQntuples(vr) == 1 && PQgetvalue(vr, 0, 0)[0] == 't';
+  PQclear(vr);
   dw_pgpool_release(s->pool, c, false);
+  if (!has_version && dw_http_cache_enabled(s->cache)) {
+    DW_LOG_WARNING("no dw_http_data_version() (run migrate): replies are not cached");
+    dw_http_cache_destroy(s->cache);
+    if (!(s->cache = dw_http_cache_new(0, 0))) {
+      snprintf(err, n, "out of memory");
+      goto fail;
+    }
+  }
   dw_http_options opt = {.listen = dw_config_get(cfg, "http.listen"),
                          .routes = routes,
                          .nroutes = sizeof routes / sizeof *routes,

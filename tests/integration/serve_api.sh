@@ -8,7 +8,9 @@
 # RFC 3339 at +07:00; every bad parameter is a 400 naming it, and 401, 403,
 # 404, 405, 413, 415 where they belong, never a 500 and never SQL text;
 # ETag/If-None-Match gives 304; gzip when asked; /healthz, /readyz, and a
-# PostgreSQL restart costs requests in flight only (503, then served again).
+# PostgreSQL restart costs requests in flight only (503, then served again);
+# the reply cache answers a repeated ranking, never across scopes, and not
+# after new data.
 source "$DW_SOURCE_DIR/tests/lib.sh"
 source "$DW_SOURCE_DIR/tests/http_lib.sh"
 
@@ -209,6 +211,40 @@ dw_assert_eq 1 "$(dw_psql "SELECT count(*) FROM silences WHERE id = '$SID'")" "a
 check 404 "no silence" "$P" "/api/v1/silences/00000000-0000-0000-0000-000000000000"
 check 400 "'state'" "$P" "/api/v1/silences?state=open"
 grep -q "silence $SID added by token 'head-of-ag'" "$DW_TMP/serve.log" || dw_fail "silence not logged"
+
+# ---- the reply cache: a repeated ranking is a hit with the same body; a
+# scoped token never gets the province's reply; new data is a miss
+cache_count() { dw_get - /metrics | sed -n "s/^dossierwatch_serve_cache_lookups_total{result=\"$1\"} //p"; }
+rq="/api/v1/ranking?unit_type=commune&period_kind=quarter&period=current"
+# (watch runs on the wall clock: a commit between the two requests is a new
+# version, hence a few tries)
+hit=0
+for try in 1 2 3 4 5; do
+  r1=$(dw_get "$P" "$rq")
+  hits=$(cache_count hit)
+  r2=$(dw_get "$P" "$rq")
+  if [ "$(cache_count hit)" -gt "${hits:-0}" ]; then
+    dw_assert_eq "$r1" "$r2" "a cached ranking"
+    hit=1
+    break
+  fi
+done
+[ "$hit" = 1 ] || dw_fail "the same ranking was rendered again every time (no cache hit)"
+ag_token=$(dw_token one-agency "agency:$(jq -nr 'first(inputs | select(.commune == "29221") | .agency)' "$(dw_events_jsonl)")")
+ag_rank=$(dw_get "$ag_token" "$rq")
+[ "$(echo "$ag_rank" | jq '.rows | length')" -lt 10 ] || dw_fail "an agency token got the province's ranking: $(echo "$ag_rank" | head -c 300)"
+before=$(echo "$r2" | jq '.rows[] | select(.unit == "29233") | .received')
+misses=$(cache_count miss)
+jq -nc 'first(inputs | select(.commune == "29233" and .type == "RECEIVED"))' "$(dw_events_jsonl)" |
+  jq -c --arg now "$(date -Iseconds)" --arg due "$(date -Iseconds -d '+3 days')" \
+    '.event_id = "cache-test-1" | .dossier_id = "29233-CACHE-TEST" | .occurred_at = $now | .due_at = $due' \
+    >"$DW_TMP/one.jsonl"
+archived_before=$(dw_archived)
+"$DW_BIN" import "$DW_TMP/one.jsonl" >/dev/null 2>&1 || dw_fail "import of one event"
+dw_wait_for "[ \"\$(dw_archived)\" -gt $archived_before ]" 30 || dw_fail "watch did not archive the new event"
+dw_wait_for "[ \"\$(dw_get '$P' '$rq' | jq '.rows[] | select(.unit == \"29233\") | .received')\" = $((before + 1)) ]" 10 ||
+  dw_fail "the ranking did not show the new event (a stale cached reply?)"
+[ "$(cache_count miss)" -gt "$misses" ] || dw_fail "new data was not a cache miss"
 
 # ---- health; PostgreSQL going away and coming back
 dw_assert_eq '{"status":"ok","command":"serve"}' "$(dw_get - /healthz)" "healthz"

@@ -21,6 +21,7 @@
 #include "dw_config.h"
 #include "dw_http.h"
 #include "dw_http_api.h"
+#include "dw_http_cache.h"
 #include "dw_http_params.h"
 #include "dw_http_serve.h"
 #include "dw_http_token.h"
@@ -426,9 +427,80 @@ static void test_shipped_units(void **state) {
   check_shipped("generated.csv", dw_sim_profile_generated(3321));
 }
 
+/* The reply cache: a miss, then the body, its gzip and ETag back; expiry
+ * by age; the least recently used entry makes room; a cache of 0 entries
+ * keeps nothing. */
+static void fill(dw_http_resp *r, const char *text, size_t times) {
+  memset(r, 0, sizeof *r);
+  r->status = 200;
+  for (size_t i = 0; i < times; i++) dw_buf_puts(&r->body, text);
+}
+
+static void resp_free(dw_http_resp *r) {
+  dw_buf_free(&r->body);
+  dw_buf_free(&r->gz);
+}
+
+static void test_reply_cache(void **state) {
+  (void)state;
+  dw_http_cache *c = dw_http_cache_new(2, 1000);
+  assert_non_null(c);
+  assert_true(dw_http_cache_enabled(c));
+  dw_http_resp r, got;
+  memset(&got, 0, sizeof got);
+  assert_int_equal(dw_http_cache_get(c, "a", 0, &got), 0);
+  fill(&r, "{\"rows\":[1,2,3]}", 100); /* long enough to be gzip'd */
+  dw_http_cache_put(c, "a", 0, &r);
+  assert_true(r.etag_value[0] != '\0');
+  assert_true(r.gz.len > 0 && r.gz.len < r.body.len);
+  assert_int_equal(dw_http_cache_get(c, "a", 500, &got), 1);
+  assert_int_equal(got.body.len, r.body.len);
+  assert_memory_equal(got.body.data, r.body.data, r.body.len);
+  assert_int_equal(got.gz.len, r.gz.len);
+  assert_string_equal(got.etag_value, r.etag_value);
+  resp_free(&got);
+  memset(&got, 0, sizeof got);
+  /* older than max_age: rendered again */
+  assert_int_equal(dw_http_cache_get(c, "a", 1001, &got), 0);
+  /* b and c: a (used at 500, made at 0) is the least recently used */
+  dw_http_resp rb, rc;
+  fill(&rb, "b", 1);
+  fill(&rc, "c", 1);
+  dw_http_cache_put(c, "b", 600, &rb);
+  assert_int_equal(dw_http_cache_get(c, "b", 700, &got), 1);
+  resp_free(&got);
+  memset(&got, 0, sizeof got);
+  dw_http_cache_put(c, "c", 800, &rc);
+  assert_int_equal(dw_http_cache_get(c, "a", 800, &got), 0);
+  assert_int_equal(dw_http_cache_get(c, "b", 800, &got), 1);
+  resp_free(&got);
+  memset(&got, 0, sizeof got);
+  assert_int_equal(dw_http_cache_get(c, "c", 800, &got), 1);
+  assert_string_equal(got.body.data, "c");
+  resp_free(&got);
+  uint64_t hits, misses;
+  dw_http_cache_counts(c, &hits, &misses);
+  assert_int_equal(hits, 4);
+  assert_int_equal(misses, 3);
+  resp_free(&r);
+  resp_free(&rb);
+  resp_free(&rc);
+  dw_http_cache_destroy(c);
+  /* nothing kept, but the ETag is still computed */
+  c = dw_http_cache_new(0, 1000);
+  assert_false(dw_http_cache_enabled(c));
+  fill(&r, "x", 1);
+  dw_http_cache_put(c, "a", 0, &r);
+  assert_true(r.etag_value[0] != '\0');
+  memset(&got, 0, sizeof got);
+  assert_int_equal(dw_http_cache_get(c, "a", 0, &got), 0);
+  resp_free(&r);
+  dw_http_cache_destroy(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_match),         cmocka_unit_test(test_serve_table),   cmocka_unit_test(test_params),
+    cmocka_unit_test(test_reply_cache), cmocka_unit_test(test_match),         cmocka_unit_test(test_serve_table),   cmocka_unit_test(test_params),
     cmocka_unit_test(test_encoding_etag), cmocka_unit_test(test_listen),        cmocka_unit_test(test_tokens_scopes),
     cmocka_unit_test(test_cursor_periods), cmocka_unit_test(test_units),        cmocka_unit_test(test_shipped_units),
   };
