@@ -121,6 +121,22 @@ static int err_set(char *err, size_t n, const char *fmt, ...) {
   return -1;
 }
 
+/* What both decoders (generic and resolved) check once the fields are read:
+ * the booleans a type requires have no "absent" value in dw_event, then the
+ * event's own rules. */
+static int decoded_checks(const dw_event *ev, int seen_bool, char *err, size_t n) {
+  if (!seen_bool) {
+    const char *need = ev->type == DW_EV_PAPER_REQUESTED ? "in_warehouse"
+                       : ev->type == DW_EV_RESULT_ISSUED ? "digitized"
+                       : ev->type == DW_EV_PAYMENT       ? "online"
+                                                         : NULL;
+    if (need) return err_set(err, n, "field '%s': required (boolean)", need);
+  }
+  char why[256];
+  if (dw_event_validate(ev, why, sizeof why) < 0) return err_set(err, n, "%s", why);
+  return 0;
+}
+
 static const char *find_embedded(const char *name) {
   char file[64];
   snprintf(file, sizeof file, "%s.avsc", name);
@@ -925,17 +941,7 @@ static int generic_to_event(dw_avro_wentry *e, dw_event *ev, char *err, size_t n
     }
     if (rc < 0) return -1;
   }
-  /* the booleans a type requires have no "absent" value in dw_event */
-  if (!seen_bool) {
-    const char *need = ev->type == DW_EV_PAPER_REQUESTED ? "in_warehouse"
-                       : ev->type == DW_EV_RESULT_ISSUED ? "digitized"
-                       : ev->type == DW_EV_PAYMENT       ? "online"
-                                                         : NULL;
-    if (need) return err_set(err, n, "field '%s': required (boolean)", need);
-  }
-  char why[256];
-  if (dw_event_validate(ev, why, sizeof why) < 0) return err_set(err, n, "%s", why);
-  return 0;
+  return decoded_checks(ev, seen_bool, err, n);
 }
 
 /* ---- the resolved decoder ----
@@ -1285,16 +1291,7 @@ static int plan_map(const dw_avro_wentry *e, const pval *vals, dw_event *ev, cha
     }
     if (rc < 0) return -1;
   }
-  if (!seen_bool) {
-    const char *need = ev->type == DW_EV_PAPER_REQUESTED ? "in_warehouse"
-                       : ev->type == DW_EV_RESULT_ISSUED ? "digitized"
-                       : ev->type == DW_EV_PAYMENT       ? "online"
-                                                         : NULL;
-    if (need) return err_set(err, n, "field '%s': required (boolean)", need);
-  }
-  char why[256];
-  if (dw_event_validate(ev, why, sizeof why) < 0) return err_set(err, n, "%s", why);
-  return 0;
+  return decoded_checks(ev, seen_bool, err, n);
 }
 
 /* One body through the plan; ev was initialised by the caller. */
