@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config libc6-dev libgcc-12-dev
   librdkafka-dev libavro-dev libpq-dev libjansson-dev libcmocka-dev libxxhash-dev uthash-dev
-  libmicrohttpd-dev zlib1g-dev libssl-dev libjs-chart.js libcurl4-openssl-dev
+  libmicrohttpd-dev libdeflate-dev nettle-dev libjs-chart.js libcurl4-openssl-dev
   postgresql postgresql-client
   kcat valgrind procps jq iproute2 xxd bc coreutils gawk
   python3 python3-avro python3-confluent-kafka python3-prometheus-client python3-aiosmtpd

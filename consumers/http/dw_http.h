@@ -140,7 +140,7 @@ void dw_http_etag(const void *body, size_t len, char out[24]);
 /* Does an If-None-Match header (a list of ETags, or "*") match etag (weak
  * comparison: W/ ignored)? */
 bool dw_http_etag_matches(const char *if_none_match, const char *etag);
-/* gzip (RFC 1952) of in into out (appended). 0, or -1 (zlib error, oom). */
+/* gzip (RFC 1952) of in into out (appended). 0, or -1 (libdeflate error, oom). */
 int dw_http_gzip(const void *in, size_t len, dw_buf *out);
 /* Splits "host:port" / "[v6]:port" / ":port". 0 or -1 with the reason. */
 int dw_http_parse_listen(const char *listen, char *host, size_t host_size, int *port, char *errstr,

@@ -1,12 +1,13 @@
-/* dw_http_token: tokens (OpenSSL's RAND_bytes, SHA-256, CRYPTO_memcmp)
- * and scopes (see dw_http_token.h). */
+/* dw_http_token: tokens (the kernel's getrandom, Nettle's SHA-256 and
+ * constant-time comparison) and scopes (see dw_http_token.h). */
 #include "dw_http_token.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <errno.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "dw_http_params.h"
 
@@ -37,15 +38,29 @@ int dw_token_unhex(const char *hex, uint8_t out[32]) {
 }
 
 void dw_token_hash(const char *secret, uint8_t out[32]) {
-  unsigned int len = 32;
-  if (!EVP_Digest(secret, strlen(secret), out, &len, EVP_sha256(), NULL)) memset(out, 0, 32);
+  struct sha256_ctx c;
+  sha256_init(&c);
+  sha256_update(&c, strlen(secret), (const uint8_t *)secret);
+  sha256_digest(&c, SHA256_DIGEST_SIZE, out);
 }
 
-bool dw_token_equal(const uint8_t a[32], const uint8_t b[32]) { return CRYPTO_memcmp(a, b, 32) == 0; }
+bool dw_token_equal(const uint8_t a[32], const uint8_t b[32]) { return memeql_sec(a, b, 32) != 0; }
+
+/* n bytes from the kernel's random source (blocks only until it is seeded) */
+static int random_bytes(uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(p, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return -1;
+    p += got;
+    n -= (size_t)got;
+  }
+  return 0;
+}
 
 int dw_token_generate(char *token, char id[DW_TOKEN_ID_LEN + 1], uint8_t hash[32]) {
   uint8_t rnd[6 + 32];
-  if (RAND_bytes(rnd, sizeof rnd) != 1) return -1;
+  if (random_bytes(rnd, sizeof rnd)) return -1;
   for (int i = 0; i < 6; i++) {
     id[2 * i] = HEX[rnd[i] >> 4];
     id[2 * i + 1] = HEX[rnd[i] & 15];
@@ -55,8 +70,8 @@ int dw_token_generate(char *token, char id[DW_TOKEN_ID_LEN + 1], uint8_t hash[32
   dw_token_hex(rnd + 6, secret);
   snprintf(token, DW_TOKEN_LEN + 1, "dwt_%s_%s", id, secret);
   dw_token_hash(secret, hash);
-  OPENSSL_cleanse(rnd, sizeof rnd);
-  OPENSSL_cleanse(secret, sizeof secret);
+  explicit_bzero(rnd, sizeof rnd);
+  explicit_bzero(secret, sizeof secret);
   return 0;
 }
 

@@ -2,12 +2,12 @@
  * bearer authentication).
  *
  * A token is "dwt_" + 12 hex digits (its id, not secret: it names the
- * token's row) + "_" + 64 hex digits (32 random bytes from OpenSSL's
- * RAND_bytes: the secret). It is printed once by `token add`; PostgreSQL
+ * token's row) + "_" + 64 hex digits (32 random bytes from the kernel's
+ * getrandom: the secret). It is printed once by `token add`; PostgreSQL
  * keeps the id, the SHA-256 of the secret and the scope (table
  * api_tokens), never the token. serve finds the row by id and compares the
  * SHA-256 of the presented secret with the stored one in constant time
- * (CRYPTO_memcmp), so neither the stored hash nor the timing of a refusal
+ * (Nettle's memeql_sec), so neither the stored hash nor the timing of a refusal
  * tells anything about a valid secret.
  *
  * A scope is what the token's holder may read:

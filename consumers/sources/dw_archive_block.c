@@ -2,14 +2,15 @@
  * dw_archive_block.h). */
 #include "dw_archive_block.h"
 
-#include <openssl/sha.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
 
 void dw_archive_event_key(const char *event_id, size_t len, dw_archive_key *out) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256((const unsigned char *)event_id, len, md);
-  memcpy(out->b, md, sizeof out->b);
+  struct sha256_ctx c;
+  sha256_init(&c);
+  sha256_update(&c, len, (const uint8_t *)event_id);
+  sha256_digest(&c, sizeof out->b, out->b); /* the first 128 bits */
 }
 
 static void put_uvarint(dw_buf *b, uint64_t v) {

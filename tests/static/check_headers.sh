@@ -21,7 +21,7 @@ named=$(sed -n '/^packages=(/,/^)/p' "$deps" | sed 's/#.*//; s/packages=(//; s/)
 [ -n "$named" ] || { echo "check_headers: no packages=( ... ) list in $deps" >&2; exit 1; }
 
 cflags=""
-for pc in rdkafka avro-c libpq jansson cmocka libxxhash libmicrohttpd libcurl yaml-0.1 zlib; do
+for pc in rdkafka avro-c libpq jansson cmocka libxxhash libmicrohttpd libcurl yaml-0.1 libdeflate nettle; do
   cflags+=" $(pkg-config --cflags "$pc" 2>/dev/null || true)"
 done
 

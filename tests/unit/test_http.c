@@ -3,7 +3,7 @@
  * every API route needs a token, the ingest route needs a body and the
  * ingest scope); strict parameter parsing (unknown, repeated, empty, out of
  * range, codes with quotes or spaces, comma lists); Accept-Encoding; ETags
- * and If-None-Match; gzip round trip through zlib; listen addresses;
+ * and If-None-Match; gzip round trip through libdeflate; listen addresses;
  * tokens (format, parse, constant-time compare of hashes) and scopes; the
  * keyset cursor; period names; the units file reader (quotes, errors with
  * file:line) and that the shipped deploy/units files are exactly what the
@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "dw_config.h"
 #include "dw_http.h"
@@ -232,7 +232,7 @@ static void test_encoding_etag(void **state) {
   assert_false(dw_http_etag_matches(NULL, e1));
   assert_false(dw_http_etag_matches("\"\"", e1));
 
-  /* gzip: inflate gives the bytes back */
+  /* gzip: decompressing gives the bytes back */
   char in[5000];
   for (size_t i = 0; i < sizeof in; i++) in[i] = (char)("dossierwatch "[i % 13]);
   dw_buf gz = DW_BUF_INIT;
@@ -241,16 +241,12 @@ static void test_encoding_etag(void **state) {
   assert_int_equal((unsigned char)gz.data[0], 0x1f); /* gzip magic */
   assert_int_equal((unsigned char)gz.data[1], 0x8b);
   char back[6000];
-  z_stream z;
-  memset(&z, 0, sizeof z);
-  assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
-  z.next_in = (Bytef *)gz.data;
-  z.avail_in = (uInt)gz.len;
-  z.next_out = (Bytef *)back;
-  z.avail_out = sizeof back;
-  assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
-  assert_int_equal(z.total_out, sizeof in);
-  inflateEnd(&z);
+  struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+  assert_non_null(d);
+  size_t total_out = 0;
+  assert_int_equal(libdeflate_gzip_decompress(d, gz.data, gz.len, back, sizeof back, &total_out), LIBDEFLATE_SUCCESS);
+  libdeflate_free_decompressor(d);
+  assert_int_equal(total_out, sizeof in);
   assert_memory_equal(back, in, sizeof in);
   dw_buf_free(&gz);
 }
