@@ -121,10 +121,6 @@ static char *array_literal(const char v[][64], int n) {
   return dw_buf_take(&b);
 }
 
-static PGresult *query(PGconn *c, const char *sql, int np, const char *const *params, char *err, size_t n) {
-  return dw_pg_query(c, sql, np, params, err, n);
-}
-
 /* ------------------------------------------------------------- periods -- */
 
 /* Checks one period name of a kind; fills out (16 bytes). */
@@ -248,14 +244,14 @@ static int fetch_rows(dw_api *a, PGconn *c, const dw_api_period *p, const char u
              "GROUP BY unit ORDER BY unit",
              a->sums_sql);
     const char *params[4] = {ut, first, p->from, arr};
-    r = query(c, sql, 4, params, err, n);
+    r = dw_pg_query(c, sql, 4, params, err, n);
   } else {
     snprintf(sql, sizeof sql,
              "SELECT unit, period%s FROM aggregates WHERE unit_type = $1 AND period_kind = $2 "
              "AND period BETWEEN $3 AND $5 AND ($4::text[] IS NULL OR unit = ANY ($4::text[])) ORDER BY unit, period",
              a->counters_sql);
     const char *params[5] = {ut, dw_period_kind_name(p->kind), p->from, arr, p->to};
-    r = query(c, sql, 5, params, err, n);
+    r = dw_pg_query(c, sql, 5, params, err, n);
   }
   if (!r) {
     free(arr);
@@ -290,7 +286,7 @@ static int fetch_rows(dw_api *a, PGconn *c, const dw_api_period *p, const char u
              "AND ($1::text[] IS NULL OR %s = ANY ($1::text[])) GROUP BY 1",
              cols[p->unit_type], cols[p->unit_type]);
     const char *params[1] = {arr};
-    r = query(c, sql, 1, params, err, n);
+    r = dw_pg_query(c, sql, 1, params, err, n);
     if (!r) {
       free(arr);
       rowset_free(rs);
@@ -542,7 +538,7 @@ int dw_api_alerts(dw_api *a, PGconn *c, const dw_api_alert_query *q, dw_buf *out
            q->has_after ? "AND (raised_at, alert_id) < ('epoch'::timestamptz + $6::bigint * interval '1 millisecond', $7::text)"
                         : "");
   const char *params[7] = {ag, co, ru, q->severity, limit, after_ms, q->after_id};
-  PGresult *r = query(c, sql, q->has_after ? 7 : 5, params, err, n);
+  PGresult *r = dw_pg_query(c, sql, q->has_after ? 7 : 5, params, err, n);
   free(ag);
   free(co);
   free(ru);
@@ -699,7 +695,7 @@ static int put_event(const dw_event *ev, int32_t partition, void *opaque) {
 
 int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err, size_t n) {
   const char *params[1] = {id};
-  PGresult *st = query(c,
+  PGresult *st = dw_pg_query(c,
                        "SELECT kafka_partition, state, open, tombstone, (extract(epoch FROM updated_at) * 1000)::bigint "
                        "FROM dossier_state WHERE dossier_id = $1",
                        1, params, err, n);
@@ -711,7 +707,7 @@ int dw_api_dossier(dw_api *a, PGconn *c, const char *id, dw_buf *out, char *err,
   long got = dw_archive_read_dossier_records(c, a->av, "SELECT kafka_partition, kind, record FROM dw_http_dossier_records($1)",
                                              id, put_event, &ev, NULL, err, n);
   pthread_mutex_unlock(&a->av_mu);
-  PGresult *al = got >= 0 ? query(c, "SELECT " ALERT_COLS " FROM alerts WHERE dossier_id = $1 ORDER BY raised_at, alert_id",
+  PGresult *al = got >= 0 ? dw_pg_query(c, "SELECT " ALERT_COLS " FROM alerts WHERE dossier_id = $1 ORDER BY raised_at, alert_id",
                                   1, params, err, n)
                           : NULL;
   silences sil = {0};

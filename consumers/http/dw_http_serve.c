@@ -301,15 +301,19 @@ static int period_param(dw_serve *s, dw_http_req *req, dw_http_resp *resp, const
 static char *cache_key(dw_serve *s, dw_http_req *req, const dw_api_period *p) {
   serve_ctx *x = ctx_of(req);
   if (!dw_http_cache_enabled(s->cache)) return NULL;
-  PGresult *r = PQexecParams(x->conn, "SELECT dw_http_data_version()", 0, NULL, NULL, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-    /* migration 014 missing, or a failure the reply's own queries will report */
+  char err[256];
+  PGresult *r = dw_pg_query(x->conn, "SELECT dw_http_data_version()", 0, NULL, err, sizeof err);
+  if (!r || PQntuples(r) != 1) {
+    /* a failure the reply's own queries will report */
     PQclear(r);
     return NULL;
   }
   dw_buf k = DW_BUF_INIT;
   dw_buf_printf(&k, "%s?", req->route->pattern);
-  for (size_t i = 0; i < req->nquery; i++) dw_buf_printf(&k, "%s=%s&", req->query[i].key, req->query[i].value);
+  /* lengths first: no value can pass for another query's parts */
+  for (size_t i = 0; i < req->nquery; i++)
+    dw_buf_printf(&k, "%zu:%s=%zu:%s&", strlen(req->query[i].key), req->query[i].key, strlen(req->query[i].value),
+                  req->query[i].value);
   dw_buf_printf(&k, "|%s|%s..%s@%s|%s", x->scope_text ? x->scope_text : "", p->from, p->to, p->cur,
                 PQgetvalue(r, 0, 0));
   PQclear(r);
