@@ -80,7 +80,7 @@ crit=$(dw_psql "SELECT count(*) FROM alerts WHERE cleared_at IS NULL AND severit
 dw_assert_eq "$crit" "$(all_pages "severity=critical&rule=OVERDUE,APOLOGY_MISSING" 1000 | wc -l)" "filtered alerts"
 
 # ---- a dossier: state, archived events, alerts
-d=$(jq -r 'select(.type == "APOLOGY_ISSUED") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | head -1)
+d=$(jq -r 'select(.type == "APOLOGY_ISSUED") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | sed -n 1p)
 doc=$(dw_get "$P" "/api/v1/dossiers/$d")
 dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$d'")" "$(echo "$doc" | jq '.events | length')" "events of $d"
 dw_assert_eq "$(jq -c "select(.dossier_id == \"$d\")" "$(dw_events_jsonl)" | LC_ALL=C sort)" \

@@ -78,7 +78,7 @@ python3 "$rows_py" "$DW_TMP/en.html" "$DW_TMP/rank.json" en 2>/dev/null ||
   dw_fail "the ranking rendered in the browser (en) differs from the API's"
 
 # a dossier's timeline through its link (#dossier=ID)
-d=$(jq -r 'select(.type == "SUPPLEMENT_REQUESTED") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | head -1)
+d=$(jq -r 'select(.type == "SUPPLEMENT_REQUESTED") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | sed -n 1p)
 browse "http://$DW_SERVE/#token=$P&dossier=$d" dossier --dump-dom >"$DW_TMP/dossier.html"
 dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$d'")" \
   "$(grep -o 'data-event="' "$DW_TMP/dossier.html" | wc -l)" "timeline rows of $d"

@@ -91,7 +91,7 @@ for q in "/api/v1/alerts?state=all&limit=1000&agency=UBND-29221" "/api/v1/dossie
   if grep -qF -- "UBND-29221" <<<"$body"; then dw_fail "agency B saw A through $q"; fi
 done
 # a transferred dossier is visible whole to the agency that received it
-t=$(jq -r 'select(.type == "TRANSFERRED" and .agency == "VPDKDD-86") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | head -1)
+t=$(jq -r 'select(.type == "TRANSFERRED" and .agency == "VPDKDD-86") | .dossier_id' "$(dw_events_jsonl)" | LC_ALL=C sort | sed -n 1p)
 if [ -n "$t" ]; then
   V=$(dw_token land agency:VPDKDD-86)
   dw_assert_eq "$(dw_psql "SELECT count(*) FROM archive_events WHERE dossier_id = '$t'")" \
