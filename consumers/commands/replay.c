@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <uthash.h>
 
-#include "dw_aggregates.h"
 #include "dw_calendar.h"
 #include "dw_cli.h"
 #include "dw_log.h"
@@ -26,6 +24,7 @@
 #include "dw_progress.h"
 #include "dw_archive.h"
 #include "dw_replay_jobs.h"
+#include "dw_replay_out.h"
 #include "dw_topic_scan.h"
 #include "dw_time.h"
 
@@ -274,298 +273,13 @@ out:
   return rc;
 }
 
-/* -- output -- */
-
-/* The output tables are new (a shadow schema) or emptied in this
- * transaction (--into-live), and what the jobs give is unique (a state per
- * dossier, a version per alert, the aggregate deltas summed here): rows go
- * straight in by binary COPY, no staging table, no ON CONFLICT. Their
- * indexes, primary keys included, are dropped first and built again after
- * the load (a sorted build costs a fraction of maintaining them row by row;
- * a duplicate key would fail the primary key's build and roll back). */
-
-typedef struct out_counts {
-  uint64_t alerts, open_alerts, agg_rows, states;
-} out_counts;
-
-/* Drops every index of schema.table, the primary key's too (its
- * constraint; none is the target of a foreign key, or it is kept), and
- * puts what builds them again in *recreate. */
-static int drop_indexes(PGconn *pg, const char *schema, const char *table, dw_buf *recreate, char *err, size_t n) {
-  const char *params[2] = {schema, table};
-  PGresult *res = dw_pg_query(pg,
-                              "SELECT quote_ident(n.nspname) || '.' || quote_ident(ci.relname), pg_get_indexdef(i.indexrelid),"
-                              " k.conname, pg_get_constraintdef(k.oid),"
-                              " quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
-                              " EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid)"
-                              " FROM pg_index i JOIN pg_class ci ON ci.oid = i.indexrelid"
-                              " JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-                              " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = c.oid"
-                              " WHERE n.nspname = $1 AND c.relname = $2",
-                              2, params, err, n);
-  if (!res) return -1;
-  dw_buf drop = DW_BUF_INIT;
-  for (int i = 0; i < PQntuples(res); i++) {
-    if (PQgetvalue(res, i, 5)[0] == 't') continue; /* a foreign key needs it */
-    if (!PQgetisnull(res, i, 2)) {
-      char *con = PQescapeIdentifier(pg, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)));
-      if (!con) {
-        dw_buf_free(&drop);
-        PQclear(res);
-        snprintf(err, n, "out of memory");
-        return -1;
-      }
-      dw_buf_printf(&drop, "ALTER TABLE %s DROP CONSTRAINT %s;", PQgetvalue(res, i, 4), con);
-      dw_buf_printf(recreate, "ALTER TABLE %s ADD CONSTRAINT %s %s;", PQgetvalue(res, i, 4), con, PQgetvalue(res, i, 3));
-      PQfreemem(con);
-    } else {
-      dw_buf_printf(&drop, "DROP INDEX %s;", PQgetvalue(res, i, 0));
-      dw_buf_printf(recreate, "%s;", PQgetvalue(res, i, 1));
-    }
-  }
-  PQclear(res);
-  int rc = 0;
-  if (drop.oom || recreate->oom) {
-    snprintf(err, n, "out of memory");
-    rc = -1;
-  } else if (drop.len) {
-    rc = dw_pg_exec(pg, drop.data, err, n);
-  }
-  dw_buf_free(&drop);
-  return rc;
-}
-
-typedef struct state_out {
-  dw_pg_copy_stream cs;
-  int64_t now;
-  uint64_t written;
-  char err[1024];
-} state_out;
-
-static void on_state(const dw_state_row *row, void *opaque) {
-  state_out *o = opaque;
-  if (o->cs.failed) return;
-  dw_buf *b = &o->cs.buf;
-  dw_pg_bin_row(b, 6);
-  dw_pg_bin_bytes(b, row->dossier_id, strlen(row->dossier_id));
-  dw_pg_bin_int4(b, row->tag);
-  dw_pg_bin_bytes(b, row->blob ? row->blob : "", row->len);
-  dw_pg_bin_bool(b, row->open);
-  dw_pg_bin_bool(b, row->tombstone);
-  dw_pg_bin_time(b, row->tombstone ? o->now : DW_TIME_NONE); /* tombstone_at: when it was written (migration 012) */
-  o->written++;
-  dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
-}
-
-/* Aggregate deltas of all jobs, summed by key. */
-typedef struct agg_sum {
-  dw_agg_row row;
-  UT_hash_handle hh;
-  char key[]; /* unit_type|unit|period_kind|period; row.unit points into it */
-} agg_sum;
-
-typedef struct agg_ctx {
-  agg_sum *map;
-  bool oom;
-} agg_ctx;
-
-static void on_agg(const dw_agg_row *delta, void *opaque) {
-  agg_ctx *a = opaque;
-  if (a->oom) return;
-  char key[DW_ID_MAX + 64];
-  int kl = snprintf(key, sizeof key, "%d|%s|%d|%s", (int)delta->unit_type, delta->unit, (int)delta->period_kind,
-                    delta->period);
-  if (kl < 0 || (size_t)kl >= sizeof key) kl = (int)strlen(key);
-  agg_sum *x;
-  HASH_FIND(hh, a->map, key, (size_t)kl, x);
-  if (x) {
-    for (int c = 0; c < DW_C__COUNT; c++) x->row.counters[c] += delta->counters[c];
-    return;
-  }
-  if (!(x = malloc(sizeof *x + (size_t)kl + 1 + strlen(delta->unit) + 1))) {
-    a->oom = true;
-    return;
-  }
-  memcpy(x->key, key, (size_t)kl + 1);
-  char *unit = x->key + kl + 1;
-  strcpy(unit, delta->unit);
-  x->row = *delta;
-  x->row.unit = unit;
-  HASH_ADD(hh, a->map, key, (size_t)kl, x);
-}
-
-static void agg_free(agg_ctx *a) {
-  agg_sum *x, *t;
-  HASH_ITER(hh, a->map, x, t) {
-    HASH_DEL(a->map, x);
-    free(x);
-  }
-}
-
-static int copy_alerts(replay *r, PGconn *pg, int64_t seq, out_counts *oc, char *err, size_t n) {
-  dw_pg_copy_stream cs;
-  if (dw_pg_copy_open(&cs, pg,
-                      "COPY alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
-                      " due_at, cleared_at, detail, change_seq) FROM STDIN (FORMAT binary)",
-                      1, err, n))
-    return -1;
-  for (int j = 0; j < dw_jobs_count(r->jobs); j++) {
-    size_t na;
-    const dw_alert *alerts = dw_driver_alerts(dw_jobs_driver(r->jobs, j), &na);
-    for (size_t i = 0; i < na && !cs.failed; i++) {
-      const dw_alert *a = &alerts[i];
-      const char *texts[] = {a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune,
-                             a->agency,   a->procedure,          dw_severity_name(a->severity)};
-      dw_pg_bin_row(&cs.buf, 12);
-      for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) dw_pg_bin_bytes(&cs.buf, texts[k], strlen(texts[k]));
-      dw_pg_bin_time(&cs.buf, a->raised_at);
-      dw_pg_bin_time(&cs.buf, a->due_at);
-      dw_pg_bin_time(&cs.buf, a->cleared_at);
-      dw_pg_bin_bytes(&cs.buf, a->detail, strlen(a->detail));
-      dw_pg_bin_int8(&cs.buf, seq);
-      oc->alerts++;
-      oc->open_alerts += a->cleared_at == DW_TIME_NONE;
-      dw_pg_copy_flush(&cs, 0, err, n);
-    }
-  }
-  return dw_pg_copy_close(&cs, err, n);
-}
-
-static int copy_aggregates(replay *r, PGconn *pg, int64_t seq, out_counts *oc, char *err, size_t n) {
-  agg_ctx a = {0};
-  for (int j = 0; j < dw_jobs_count(r->jobs); j++) dw_driver_drain_aggregates(dw_jobs_driver(r->jobs, j), on_agg, &a);
-  if (a.oom) {
-    agg_free(&a);
-    snprintf(err, n, "out of memory collecting aggregate rows");
-    return -1;
-  }
-  dw_buf sql = DW_BUF_INIT;
-  dw_buf_puts(&sql, "COPY aggregates (unit_type, unit, period_kind, period");
-  for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
-  dw_buf_puts(&sql, ", change_seq) FROM STDIN (FORMAT binary)");
-  dw_pg_copy_stream cs;
-  int rc = sql.oom ? -1 : dw_pg_copy_open(&cs, pg, sql.data, 1, err, n);
-  dw_buf_free(&sql);
-  if (rc) {
-    agg_free(&a);
-    return -1;
-  }
-  for (agg_sum *x = a.map; x && !cs.failed; x = x->hh.next) {
-    const dw_agg_row *d = &x->row;
-    bool any = false; /* a row whose deltas summed to nothing says nothing (as the sink) */
-    for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
-    if (!any || d->period_kind == DW_PERIOD_ROLLING30) continue;
-    const char *key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind), d->period};
-    dw_pg_bin_row(&cs.buf, 4 + DW_C__COUNT + 1);
-    for (int k = 0; k < 4; k++) dw_pg_bin_bytes(&cs.buf, key[k], strlen(key[k]));
-    for (int c = 0; c < DW_C__COUNT; c++) dw_pg_bin_int8(&cs.buf, d->counters[c]);
-    dw_pg_bin_int8(&cs.buf, seq);
-    oc->agg_rows++;
-    dw_pg_copy_flush(&cs, 0, err, n);
-  }
-  agg_free(&a);
-  return dw_pg_copy_close(&cs, err, n);
-}
-
-static int copy_states(replay *r, PGconn *pg, out_counts *oc, char *err, size_t n) {
-  state_out o = {.now = dw_now_ms()};
-  if (dw_pg_copy_open(&o.cs, pg,
-                      "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone, tombstone_at)"
-                      " FROM STDIN (FORMAT binary)",
-                      1, err, n))
-    return -1;
-  for (int j = 0; j < dw_jobs_count(r->jobs); j++) dw_driver_drain_states(dw_jobs_driver(r->jobs, j), on_state, &o);
-  int failed = o.cs.failed;
-  if (dw_pg_copy_close(&o.cs, err, n)) {
-    if (failed && o.err[0]) snprintf(err, n, "%s", o.err);
-    return -1;
-  }
-  oc->states = o.written;
-  return 0;
-}
-
-/* A schema name we are willing to create or read: a plain identifier. */
-static bool valid_schema(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 63) return false;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return strcmp(s, "public") != 0 && strncmp(s, "pg_", 3) != 0 && strcmp(s, "information_schema") != 0;
-}
-
-static int schema_exists(PGconn *pg, const char *schema, int *exists, char *err, size_t n) {
-  const char *params[1] = {schema};
-  PGresult *res = dw_pg_query(pg, "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1, params, err, n);
-  if (!res) return -1;
-  *exists = PQntuples(res) > 0;
-  PQclear(res);
-  return 0;
-}
-
-static const char *const out_tables[] = {"alerts", "aggregates", "dossier_state"};
-
-static int write_output(replay *r, PGconn *pg, const char *schema, bool live, out_counts *oc) {
-  char err[1024], sql[1024];
-  dw_buf recreate = DW_BUF_INIT;
-  int rc = -1;
-  if (dw_pg_exec(pg, "BEGIN", err, sizeof err)) goto fail;
-  if (live) {
-    /* one transaction: readers see the old rows until the commit */
-    if (dw_pg_exec(pg, "TRUNCATE public.alerts, public.aggregates, public.dossier_state", err, sizeof err) ||
-        dw_pg_exec(pg, "SET LOCAL search_path = public", err, sizeof err))
-      goto fail;
-  } else {
-    snprintf(sql, sizeof sql,
-             "CREATE SCHEMA \"%s\";"
-             " CREATE TABLE \"%s\".alerts (LIKE public.alerts INCLUDING ALL);"
-             " CREATE TABLE \"%s\".aggregates (LIKE public.aggregates INCLUDING ALL);"
-             " CREATE TABLE \"%s\".dossier_state (LIKE public.dossier_state INCLUDING ALL);"
-             " SET LOCAL search_path = \"%s\", public",
-             schema, schema, schema, schema, schema);
-    if (dw_pg_exec(pg, sql, err, sizeof err)) goto fail;
-  }
-  for (size_t i = 0; i < sizeof out_tables / sizeof *out_tables; i++)
-    if (drop_indexes(pg, live ? "public" : schema, out_tables[i], &recreate, err, sizeof err)) goto fail;
-
-  /* rows the feeds must deliver (live tables) carry the outbox clock; a
-   * shadow schema is read by no feed until it is swapped in */
-  int64_t seq = 0, t0 = dw_now_ms(), t1, t2, t3, t4;
-  if (live && dw_pg_sink_outbox_tick(pg, &seq, err, sizeof err)) goto fail;
-  if (copy_alerts(r, pg, seq, oc, err, sizeof err)) goto fail;
-  t1 = dw_now_ms();
-  if (copy_aggregates(r, pg, seq, oc, err, sizeof err)) goto fail;
-  t2 = dw_now_ms();
-  if (copy_states(r, pg, oc, err, sizeof err)) goto fail;
-  t3 = dw_now_ms();
-  if (recreate.len && dw_pg_exec(pg, recreate.data, err, sizeof err)) goto fail;
-  t4 = dw_now_ms();
-  if (dw_pg_exec(pg, "COMMIT", err, sizeof err)) goto fail;
-  DW_LOG_DBG("written: alerts %lld ms, aggregates %lld ms, states %lld ms, indexes %lld ms, commit %lld ms",
-             (long long)(t1 - t0), (long long)(t2 - t1), (long long)(t3 - t2), (long long)(t4 - t3),
-             (long long)(dw_now_ms() - t4));
-  rc = 0;
-  goto out;
-fail:
-  PQclear(PQexec(pg, "ROLLBACK"));
-  if (live)
-    DW_LOG_ERR("writing the live tables (rolled back, nothing changed): %s", err);
-  else
-    DW_LOG_ERR("writing schema \"%s\" (rolled back, not created): %s", schema, err);
-out:
-  dw_buf_free(&recreate);
-  return rc;
-}
-
 /* -- swap -- */
 
 
 static int do_swap(PGconn *pg, const char *schema) {
   char err[1024];
   int exists = 0;
-  if (schema_exists(pg, schema, &exists, err, sizeof err)) goto fail_noxact;
+  if (dw_replay_schema_exists(pg, schema, &exists, err, sizeof err)) goto fail_noxact;
   if (!exists) {
     DW_LOG_ERR("--swap: schema \"%s\" does not exist", schema);
     return DW_EXIT_FAIL;
@@ -577,7 +291,7 @@ static int do_swap(PGconn *pg, const char *schema) {
   if (dw_pg_sink_outbox_tick(pg, &seq, err, sizeof err)) goto fail;
   long long counts[3] = {0};
   for (int i = 0; i < 3; i++) {
-    const char *t = out_tables[i];
+    const char *t = dw_replay_tables[i];
     /* explicit columns, those of the live table: the shadow copy was made
      * with LIKE, but a later migration may have added columns since */
     char qual[160];
@@ -652,7 +366,7 @@ static int check_usage(const opts *o) {
     if (o->from_archive || o->from_topic || o->has_since || o->has_from || o->has_to || o->communes.n || o->has_as_of ||
         o->into || o->into_live)
       return refuse("--swap SCHEMA takes no other replay option (it only copies SCHEMA into public)");
-    if (!valid_schema(o->swap))
+    if (!dw_replay_schema_valid(o->swap))
       return refuse("--swap: not a schema name we accept (letters, digits, _; not public/pg_*)");
     return 0;
   }
@@ -670,7 +384,7 @@ static int check_usage(const opts *o) {
                o->from_topic ? "--from-topic (only the topic since --since)" : "a time range or unit filter");
     return -1;
   }
-  if (o->into && !valid_schema(o->into))
+  if (o->into && !dw_replay_schema_valid(o->into))
     return refuse("--into: not a schema name we accept (letters, digits, _; not public/pg_*)");
   if (o->from != DW_TIME_NONE && o->to != DW_TIME_NONE && o->from > o->to) return refuse("--from is after --to");
   return 0;
@@ -690,7 +404,7 @@ static const char *choose_schema(replay *r, PGconn *pg, const opts *o, char *buf
     schema = buf;
   }
   int exists = 0;
-  if (schema_exists(pg, schema, &exists, err, sizeof err)) {
+  if (dw_replay_schema_exists(pg, schema, &exists, err, sizeof err)) {
     DW_LOG_ERR("%s", err);
     *bad = true;
   } else if (exists) {
@@ -700,7 +414,7 @@ static const char *choose_schema(replay *r, PGconn *pg, const opts *o, char *buf
   return *bad ? NULL : schema;
 }
 
-static void print_summary(replay *r, const opts *o, const char *schema, int64_t as_of, const out_counts *oc,
+static void print_summary(replay *r, const opts *o, const char *schema, int64_t as_of, const dw_replay_out_counts *oc,
                           double apply_s) {
   double el = dw_progress_elapsed(r->prog);
   char as_of_s[40] = "none";
@@ -755,10 +469,17 @@ static int run_replay(replay *r, PGconn *pg, const opts *o, const char *schema, 
   double apply_s = dw_progress_elapsed(r->prog);
   dw_progress_phase(r->prog, "writing");
   dw_progress_update(r->prog, r->read);
-  out_counts oc = {0};
-  int wr = write_output(r, pg, schema, o->into_live, &oc);
+  dw_replay_out_counts oc = {0};
+  int wr = dw_replay_out_write(pg, dw_config_get(r->cfg, "db.conninfo"), r->jobs, o->into_live ? NULL : schema, &oc,
+                               err, sizeof err);
   dw_progress_clear(r->prog);
-  if (wr) return -1;
+  if (wr) {
+    if (o->into_live)
+      DW_LOG_ERR("writing the live tables (rolled back, nothing changed): %s", err);
+    else
+      DW_LOG_ERR("writing schema \"%s\" (not created): %s", schema, err);
+    return -1;
+  }
   print_summary(r, o, schema, as_of, &oc, apply_s);
   return 0;
 }

@@ -12,7 +12,13 @@
 #  - `export` to JSON Lines (and Avro) holds every archived event, and `audit`
 #    over the export finds as many open alerts as the alerts table holds;
 #  - usage errors: --into-live with a filter is refused (exit 2), an existing
-#    shadow schema is refused (exit 1).
+#    shadow schema is refused (exit 1);
+#  - the shadow schema (written over several connections under a partial
+#    name) has public's indexes and primary keys; a failed write leaves no
+#    schema; a partial schema nobody holds the lock of is dropped by the next
+#    replay, a held one is kept;
+#  - `--into-live` rewrites public (rows equal to the shadow's, its indexes
+#    and primary keys rebuilt).
 #
 # One partition (and 40 communes, ~35k events: the embedded broker keeps about
 # 40k messages per partition): watch then receives every event in event-time
@@ -105,6 +111,58 @@ compare shadow public "after swap"
 dw_assert_eq "$live_alerts" "$(dw_psql 'SELECT count(*) FROM alerts')" "alerts after swap"
 dw_psql "SELECT count(*) FROM v_open_alerts_by_agency" >/dev/null || dw_fail "view broken after swap"
 dw_assert_eq 1 "$(dw_psql "SELECT count(*) FROM pg_namespace WHERE nspname = 'shadow'")" "shadow schema kept"
+
+# ---- a shadow schema is written over several connections under a partial
+# name: it has public's indexes and primary keys; a failed write leaves
+# nothing; a partial schema whose replay died (no session holds its advisory
+# lock) is dropped by the next replay, one still held is left alone
+idx() { dw_psql "SELECT count(*) FROM pg_indexes WHERE schemaname = '$1' AND tablename IN ('alerts', 'aggregates', 'dossier_state')"; }
+pk() { dw_psql "SELECT count(*) FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace JOIN pg_class c ON c.oid = k.conrelid
+                WHERE n.nspname = '$1' AND k.contype = 'p' AND c.relname IN ('alerts', 'aggregates', 'dossier_state')"; }
+partials() { dw_psql "SELECT coalesce(string_agg(nspname, ' ' ORDER BY nspname), '') FROM pg_namespace WHERE starts_with(nspname, 'replay_partial_')"; }
+public_idx=$(idx public)
+[ "$public_idx" -ge 6 ] || dw_fail "public has only $public_idx indexes on the output tables"
+dw_assert_eq "$public_idx" "$(idx shadow)" "indexes of shadow vs public"
+dw_assert_eq 3 "$(pk shadow)" "primary keys of shadow"
+dw_assert_eq "" "$(partials)" "partial schemas after successful replays"
+
+dw_psql "CREATE SCHEMA replay_partial_1_1; CREATE TABLE replay_partial_1_1.alerts (x int); CREATE SCHEMA replay_partial_2_2"
+key=$(/usr/bin/python3 -c '
+h = 1469598103934665603  # dw_hash_stable: FNV-1a 64 with the offset basis it has always used (persisted)
+for b in b"dossierwatch replay replay_partial_2_2": h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+print(h & 0x7fffffffffffffff)')
+dw_bg psql "$DW_DB" -Atq -c "SELECT pg_advisory_lock($key)" -c "SELECT pg_sleep(120)"
+holder=$DW_LAST_PID
+dw_wait_for "[ \"\$(dw_psql 'SELECT count(*) FROM pg_locks WHERE locktype = '\''advisory'\'' AND granted')\" -ge 1 ]" 20
+"$DW_BIN" replay --db "$DW_DB" --from-archive --into shadow_p 2>"$DW_TMP/replay_p.log" ||
+  dw_fail "replay with partial schemas around exited $?: $(cat "$DW_TMP/replay_p.log")"
+grep -q 'dropped schema "replay_partial_1_1"' "$DW_TMP/replay_p.log" || dw_fail "orphan not reported: $(cat "$DW_TMP/replay_p.log")"
+dw_assert_eq "replay_partial_2_2" "$(partials)" "partial schemas: the orphan dropped, the held one kept"
+compare shadow shadow_p "written with partial schemas around"
+dw_stop "$holder"
+dw_psql "DROP SCHEMA replay_partial_2_2"
+
+# a write that fails (a check constraint every alert row breaks, copied by LIKE)
+dw_psql "ALTER TABLE public.alerts ADD CONSTRAINT no_rows_here CHECK (false) NOT VALID"
+rc=0
+"$DW_BIN" replay --db "$DW_DB" --from-archive --into shadow_f 2>"$DW_TMP/replay_f.log" || rc=$?
+dw_psql "ALTER TABLE public.alerts DROP CONSTRAINT no_rows_here"
+dw_assert_eq 1 "$rc" "replay whose write fails"
+grep -q 'shadow_f.*no_rows_here' "$DW_TMP/replay_f.log" || dw_fail "failure not explained: $(cat "$DW_TMP/replay_f.log")"
+dw_assert_eq 0 "$(dw_psql "SELECT count(*) FROM pg_namespace WHERE nspname = 'shadow_f'")" "schema of a failed write"
+dw_assert_eq "" "$(partials)" "partial schemas after a failed write"
+
+# ---- --into-live: public rewritten in one transaction, its indexes and keys rebuilt
+dw_psql "DELETE FROM alerts; DELETE FROM aggregates"
+"$DW_BIN" replay --db "$DW_DB" --from-archive --into-live 2>"$DW_TMP/replay_live.log" ||
+  dw_fail "replay --into-live exited $?: $(cat "$DW_TMP/replay_live.log")"
+compare public shadow "--into-live"
+compare shadow public "--into-live"
+d=$(dw_psql "SELECT count(*) FROM (SELECT dossier_id, kafka_partition, state, open, tombstone FROM shadow.dossier_state
+              EXCEPT SELECT dossier_id, kafka_partition, state, open, tombstone FROM public.dossier_state) x")
+dw_assert_eq 0 "$d" "--into-live: dossier states"
+dw_assert_eq "$public_idx" "$(idx public)" "public's indexes after --into-live"
+dw_assert_eq 3 "$(pk public)" "public's primary keys after --into-live"
 
 # ---- export, then audit over the export
 "$DW_BIN" export --db "$DW_DB" --output "$DW_TMP/export.jsonl" 2>"$DW_TMP/export.log" ||
