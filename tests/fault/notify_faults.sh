@@ -54,7 +54,9 @@ start_notify n2
 dw_wait_for "[ \$(cat '$DW_TMP/n1.log' '$DW_TMP/n2.log' | grep -c 'group default: active') -ge 1 ]" 30 || dw_fail "none active"
 nt_idle "$(T 09:00)"
 dw_assert_eq 1 "$(cat "$DW_TMP/n1.log" "$DW_TMP/n2.log" | grep -c 'group default: active')" "active processes"
-cat "$DW_TMP/n1.log" "$DW_TMP/n2.log" | grep -q 'standing by' || dw_fail "no standby"
+# the other may still be starting (its first lock attempt comes after its
+# setup, slow under ASan): wait for its word rather than read the log once
+dw_wait_for "cat '$DW_TMP/n1.log' '$DW_TMP/n2.log' | grep -q 'standing by'" 30 || dw_fail "no standby"
 first=$(active_of n1 n2)
 [ -n "$first" ] || dw_fail "notify_status names neither process"
 
