@@ -9,8 +9,9 @@
 #   duo   two watch processes in one consumer group
 # each into its own database and consumer group. kill and duo hold at most
 # 3,000 messages for the watermark (watch.reorder_max; ref: the default), so
-# their pools fill and they pause the partitions ahead of the slowest: a
-# full pool must never change the result. Archive, alerts, aggregates
+# their pools fill and they pause the partitions ahead of the slowest (the
+# kill run with one broker answering 100 ms late, so that its pool fills on
+# any machine): a full pool must never change the result. Archive, alerts, aggregates
 # and dossier states must be identical, every event archived once and no
 # duplicate counted.
 source "$DW_SOURCE_DIR/tests/lib.sh"
@@ -58,6 +59,11 @@ REF_DB=$DW_DB
 dw_start_pg kill
 KILL_DB=$DW_DB
 kills=0
+# one broker slow to answer: the partitions it leads hold the watermark back
+# while the others deliver, so the small pool fills whatever the machine's
+# speed (without it, whether it filled depended on timing: under ASan it
+# once did not)
+dw_broker_ctl "rtt 2 100"
 for round in 1 2 3 4 5; do
   dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-kill-$round.log"
   pid=$DW_LAST_PID
@@ -78,6 +84,8 @@ done
 "$DW_BIN" watch --db "$KILL_DB" --group kill --exit-when-idle 4 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-kill-last.log" ||
   dw_fail "final kill-run watch failed"
 dw_assert_eq "$unique" "$(DW_DB=$KILL_DB archived)" "kill-run archive rows"
+dw_broker_ctl "rtt 2 0"
+echo "kill: the pool filled $(cat "$DW_TMP"/watch-kill-*.log | grep -c "reorder pool full") time(s)"
 grep -q 'reorder pool full' "$DW_TMP"/watch-kill-*.log || dw_fail "the kill run's pool never filled (the full-pool path is not exercised)"
 
 # --- duo: two processes in one group ----------------------------------------------
