@@ -88,13 +88,19 @@ static void indexes_free(out_indexes *ix) {
   *ix = (out_indexes){0};
 }
 
+/* Room for extra more entries. */
+static int indexes_reserve(out_indexes *ix, size_t extra) {
+  if (ix->n + extra <= ix->cap) return 0;
+  size_t cap = ix->cap * 2 >= ix->n + extra ? ix->cap * 2 : ix->n + extra + 16;
+  out_index *v = realloc(ix->v, cap * sizeof *v);
+  if (!v) return -1;
+  ix->v = v, ix->cap = cap;
+  return 0;
+}
+
+/* Appends an entry owning create's and attach's text (NULL when empty). */
 static int indexes_push(out_indexes *ix, int table, dw_buf *create, dw_buf *attach) {
-  if (ix->n == ix->cap) {
-    size_t cap = ix->cap ? ix->cap * 2 : 16;
-    out_index *v = realloc(ix->v, cap * sizeof *v);
-    if (!v) return -1;
-    ix->v = v, ix->cap = cap;
-  }
+  if (indexes_reserve(ix, 1)) return -1;
   ix->v[ix->n++] = (out_index){table, create->len ? create->data : NULL, attach->len ? attach->data : NULL, false};
   if (!create->len) dw_buf_free(create);
   if (!attach->len) dw_buf_free(attach);
@@ -103,12 +109,7 @@ static int indexes_push(out_indexes *ix, int table, dw_buf *create, dw_buf *atta
 
 /* Appends from's entries to *to (from is left empty). */
 static int indexes_move(out_indexes *to, out_indexes *from) {
-  if (to->n + from->n > to->cap) {
-    size_t cap = to->n + from->n + 16;
-    out_index *v = realloc(to->v, cap * sizeof *v);
-    if (!v) return -1;
-    to->v = v, to->cap = cap;
-  }
+  if (indexes_reserve(to, from->n)) return -1;
   if (from->n) memcpy(to->v + to->n, from->v, from->n * sizeof *from->v);
   to->n += from->n;
   free(from->v);
@@ -122,7 +123,7 @@ static int indexes_move(out_indexes *to, out_indexes *from) {
 static int indexes_take(PGconn *pg, const char *schema, int table, out_indexes *ix, char *err, size_t n) {
   const char *params[2] = {schema, dw_replay_tables[table]};
   PGresult *res = dw_pg_query(pg,
-                              "SELECT pg_get_indexdef(i.indexrelid), quote_ident(ci.relname), k.conname, k.contype,"
+                              "SELECT pg_get_indexdef(i.indexrelid), quote_ident(ci.relname), quote_ident(k.conname), k.contype,"
                               " pg_get_constraintdef(k.oid), quote_ident(n.nspname) || '.' || quote_ident(c.relname),"
                               " EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = i.indexrelid),"
                               " quote_ident(n.nspname) || '.' || quote_ident(ci.relname)"
@@ -139,24 +140,18 @@ static int indexes_take(PGconn *pg, const char *schema, int table, out_indexes *
     const char *qtable = PQgetvalue(res, i, 5);
     dw_buf create = DW_BUF_INIT, attach = DW_BUF_INIT;
     if (!PQgetisnull(res, i, 2)) {
-      char *con = PQescapeIdentifier(pg, PQgetvalue(res, i, 2), strlen(PQgetvalue(res, i, 2)));
-      if (!con) {
-        rc = -1;
-        break;
-      }
-      const char type = PQgetvalue(res, i, 3)[0];
+      const char *con = PQgetvalue(res, i, 2), type = PQgetvalue(res, i, 3)[0];
       dw_buf_printf(&drop, "ALTER TABLE %s DROP CONSTRAINT %s;", qtable, con);
       if (type == 'p' || type == 'u') {
-        dw_buf_printf(&create, "%s", PQgetvalue(res, i, 0));
+        dw_buf_puts(&create, PQgetvalue(res, i, 0));
         dw_buf_printf(&attach, "ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s", qtable, con,
                       type == 'p' ? "PRIMARY KEY" : "UNIQUE", PQgetvalue(res, i, 1));
       } else {
         dw_buf_printf(&attach, "ALTER TABLE %s ADD CONSTRAINT %s %s", qtable, con, PQgetvalue(res, i, 4));
       }
-      PQfreemem(con);
     } else {
       dw_buf_printf(&drop, "DROP INDEX %s;", PQgetvalue(res, i, 7));
-      dw_buf_printf(&create, "%s", PQgetvalue(res, i, 0));
+      dw_buf_puts(&create, PQgetvalue(res, i, 0));
     }
     if (create.oom || attach.oom || indexes_push(ix, table, &create, &attach)) {
       dw_buf_free(&create), dw_buf_free(&attach);
