@@ -56,6 +56,7 @@
 #define TOMBSTONE_PURGE_INTERVAL_MS 3600000LL
 #define STATS_INTERVAL_MS 10000
 #define DLQ_TIMEOUT_MS 30000
+#define END_QUERY_TIMEOUT_MS 1000 /* asking the leaders where caught-up partitions end */
 
 static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) {
@@ -101,6 +102,8 @@ typedef struct watch {
   dw_pool pool;
   chunk ch;
   bool need_rebuild, full_logged;
+  bool ends_unsettled; /* caught-up partitions whose end the broker has not confirmed */
+  int64_t saved_clock[DW_MAX_PARTITIONS]; /* while loading: each partition's last commit clock */
 
   /* collected for the commit */
   dw_pg_state_row *states;
@@ -203,15 +206,32 @@ static int restore_one(const char *dossier_id, int32_t partition, const void *bl
   (void)open;
   watch *w = opaque;
   char err[256];
-  if (dw_driver_restore(w->drv, dossier_id, blob, len, partition, err, sizeof err)) {
+  const int64_t as_of = partition >= 0 && partition < DW_MAX_PARTITIONS ? w->saved_clock[partition] : DW_TIME_NONE;
+  if (dw_driver_restore(w->drv, dossier_id, blob, len, partition, as_of, err, sizeof err)) {
     DW_LOG_ERR("dossier %s: stored state not loaded: %s", dossier_id, err);
     return -1;
   }
   return 0;
 }
 
+/* The clock a process may start at over partitions whose last commits
+ * carried clocks wm[0..n). A commit's clock bounds what its partition
+ * still holds (nothing uncommitted there is at or before it); partitions
+ * last committed by different processes (a rebalance) carry different
+ * clocks, and only the least bounds them all; a partition never committed
+ * with a clock bounds nothing (DW_TIME_NONE: the watermark decides). */
+static int64_t least_clock(const int64_t *wm, size_t n) {
+  int64_t least = DW_TIME_NONE;
+  for (size_t i = 0; i < n; i++) {
+    if (wm[i] == DW_TIME_NONE) return DW_TIME_NONE;
+    if (least == DW_TIME_NONE || wm[i] < least) least = wm[i];
+  }
+  return least;
+}
+
 /* Loads offsets, clock and dossier states of partitions ps into the driver
- * and the partition table. */
+ * and the partition table. The driver must hold no other partition (a
+ * fresh one: the clock never goes back). */
 static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, size_t en) {
   if (n == 0) return 0;
   if (pg_ensure(w, err, en)) return -1;
@@ -224,6 +244,9 @@ static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, siz
   }
   int rc = dw_pg_state_load_offsets(w->pg, w->group, w->topic, ps, n, next, wm, err, en);
   long failed = 0, rows = 0;
+  /* a dossier's state is as of its partition's last commit: it is not
+   * evaluated before that clock (least_clock may start behind it) */
+  for (size_t i = 0; i < n; i++) w->saved_clock[ps[i]] = w->event_clock ? wm[i] : DW_TIME_NONE;
   if (rc == 0 && (rows = dw_pg_state_load_dossiers(w->pg, ps, n, restore_one, w, &failed, err, en)) < 0) rc = -1;
   if (rc == 0) {
     dw_part *parts = dw_group_parts(w->grp);
@@ -232,10 +255,11 @@ static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, siz
        * of what comes now: the watermark starts afresh */
       parts[ps[i]].maxp = DW_TIME_NONE;
       parts[ps[i]].low = parts[ps[i]].high = -1;
+      parts[ps[i]].end_confirmed = false;
       parts[ps[i]].next = parts[ps[i]].stored = parts[ps[i]].recv = next[i];
-      /* the clock of the last commit: everything not committed is after it */
-      if (w->event_clock && wm[i] != DW_TIME_NONE) dw_driver_advance(w->drv, wm[i]);
     }
+    const int64_t clock = least_clock(wm, n);
+    if (w->event_clock && clock != DW_TIME_NONE) dw_driver_advance(w->drv, clock);
     DW_LOG_INF("loaded %zu partition(s) of %s: %ld dossier states%s", n, w->topic, rows,
                failed ? " (some failed, see above)" : "");
   }
@@ -296,6 +320,9 @@ static void stage_choose(watch *w, int64_t *wm, bool *inclusive) {
   *inclusive = true;
   if (w->event_clock) {
     dw_group_refresh_offsets(w->grp);
+    /* a partition at its cached end releases the watermark only on the
+     * broker's word (dw_pool.h): the cache can be seconds old */
+    w->ends_unsettled = dw_group_confirm_ends(w->grp, END_QUERY_TIMEOUT_MS) > 0;
     *wm = dw_parts_watermark(dw_group_parts(w->grp), DW_MAX_PARTITIONS, inclusive);
   }
   w->ch.n = dw_pool_choose(&w->pool, w->event_clock, *wm, (size_t)w->batch_max, &w->ch.more);
@@ -592,6 +619,15 @@ static int on_assigned(void *opaque, const int32_t *ps, size_t n) {
    * loop loads everything assigned, with retries; a partial load would
    * leave half the states in memory, so it also goes through the rebuild. */
   if (w->need_rebuild || !w->drv) return -1;
+  /* Assignment is eager: everything was revoked and forgotten before. A
+   * fresh driver, because this process's clock may be ahead of what the
+   * partitions it gets still hold (their last owner was behind it). */
+  engine_destroy(w);
+  if (engine_create(w, err, sizeof err)) {
+    DW_LOG_ERR("assignment: %s; will rebuild", err);
+    w->need_rebuild = true;
+    return -1;
+  }
   if (load_partitions(w, ps, n, err, sizeof err)) {
     DW_LOG_ERR("assignment: %s; will rebuild", err);
     w->need_rebuild = true;
@@ -747,9 +783,10 @@ static void run(watch *w) {
     if (w->need_rebuild) continue;
     int64_t t_process = dw_now_ms();
     w->c.ms_poll += t_process - t_gather;
-    /* with messages waiting for the watermark, look again even with
-     * nothing new: a partition reaching its end moves the watermark */
-    if (fresh > 0 || timers_due || w->pool.n > 0) {
+    /* with messages waiting for the watermark, or a partition's end not
+     * yet confirmed, look again even with nothing new: a partition reaching
+     * its end moves the watermark */
+    if (fresh > 0 || timers_due || w->pool.n > 0 || w->ends_unsettled) {
       int rc = process_ready(w);
       w->c.ms_process += dw_now_ms() - t_process;
       if (rc) {

@@ -246,9 +246,9 @@ void dw_driver_drain_aggregates(dw_driver *d, void (*fn)(const dw_agg_row *delta
   dw_aggregates_drain_changes(d->agg, 1, now == DW_TIME_NONE ? 0 : now, on_delta, &c);
 }
 
-int dw_driver_restore(dw_driver *d, const char *dossier_id, const void *blob, size_t len, int32_t tag, char *err,
-                      size_t n) {
-  if (dw_engine_restore(d->eng, blob, len, err, n)) return -1;
+int dw_driver_restore(dw_driver *d, const char *dossier_id, const void *blob, size_t len, int32_t tag, int64_t as_of,
+                      char *err, size_t n) {
+  if (dw_engine_restore(d->eng, blob, len, as_of, err, n)) return -1;
   if (dw_engine_blob_is_tombstone(blob, len)) return 0; /* not in memory: nothing to tag */
   int created;
   if (!note(d, dossier_id, tag, &created)) abort();

@@ -92,9 +92,10 @@ void dw_driver_drain_states(dw_driver *d, void (*fn)(const dw_state_row *row, vo
  * its non-zero delta. */
 void dw_driver_drain_aggregates(dw_driver *d, void (*fn)(const dw_agg_row *delta, void *opaque), void *opaque);
 
-/* Loads a stored state (watch: a partition's dossiers on assignment). */
-int dw_driver_restore(dw_driver *d, const char *dossier_id, const void *blob, size_t len, int32_t tag, char *errstr,
-                      size_t errstr_size);
+/* Loads a stored state (watch: a partition's dossiers on assignment),
+ * saved at clock as_of (dw_engine_restore). */
+int dw_driver_restore(dw_driver *d, const char *dossier_id, const void *blob, size_t len, int32_t tag, int64_t as_of,
+                      char *errstr, size_t errstr_size);
 /* Drops every dossier whose tag keep() refuses (a revoked partition). */
 void dw_driver_forget(dw_driver *d, int (*keep)(int32_t tag, void *opaque), void *opaque);
 

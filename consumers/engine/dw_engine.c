@@ -1103,7 +1103,7 @@ void dw_engine_drain_dirty(dw_engine *e,
   }
 }
 
-int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, size_t errstr_size) {
+int dw_engine_restore(dw_engine *e, const void *blob, size_t len, int64_t as_of, char *errstr, size_t errstr_size) {
   if (blob && len >= 1 && ((const uint8_t *)blob)[0] == 'T') {
     if (!dw_engine_blob_is_tombstone(blob, len) || ((const uint8_t *)blob)[1] != 1) {
       snprintf(errstr, errstr_size, "tombstone blob: bad length %zu or version", len);
@@ -1130,8 +1130,9 @@ int dw_engine_restore(dw_engine *e, const void *blob, size_t len, char *errstr, 
     e->open_by_rule[r[i].rule]++;
     if (r[i].rule == DW_RULE_OVERDUE && e->agg) gauge_add(e, d, r[i].agency, 1);
   }
-  /* evaluated at the next advance: time may have passed since it was saved */
-  dw_timer_set(&e->heap, d, d->heap_idx, e->now);
+  /* evaluated at the next advance (time may have passed since it was
+   * saved), but not before as_of (see dw_engine.h) */
+  dw_timer_set(&e->heap, d, d->heap_idx, as_of != DW_TIME_NONE && (e->now == DW_TIME_NONE || as_of > e->now) ? as_of : e->now);
   return 0;
 }
 

@@ -86,12 +86,19 @@ void dw_engine_stats_get(const dw_engine *eng, dw_engine_stats *out);
  *   `open`: the dossier is received and not closed (0 for a tombstone).
  * - dw_engine_restore: loads one dossier or tombstone (no alerts or
  *   aggregates emitted; a dossier's open alerts are part of its blob).
+ *   as_of: the clock its state was saved at (everything up to it has been
+ *   evaluated and told; DW_TIME_NONE: unknown). The dossier is evaluated
+ *   again only once the clock reaches as_of, never at an earlier instant:
+ *   a process starting behind the partition's last owner (a rebalance
+ *   between processes at different clocks) must not evaluate a state
+ *   whose events lie ahead of its clock (an alert raised and cleared
+ *   before would be raised again).
  * - dw_engine_forget: drops dossiers for which keep(dossier_id) is 0 (a
  *   revoked partition). */
 void dw_engine_drain_dirty(dw_engine *eng,
                            void (*fn)(const char *dossier_id, const void *blob, size_t len, int open, void *opaque),
                            void *opaque);
-int dw_engine_restore(dw_engine *eng, const void *blob, size_t len, char *errstr, size_t errstr_size);
+int dw_engine_restore(dw_engine *eng, const void *blob, size_t len, int64_t as_of, char *errstr, size_t errstr_size);
 int dw_engine_blob_is_tombstone(const void *blob, size_t len);
 /* How long (ms of wall time since it was written) a stored tombstone must
  * be kept: twice the grace period, after which no late event can matter. */

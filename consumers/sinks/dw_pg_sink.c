@@ -249,12 +249,17 @@ int dw_pg_sink_offset(PGconn *pg, const char *group, const char *topic, int32_t 
   const char *params[6] = {group, topic, part, next, wm, exp};
   if (watermark_ms == DW_TIME_NONE) params[4] = NULL;
   /* The WHERE on the update is the fence: it only moves the offset we
-   * loaded; a row moved by another consumer makes RETURNING empty. */
+   * loaded; a row moved by another consumer makes RETURNING empty. The
+   * clock never goes back: a process that took the partition over at an
+   * older clock (a rebalance) commits it too, but the partition's dossier
+   * states stay as of the newer one (and nothing uncommitted precedes it);
+   * the wall clock stores none. */
   PGresult *res = PQexecParams(pg,
                                "INSERT INTO kafka_offsets (consumer_group, topic, kafka_partition, next_offset,"
                                " watermark_ms, updated_at) VALUES ($1, $2, $3, $4, $5, now())"
                                " ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE SET"
-                               " next_offset = EXCLUDED.next_offset, watermark_ms = EXCLUDED.watermark_ms,"
+                               " next_offset = EXCLUDED.next_offset, watermark_ms = CASE WHEN EXCLUDED.watermark_ms IS NULL THEN NULL"
+                               " ELSE GREATEST(kafka_offsets.watermark_ms, EXCLUDED.watermark_ms) END,"
                                " updated_at = now() WHERE kafka_offsets.next_offset = $6::bigint RETURNING 1",
                                6, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {

@@ -16,6 +16,8 @@ struct dw_group {
   dw_part parts[DW_MAX_PARTITIONS];
   int64_t last_rebalance;
   bool closed;
+  bool arrived;      /* a message arrived since the ends were last confirmed */
+  bool in_rebalance; /* inside the rebalance callback: no broker queries */
 };
 
 dw_part *dw_group_parts(dw_group *g) { return g->parts; }
@@ -86,13 +88,15 @@ static void on_revoke(dw_group *g, rd_kafka_topic_partition_list_t *l) {
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *l, void *opaque) {
   dw_group *g = opaque;
+  g->in_rebalance = true;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     on_assign(g, l);
-    return;
+  } else {
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) DW_LOG_ERR("rebalance error: %s", rd_kafka_err2str(err));
+    on_revoke(g, l);
+    rd_kafka_assign(rk, NULL);
   }
-  if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) DW_LOG_ERR("rebalance error: %s", rd_kafka_err2str(err));
-  on_revoke(g, l);
-  rd_kafka_assign(rk, NULL);
+  g->in_rebalance = false;
 }
 
 dw_group *dw_group_new(const dw_config *cfg, dw_group_hooks hooks, char *err, size_t n) {
@@ -176,19 +180,60 @@ rd_kafka_message_t *dw_group_poll(dw_group *g, int timeout_ms) {
       continue;
     }
     g->parts[p].recv = m->offset + 1;
+    g->arrived = true;
     return m;
   }
 }
 
 void dw_group_refresh_offsets(dw_group *g) {
+  const bool arrived = g->arrived;
+  g->arrived = false;
   for (int p = 0; p < DW_MAX_PARTITIONS; p++) {
-    if (!g->parts[p].assigned) continue;
+    dw_part *pi = &g->parts[p];
+    if (!pi->assigned) continue;
+    if (arrived) pi->end_confirmed = false; /* a confirmation holds only until the next arrival */
     int64_t low = -1, high = -1;
     if (rd_kafka_get_watermark_offsets(g->rk, g->topic, p, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      g->parts[p].low = low;
-      g->parts[p].high = high;
+      pi->low = low;
+      /* the cache may be older than a confirmed end: the end only grows */
+      if (high > pi->high) pi->high = high;
     }
   }
+}
+
+int dw_group_confirm_ends(dw_group *g, int timeout_ms) {
+  rd_kafka_topic_partition_list_t *l = NULL;
+  int asked = 0, unsettled = 0;
+  for (int p = 0; p < DW_MAX_PARTITIONS; p++) {
+    const dw_part *pi = &g->parts[p];
+    if (!pi->assigned || pi->end_confirmed || !dw_part_at_cached_end(pi)) continue;
+    unsettled++;
+    if (g->in_rebalance) continue; /* no blocking query inside the callback: they keep holding */
+    if (!l) l = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_topic_partition_list_add(l, g->topic, p)->offset = RD_KAFKA_OFFSET_END; /* timestamp -1: latest */
+    asked++;
+  }
+  if (!l) return unsettled;
+  /* ListOffsets to each leader: an answer is as new as the query, which
+   * follows every message received so far */
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(g->rk, l, timeout_ms);
+  if (e) {
+    DW_LOG_DBG("end offsets of %d partition(s) not confirmed: %s", asked, rd_kafka_err2str(e));
+  } else {
+    for (int i = 0; i < l->cnt; i++) {
+      const rd_kafka_topic_partition_t *t = &l->elems[i];
+      if (t->partition < 0 || t->partition >= DW_MAX_PARTITIONS) continue;
+      if (t->err || t->offset < 0) {
+        DW_LOG_DBG("end offset of %s [%d] not confirmed: %s", g->topic, (int)t->partition, rd_kafka_err2str(t->err));
+        continue;
+      }
+      dw_part *pi = &g->parts[t->partition];
+      dw_part_confirm_end(pi, t->offset);
+      if (pi->end_confirmed || !dw_part_at_cached_end(pi)) unsettled--; /* settled, or it has more to deliver */
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  return unsettled;
 }
 
 static void pause_resume(dw_group *g, int32_t p, bool pause) {

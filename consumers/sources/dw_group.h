@@ -51,8 +51,15 @@ int64_t dw_group_last_rebalance(const dw_group *g);
 rd_kafka_message_t *dw_group_poll(dw_group *g, int timeout_ms);
 
 /* Asks the broker's low/high offsets of the assigned partitions (cached
- * by librdkafka from fetches, no round trip). */
+ * by librdkafka from fetches, no round trip). After a message arrived, the
+ * partitions' confirmed ends are old again (dw_pool.h). */
 void dw_group_refresh_offsets(dw_group *g);
+/* Asks the leaders (one ListOffsets round trip each, at most timeout_ms)
+ * for the end of every assigned partition that has reached its cached high
+ * offset without a confirmation (dw_part_confirm_end). Returns how many of
+ * those are still unconfirmed (leader away, timeout; none asked inside a
+ * rebalance): they keep holding the watermark back. */
+int dw_group_confirm_ends(dw_group *g, int timeout_ms);
 /* Pauses/resumes fetching as dw_pool_flow says. */
 void dw_group_flow(dw_group *g, const dw_pool *pool, bool event_clock);
 void dw_group_resume_all(dw_group *g);

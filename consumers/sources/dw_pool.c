@@ -7,14 +7,26 @@
 
 #include "dw_time.h"
 
-dw_part dw_part_unknown(void) { return (dw_part){false, false, -1, -1, -1, DW_TIME_NONE, -1, -1}; }
+dw_part dw_part_unknown(void) { return (dw_part){false, false, -1, -1, -1, DW_TIME_NONE, -1, -1, false}; }
 
-/* Has the partition messages we have not received? */
-static bool pending(const dw_part *pi) {
-  if (pi->high < 0) return true; /* not fetched yet: assume there is more */
-  if (pi->recv >= 0) return pi->recv < pi->high;
-  return pi->high > (pi->low >= 0 ? pi->low : 0);
+/* Received everything up to end? (recv -1: nothing received, from the
+ * beginning: only an empty partition is.) */
+static bool received_up_to(const dw_part *pi, int64_t end) {
+  if (pi->recv >= 0) return pi->recv >= end;
+  return end <= (pi->low >= 0 ? pi->low : 0);
 }
+
+bool dw_part_at_cached_end(const dw_part *pi) {
+  return pi->high >= 0 && received_up_to(pi, pi->high); /* high -1: not fetched yet, assume more */
+}
+
+void dw_part_confirm_end(dw_part *pi, int64_t end) {
+  if (end > pi->high) pi->high = end;
+  pi->end_confirmed = received_up_to(pi, pi->high);
+}
+
+/* May the partition still deliver messages? */
+static bool pending(const dw_part *pi) { return !dw_part_at_cached_end(pi) || !pi->end_confirmed; }
 
 int64_t dw_parts_watermark(const dw_part *parts, int nparts, bool *inclusive) {
   int64_t lo = DW_TIME_NONE, hi = DW_TIME_NONE;

@@ -16,7 +16,16 @@
  * event still to come from them: events at or before W may be applied, but
  * events *at* W may still arrive, so the clock may go only to just before W.
  * When nothing is left to receive anywhere, W is the latest event received
- * and the clock may go to W itself. */
+ * and the clock may go to W itself.
+ *
+ * "Nothing left to receive" needs the broker's word, not librdkafka's
+ * cached high offset: that cache is as old as the partition's last fetch
+ * response, which can be seconds old (its leader away, or an assignment
+ * whose cache dates from an earlier one) while the other partitions
+ * deliver newer events. A partition whose cached end it has reached still
+ * holds the watermark back until the broker confirms the end (a query made
+ * after the last message arrived from any partition, dw_part_confirm_end);
+ * every arrival makes the confirmations old again. */
 #ifndef DW_POOL_H
 #define DW_POOL_H
 
@@ -34,13 +43,22 @@ typedef struct dw_part {
   int64_t recv;      /* next offset to receive; -1 unknown */
   int64_t maxp;      /* latest occurred_at received, DW_TIME_NONE */
   int64_t low, high; /* the broker's watermark offsets, -1 unknown */
+  bool end_confirmed; /* the broker said, after the last arrival, that recv is the end */
 } dw_part;
 
 /* A partition before anything is known of it. */
 dw_part dw_part_unknown(void);
 
+/* Has the partition received everything up to its cached high offset?
+ * (Then it holds the watermark back only until its end is confirmed.) */
+bool dw_part_at_cached_end(const dw_part *pi);
+/* The broker says the partition ends at offset end (asked after the last
+ * arrival): high becomes at least end, and end_confirmed tells whether
+ * everything up to it was received. */
+void dw_part_confirm_end(dw_part *pi, int64_t end);
+
 /* The watermark (see above): DW_TIME_NONE while some partition with
- * messages pending has delivered none. *inclusive: nothing is pending, so
+ * messages pending (or its end not confirmed) has delivered none. *inclusive: nothing is pending, so
  * the clock may reach W itself (else only W - 1 ms). */
 int64_t dw_parts_watermark(const dw_part *parts, int nparts, bool *inclusive);
 

@@ -6,7 +6,9 @@
 #   ref   one uninterrupted watch
 #   kill  watch SIGKILLed at random points and restarted several times, with
 #         PostgreSQL restarted under it once (it must wait and retry)
-#   duo   two watch processes in one consumer group
+#   duo   two watch processes in one consumer group, one frozen (SIGSTOP)
+#         past its session timeout while the other takes over, then
+#         continued
 # each into its own database and consumer group. kill and duo hold at most
 # 3,000 messages for the watermark (watch.reorder_max; ref: the default), so
 # their pools fill and they pause the partitions ahead of the slowest (the
@@ -89,12 +91,32 @@ echo "kill: the pool filled $(cat "$DW_TMP"/watch-kill-*.log | grep -c "reorder 
 grep -q 'reorder pool full' "$DW_TMP"/watch-kill-*.log || dw_fail "the kill run's pool never filled (the full-pool path is not exercised)"
 
 # --- duo: two processes in one group ----------------------------------------------
+# Once both hold three partitions, the second is frozen (SIGSTOP) past its
+# session timeout: the first takes all six while the second's partitions
+# were last committed at an older clock than its own (it must not apply
+# their events behind its clock); then the second continues (fenced: its
+# partitions were taken) and rejoins, and the partitions it gets back were
+# last committed by the first, at a newer clock than its own. One broker
+# answers late again, so neither gets through its share before the freeze.
 dw_start_pg duo
 DUO_DB=$DW_DB
-dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-duo-1.log"
+dw_broker_ctl "rtt 2 100"
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 12 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-duo-1.log"
 p1=$DW_LAST_PID
-dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 6 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-duo-2.log"
+dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 12 "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-duo-2.log"
 p2=$DW_LAST_PID
+dw_wait_for 'grep -q "assigned 3 partition" "$DW_TMP/watch-duo-1.log" && grep -q "assigned 3 partition" "$DW_TMP/watch-duo-2.log"' 60 ||
+  dw_fail "the duo watches did not share the partitions"
+sleep 1
+frozen_at=$(wc -l <"$DW_TMP/watch-duo-1.log")
+kill -STOP "$p2"
+echo "duo: watch 2 frozen at $(DW_DB=$DUO_DB archived) archived"
+dw_wait_for 'tail -n +'"$frozen_at"' "$DW_TMP/watch-duo-1.log" | grep -q "assigned 6 partition"' 30 ||
+  dw_fail "watch 1 did not take over the frozen watch's partitions"
+sleep 2
+kill -CONT "$p2"
+echo "duo: watch 1 took all partitions; watch 2 continued at $(DW_DB=$DUO_DB archived) archived"
+dw_broker_ctl "rtt 2 0"
 dw_wait_for '! kill -0 '"$p1"' 2>/dev/null && ! kill -0 '"$p2"' 2>/dev/null' 150 || dw_fail "duo watches did not finish"
 dw_stop "$p1"
 dw_assert_eq 0 "$DW_STOP_RC" "duo watch 1 exit status"

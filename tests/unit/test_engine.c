@@ -811,6 +811,58 @@ static int keep_none(const char *id, void *opaque) {
   return 0;
 }
 
+/* A state restored as of clock T is not evaluated before T: the process
+ * restoring it may start behind (its clock is the least of its partitions'
+ * last commits), and the state already holds events up to T. Here: intake
+ * not digitized (raised Tue 08:00, cleared by DIGITIZED Tue 09:00), then a
+ * transfer to AG2 at 10:00, saved at Tue 12:00. */
+static void test_restore_as_of(void **state) {
+  (void)state;
+  fx *f = fx_new(1);
+  apply_ok(f, received("e1", "R1", "2025-04-28T08:00:00+07:00", DW_CH_IN_PERSON, 5));
+  dw_engine_advance(f->eng, T("2025-04-29T08:30:00+07:00"));
+  one(f, 0, "R1", DW_RULE_INTAKE_NOT_DIGITIZED, DW_ALERT_RAISED);
+  apply_ok(f, ev(DW_EV_DIGITIZED, "e2", "R1", "2025-04-29T09:00:00+07:00"));
+  dw_event *e = ev(DW_EV_TRANSFERRED, "e3", "R1", "2025-04-29T10:00:00+07:00");
+  strcpy(e->to_agency, "AG2");
+  apply_ok(f, e);
+  const int64_t saved = T("2025-04-29T12:00:00+07:00");
+  dw_engine_advance(f->eng, saved);
+  blobs bs = {0};
+  dw_engine_drain_dirty(f->eng, keep_blob, &bs);
+  assert_int_equal(bs.n, 1);
+  char err[256];
+  /* restored as of 12:00 by a process whose clock starts at Mon 20:00:
+   * nothing is told again while its clock passes 08:00 and 09:00, nor
+   * after 12:00 */
+  fx *g = fx_new(1);
+  assert_int_equal(dw_engine_restore(g->eng, bs.b[0], bs.len[0], saved, err, sizeof err), 0);
+  dw_engine_advance(g->eng, T("2025-04-28T20:00:00+07:00"));
+  assert_int_equal(dw_engine_next_deadline(g->eng), saved);
+  dw_engine_advance(g->eng, T("2025-04-29T08:30:00+07:00"));
+  dw_engine_advance(g->eng, T("2025-04-29T12:00:00+07:00"));
+  dw_engine_advance(g->eng, T("2025-04-30T12:00:00+07:00"));
+  assert_int_equal(g->sb.n, 0);
+  /* without as_of the same state, evaluated at 08:30, raised the alert
+   * again (with the agency it has now): what watch did after a rebalance */
+  fx *h = fx_new(1);
+  assert_int_equal(dw_engine_restore(h->eng, bs.b[0], bs.len[0], DW_TIME_NONE, err, sizeof err), 0);
+  dw_engine_advance(h->eng, T("2025-04-29T08:30:00+07:00"));
+  assert_string_equal(one(h, 0, "R1", DW_RULE_INTAKE_NOT_DIGITIZED, DW_ALERT_RAISED)->agency, "AG2");
+  /* as_of behind the clock: evaluated at the next advance, as before */
+  fx *k = fx_new(1);
+  dw_engine_advance(k->eng, T("2025-04-30T00:00:00+07:00"));
+  assert_int_equal(dw_engine_restore(k->eng, bs.b[0], bs.len[0], saved, err, sizeof err), 0);
+  assert_int_equal(dw_engine_next_deadline(k->eng), T("2025-04-30T00:00:00+07:00"));
+  dw_engine_advance(k->eng, T("2025-04-30T01:00:00+07:00"));
+  assert_int_equal(k->sb.n, 0);
+  fx_free(f);
+  fx_free(g);
+  fx_free(h);
+  fx_free(k);
+  free(bs.b[0]);
+}
+
 static void test_persistence(void **state) {
   (void)state;
   fx *f = fx_new(1);
@@ -832,10 +884,10 @@ static void test_persistence(void **state) {
 
   fx *g = fx_new(1);
   char err[256];
-  assert_int_equal(dw_engine_restore(g->eng, "D\x09", 2, err, sizeof err), -1);
+  assert_int_equal(dw_engine_restore(g->eng, "D\x09", 2, DW_TIME_NONE, err, sizeof err), -1);
   assert_non_null(strstr(err, "version"));
-  assert_int_equal(dw_engine_restore(g->eng, bs.b[0], bs.len[0] - 3, err, sizeof err), -1);
-  assert_int_equal(dw_engine_restore(g->eng, bs.b[0], bs.len[0], err, sizeof err), 0);
+  assert_int_equal(dw_engine_restore(g->eng, bs.b[0], bs.len[0] - 3, DW_TIME_NONE, err, sizeof err), -1);
+  assert_int_equal(dw_engine_restore(g->eng, bs.b[0], bs.len[0], DW_TIME_NONE, err, sizeof err), 0);
   assert_int_equal(g->sb.n, 0);
   dw_engine_advance(g->eng, T("2025-04-30T09:00:00+07:00"));
   assert_int_equal(g->sb.n, 0); /* nothing re-raised */
@@ -867,8 +919,8 @@ static void test_persistence(void **state) {
   const void *tomb = again.b[again.n - 1];
   assert_true(dw_engine_blob_is_tombstone(tomb, again.len[again.n - 1]));
   fx *h = fx_new(1);
-  assert_int_equal(dw_engine_restore(h->eng, tomb, again.len[again.n - 1] - 1, err, sizeof err), -1);
-  assert_int_equal(dw_engine_restore(h->eng, tomb, again.len[again.n - 1], err, sizeof err), 0);
+  assert_int_equal(dw_engine_restore(h->eng, tomb, again.len[again.n - 1] - 1, DW_TIME_NONE, err, sizeof err), -1);
+  assert_int_equal(dw_engine_restore(h->eng, tomb, again.len[again.n - 1], DW_TIME_NONE, err, sizeof err), 0);
   dw_engine_advance(h->eng, T("2025-06-01T09:00:00+07:00"));
   e = ev(DW_EV_DIGITIZED, "e5", "P1", "2025-04-28T08:30:00+07:00");
   apply_ok(h, e);
@@ -985,7 +1037,7 @@ int main(void) {
     cmocka_unit_test(test_late_event_rederives),
     cmocka_unit_test(test_out_of_order),
     cmocka_unit_test(test_timers_in_order),
-    cmocka_unit_test(test_persistence),
+    cmocka_unit_test(test_persistence), cmocka_unit_test(test_restore_as_of),
     cmocka_unit_test(test_memory_per_dossier),
     cmocka_unit_test(test_bench),
   };

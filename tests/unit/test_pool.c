@@ -1,5 +1,6 @@
 /* Unit tests: dw_pool, the bookkeeping of watch's consumer-group source:
- * the watermark over partitions (and when the clock may reach it), the
+ * the watermark over partitions (and when the clock may reach it, a
+ * partition at a stale cached end still holding it back), the
  * choice of the next chunk (event-time order, bad messages first, batch
  * limit, never past the watermark even with the pool full, the wall
  * clock's arrival order), the offsets to commit after a chunk, and flow
@@ -45,8 +46,13 @@ static void test_watermark(void **state) {
   /* all pending: the least latest event; events at it may still come */
   assert_int_equal(dw_parts_watermark(p, NP, &incl), 50);
   assert_false(incl);
-  /* partition 1 caught up: it no longer holds the watermark back */
+  /* partition 1 at its cached end: it still holds the watermark back
+   * until the broker confirms the end, then no longer */
   p[1].recv = 10;
+  assert_true(dw_part_at_cached_end(&p[1]));
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 50);
+  dw_part_confirm_end(&p[1], 10);
+  assert_true(p[1].end_confirmed);
   assert_int_equal(dw_parts_watermark(p, NP, &incl), 70);
   assert_false(incl);
   /* a pending partition that delivered nothing holds everything */
@@ -54,18 +60,71 @@ static void test_watermark(void **state) {
   assert_int_equal(dw_parts_watermark(p, NP, &incl), DW_TIME_NONE);
   p[2].maxp = 70;
   /* everything caught up: the latest event, inclusive */
-  for (int i = 0; i < NP; i++) p[i].recv = 10;
+  for (int i = 0; i < NP; i++) p[i].recv = 10, dw_part_confirm_end(&p[i], 10);
   assert_int_equal(dw_parts_watermark(p, NP, &incl), 100);
   assert_true(incl);
   /* an unassigned partition counts for nothing */
   p[0].assigned = false;
   assert_int_equal(dw_parts_watermark(p, NP, &incl), 90);
-  /* empty partitions (high = low) are caught up */
+  /* empty partitions (high = low) are caught up, once confirmed */
   parts_init(p);
   for (int i = 0; i < NP; i++) p[i].low = p[i].high = 3;
   p[3].maxp = 7, p[3].high = 9, p[3].recv = 9;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), DW_TIME_NONE); /* 0..2 delivered nothing */
+  for (int i = 0; i < NP; i++) dw_part_confirm_end(&p[i], p[i].high);
   assert_int_equal(dw_parts_watermark(p, NP, &incl), 7);
   assert_true(incl);
+}
+
+/* The cache of high offsets is as old as the last fetch response: a
+ * partition whose leader is away (or whose cache dates from an earlier
+ * assignment) looks caught up while newer events wait for it. It holds the
+ * watermark back until the broker's answer; an answer with more to come
+ * makes it pending (its cached end grows, never shrinks). */
+static void test_stale_end(void **state) {
+  (void)state;
+  dw_part p[NP];
+  parts_init(p);
+  for (int i = 0; i < NP; i++) p[i].low = 0, p[i].high = 10, p[i].recv = 10, dw_part_confirm_end(&p[i], 10);
+  p[0].maxp = 100, p[1].maxp = 100, p[2].maxp = 100, p[3].maxp = 100;
+  bool incl;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 100);
+  assert_true(incl);
+  /* new events arrive on 0 and 1 (up to 300); 2 and 3 look caught up by
+   * their cache, but the arrival made their confirmation old */
+  p[0].high = p[1].high = 20;
+  p[0].recv = 15, p[0].maxp = 300, p[1].recv = 20, p[1].maxp = 250;
+  for (int i = 0; i < NP; i++) p[i].end_confirmed = false;
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 100);
+  assert_false(incl);
+  /* the broker: 2 really ends at 10, 3 has 5 more (its leader was away) */
+  dw_part_confirm_end(&p[1], 20);
+  dw_part_confirm_end(&p[2], 10);
+  dw_part_confirm_end(&p[3], 15);
+  assert_true(p[2].end_confirmed);
+  assert_false(p[3].end_confirmed);
+  assert_false(dw_part_at_cached_end(&p[3]));
+  assert_int_equal(p[3].high, 15);
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 100); /* 3 still holds it at 100 */
+  assert_true(dw_part_holds_watermark(p, NP, 3));
+  assert_false(dw_part_holds_watermark(p, NP, 2));
+  /* a confirmed end never lowers the cached one */
+  dw_part_confirm_end(&p[3], 12);
+  assert_int_equal(p[3].high, 15);
+  /* 3 delivers up to 15 (latest 280) and is confirmed there */
+  p[3].recv = 15, p[3].maxp = 280;
+  dw_part_confirm_end(&p[3], 15);
+  assert_int_equal(dw_parts_watermark(p, NP, &incl), 300); /* 0 pending at 300, the least pending */
+  assert_false(incl);
+  /* nothing received yet from the beginning (recv -1): caught up only
+   * where the partition is empty */
+  parts_init(p);
+  p[0].low = 5, p[0].high = 5;
+  dw_part_confirm_end(&p[0], 5);
+  assert_true(p[0].end_confirmed);
+  p[1].low = 5, p[1].high = 5;
+  dw_part_confirm_end(&p[1], 8);
+  assert_false(p[1].end_confirmed);
 }
 
 static void test_choose_event_clock(void **state) {
@@ -221,7 +280,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_watermark),          cmocka_unit_test(test_choose_event_clock),
     cmocka_unit_test(test_choose_full_and_wall), cmocka_unit_test(test_offsets_and_drop),
-    cmocka_unit_test(test_flow),
+    cmocka_unit_test(test_flow),               cmocka_unit_test(test_stale_end),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
