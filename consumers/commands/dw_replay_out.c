@@ -34,7 +34,6 @@
 #include "dw_buf.h"
 #include "dw_driver.h"
 #include "dw_engine.h"
-#include "dw_hash.h"
 #include "dw_log.h"
 #include "dw_pg.h"
 #include "dw_pg_sink.h"
@@ -473,17 +472,9 @@ static void *loader_main(void *arg) {
 
 /* The advisory lock that says a partial schema's replay is alive. */
 static int partial_lock(PGconn *pg, const char *partial, const char *fn, int *held, char *err, size_t n) {
-  char key[24], name[128];
+  char name[128];
   snprintf(name, sizeof name, "dossierwatch replay %s", partial);
-  snprintf(key, sizeof key, "%lld", (long long)(dw_hash_stable(name) & 0x7fffffffffffffffLL));
-  char sql[64];
-  snprintf(sql, sizeof sql, "SELECT %s($1::bigint)", fn);
-  const char *params[1] = {key};
-  PGresult *res = dw_pg_query(pg, sql, 1, params, err, n);
-  if (!res) return -1;
-  if (held) *held = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
-  PQclear(res);
-  return 0;
+  return dw_pg_advisory(pg, fn, name, held, err, n);
 }
 
 /* Drops the partial schemas of replays that died while writing (their

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "dw_buf.h"
-#include "dw_hash.h"
 #include "dw_log.h"
 #include "dw_pg.h"
 #include "dw_time.h"
@@ -87,15 +86,10 @@ int dw_outbox_legacy_done(PGconn *pg, const char *feed, char *err, size_t n) {
 }
 
 int dw_outbox_lock(PGconn *pg, const char *feed, char *err, size_t n) {
-  char key[24], name[160];
+  char name[160];
   snprintf(name, sizeof name, "dossierwatch feed %s", feed);
-  snprintf(key, sizeof key, "%lld", (long long)(dw_hash_stable(name) & 0x7fffffffffffffffLL));
-  const char *params[1] = {key};
-  PGresult *res = dw_pg_query(pg, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, err, n);
-  if (!res) return -1;
-  int held = PQgetvalue(res, 0, 0)[0] == 't';
-  PQclear(res);
-  return held;
+  int held = 0;
+  return dw_pg_advisory(pg, "pg_try_advisory_lock", name, &held, err, n) ? -1 : held;
 }
 
 /* ---- pages ---- */
