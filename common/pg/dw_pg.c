@@ -345,17 +345,13 @@ int dw_pg_copy_close(dw_pg_copy_stream *s, char *err, size_t n) {
   return rc;
 }
 
-int dw_pg_advisory(PGconn *conn, const char *fn, const char *name, int *result, char *err, size_t n) {
-  if (strcmp(fn, "pg_try_advisory_lock") != 0 && strcmp(fn, "pg_advisory_lock") != 0 &&
-      strcmp(fn, "pg_advisory_unlock") != 0) {
-    snprintf(err, n, "not an advisory lock function: %s", fn);
-    return -1;
-  }
-  char key[24], sql[64];
+int dw_pg_advisory(PGconn *conn, dw_pg_advisory_op op, const char *name, int *result, char *err, size_t n) {
+  static const char *const sql[] = {"SELECT pg_try_advisory_lock($1::bigint)", "SELECT pg_advisory_lock($1::bigint)",
+                                    "SELECT pg_advisory_unlock($1::bigint)"};
+  char key[24];
   snprintf(key, sizeof key, "%lld", (long long)(dw_hash_stable(name) & INT64_MAX));
-  snprintf(sql, sizeof sql, "SELECT %s($1::bigint)", fn);
   const char *params[1] = {key};
-  PGresult *res = dw_pg_query(conn, sql, 1, params, err, n);
+  PGresult *res = dw_pg_query(conn, sql[op], 1, params, err, n);
   if (!res) return -1;
   if (result) *result = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);

@@ -29,12 +29,12 @@ int dw_pg_exec(PGconn *conn, const char *sql, char *err, size_t n);
 PGresult *dw_pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params, char *err,
                       size_t n);
 
-/* Session advisory locks named by text: fn is pg_try_advisory_lock,
- * pg_advisory_lock or pg_advisory_unlock, the key the name hashed by
+/* Session advisory locks named by text, the key the name hashed by
  * dw_hash_stable into a positive bigint (one key space for every lock
- * dossierwatch takes by name). *result (may be NULL): the function
- * returned true. 0, or -1 with the reason in err. */
-int dw_pg_advisory(PGconn *conn, const char *fn, const char *name, int *result, char *err, size_t n);
+ * dossierwatch takes by name). *result (may be NULL): the lock was taken
+ * (TRY) or held (UNLOCK). 0, or -1 with the reason in err. */
+typedef enum dw_pg_advisory_op { DW_PG_ADVISORY_TRY, DW_PG_ADVISORY_WAIT, DW_PG_ADVISORY_UNLOCK } dw_pg_advisory_op;
+int dw_pg_advisory(PGconn *conn, dw_pg_advisory_op op, const char *name, int *result, char *err, size_t n);
 
 /* Copies the message of a failed result (or the connection's) into err,
  * without the trailing newline, prefixed with the SQLSTATE when known. */

@@ -471,10 +471,10 @@ static void *loader_main(void *arg) {
 }
 
 /* The advisory lock that says a partial schema's replay is alive. */
-static int partial_lock(PGconn *pg, const char *partial, const char *fn, int *held, char *err, size_t n) {
+static int partial_lock(PGconn *pg, const char *partial, dw_pg_advisory_op op, int *held, char *err, size_t n) {
   char name[128];
   snprintf(name, sizeof name, "dossierwatch replay %s", partial);
-  return dw_pg_advisory(pg, fn, name, held, err, n);
+  return dw_pg_advisory(pg, op, name, held, err, n);
 }
 
 /* Drops the partial schemas of replays that died while writing (their
@@ -487,12 +487,12 @@ static int drop_orphans(PGconn *pg, char *err, size_t n) {
   for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
     const char *name = PQgetvalue(res, i, 0);
     int held = 0;
-    if ((rc = partial_lock(pg, name, "pg_try_advisory_lock", &held, err, n)) || !held) continue;
+    if ((rc = partial_lock(pg, name, DW_PG_ADVISORY_TRY, &held, err, n)) || !held) continue;
     char sql[160];
     snprintf(sql, sizeof sql, "DROP SCHEMA \"%s\" CASCADE", name);
     rc = dw_pg_exec(pg, sql, err, n);
     if (rc == 0) DW_LOG_INF("dropped schema \"%s\", left by a replay that stopped while writing", name);
-    if (partial_lock(pg, name, "pg_advisory_unlock", NULL, err, n)) rc = -1;
+    if (partial_lock(pg, name, DW_PG_ADVISORY_UNLOCK, NULL, err, n)) rc = -1;
   }
   PQclear(res);
   return rc;
@@ -555,12 +555,12 @@ static int write_shadow(PGconn *pg, const char *conninfo, dw_jobs *jobs, const a
                         dw_replay_out_counts *oc, char *err, size_t n) {
   char partial[64], sql[128];
   snprintf(partial, sizeof partial, PARTIAL_PREFIX "%ld_%lld", (long)getpid(), (long long)(dw_now_ms() / 1000));
-  if (drop_orphans(pg, err, n) || partial_lock(pg, partial, "pg_advisory_lock", NULL, err, n)) return -1;
+  if (drop_orphans(pg, err, n) || partial_lock(pg, partial, DW_PG_ADVISORY_WAIT, NULL, err, n)) return -1;
   snprintf(sql, sizeof sql, "CREATE SCHEMA \"%s\"", partial);
   int rc = dw_pg_exec(pg, sql, err, n);
   if (rc == 0) rc = build_partial(pg, conninfo, jobs, agg, partial, schema, oc, err, n);
   char ignored[256];
-  partial_lock(pg, partial, "pg_advisory_unlock", NULL, ignored, sizeof ignored);
+  partial_lock(pg, partial, DW_PG_ADVISORY_UNLOCK, NULL, ignored, sizeof ignored);
   return rc;
 }
 

@@ -229,10 +229,15 @@ static int64_t least_clock(const int64_t *wm, size_t n) {
   return least;
 }
 
-/* Loads offsets, clock and dossier states of partitions ps into the driver
- * and the partition table. The driver must hold no other partition (a
- * fresh one: the clock never goes back). */
+/* A fresh driver holding the offsets, clock and dossier states of
+ * partitions ps (every partition assigned: assignment is eager and a
+ * rebuild loads them all), and the partition table. Fresh, because the
+ * clock never goes back and this process's may be ahead of what the
+ * partitions still hold (their last owner was behind it). On failure the
+ * driver may be gone (w->drv NULL): the caller rebuilds. */
 static int load_partitions(watch *w, const int32_t *ps, size_t n, char *err, size_t en) {
+  engine_destroy(w);
+  if (engine_create(w, err, en)) return -1;
   if (n == 0) return 0;
   if (pg_ensure(w, err, en)) return -1;
   int64_t *next = calloc(n, sizeof *next), *wm = calloc(n, sizeof *wm);
@@ -588,11 +593,6 @@ static int rebuild(watch *w) {
   char err[1024];
   dw_pool_clear(&w->pool, free_msg);
   dw_group_resume_all(w->grp);
-  engine_destroy(w);
-  if (engine_create(w, err, sizeof err)) {
-    DW_LOG_ERR("%s", err);
-    return -1;
-  }
   int32_t ps[DW_MAX_PARTITIONS];
   size_t n = 0;
   const dw_part *parts = dw_group_parts(w->grp);
@@ -619,15 +619,6 @@ static int on_assigned(void *opaque, const int32_t *ps, size_t n) {
    * loop loads everything assigned, with retries; a partial load would
    * leave half the states in memory, so it also goes through the rebuild. */
   if (w->need_rebuild || !w->drv) return -1;
-  /* Assignment is eager: everything was revoked and forgotten before. A
-   * fresh driver, because this process's clock may be ahead of what the
-   * partitions it gets still hold (their last owner was behind it). */
-  engine_destroy(w);
-  if (engine_create(w, err, sizeof err)) {
-    DW_LOG_ERR("assignment: %s; will rebuild", err);
-    w->need_rebuild = true;
-    return -1;
-  }
   if (load_partitions(w, ps, n, err, sizeof err)) {
     DW_LOG_ERR("assignment: %s; will rebuild", err);
     w->need_rebuild = true;

@@ -1132,7 +1132,8 @@ int dw_engine_restore(dw_engine *e, const void *blob, size_t len, int64_t as_of,
   }
   /* evaluated at the next advance (time may have passed since it was
    * saved), but not before as_of (see dw_engine.h) */
-  dw_timer_set(&e->heap, d, d->heap_idx, as_of != DW_TIME_NONE && (e->now == DW_TIME_NONE || as_of > e->now) ? as_of : e->now);
+  const bool ahead = as_of != DW_TIME_NONE && (e->now == DW_TIME_NONE || as_of > e->now);
+  dw_timer_set(&e->heap, d, d->heap_idx, ahead ? as_of : e->now);
   return 0;
 }
 

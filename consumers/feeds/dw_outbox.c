@@ -89,7 +89,7 @@ int dw_outbox_lock(PGconn *pg, const char *feed, char *err, size_t n) {
   char name[160];
   snprintf(name, sizeof name, "dossierwatch feed %s", feed);
   int held = 0;
-  return dw_pg_advisory(pg, "pg_try_advisory_lock", name, &held, err, n) ? -1 : held;
+  return dw_pg_advisory(pg, DW_PG_ADVISORY_TRY, name, &held, err, n) ? -1 : held;
 }
 
 /* ---- pages ---- */

@@ -69,8 +69,9 @@ int dw_pg_sink_reject(PGconn *pg, const char *topic, int32_t partition, int64_t 
 
 /* Stores next_offset for (group, topic, partition) only if the stored value
  * is still `expected` (-1: no row expected), and the clock watermark_ms
- * (never below the stored one; DW_TIME_NONE: the wall clock, none). Returns 0, -1 on error, or 1 if
- * the row moved under us (another consumer owns the partition: fenced). */
+ * (never below the stored one; DW_TIME_NONE: the wall clock, none).
+ * Returns 0, -1 on error, or 1 if the row moved under us (another consumer
+ * owns the partition: fenced). */
 int dw_pg_sink_offset(PGconn *pg, const char *group, const char *topic, int32_t partition, int64_t expected,
                       int64_t next_offset, int64_t watermark_ms, char *errstr, size_t errstr_size);
 
