@@ -2,10 +2,11 @@
 # faults_mixed: the fault suite. One topic content, consumed twice by watch
 # (--clock watermark, each run with its own consumer group and database):
 #   B (faulted) consumes while the input is being produced, and meanwhile
-#     - every broker goes down for 4 s; once B has caught up, a single
-#       broker goes down for 4 s while the last 1/3 is produced (B reads
-#       the other partitions' newer events while the end it knows of that
-#       broker's partitions is stale: they must hold the watermark back),
+#     - every broker goes down for 4 s; once B has caught up, the last 1/3
+#       is produced while B is frozen and then a single broker goes down
+#       for 4 s (B reads the other partitions' newer events while the end
+#       it knows of that broker's partitions is stale: they must hold the
+#       watermark back),
 #     - PostgreSQL is SIGKILLed and restarted under it,
 #     - watch itself is SIGKILLed twice and restarted;
 #   A (reference) consumes the complete topic afterwards, uninterrupted.
@@ -116,18 +117,19 @@ produce_bad 2
 produced=$((part1 + 5000))
 caught_up "all brokers down/up" 120
 
-# part2 is produced while broker 2 is down: the partitions it leads get
-# their share only when it is back, after the others. Until then what B
-# knows of their end is stale (B had reached it): they must still hold the
-# watermark back.
+# part2 reaches every broker while B is frozen (SIGSTOP), then broker 2
+# goes down and B continues: B reads part2 from the partitions the others
+# lead, while the end it knows of broker 2's partitions (which it had
+# reached) is stale. They must still hold the watermark back until broker 2
+# is back and delivers.
+kill -STOP "$wpid"
+import part2
 dw_broker_ctl 'down 2'
-echo "B: broker 2 down at $(consumed faulted) consumed"
-import part2 &
-import_pid=$!
+kill -CONT "$wpid"
+echo "B: broker 2 down at $(consumed faulted) consumed, part2 produced"
 sleep 4
 alive "broker 2 down"
 dw_broker_ctl 'up 2'
-wait "$import_pid" || dw_fail "import part2 (broker 2 down) failed"
 produced=$((events + 5000))
 caught_up "broker 2 down/up" 120
 
