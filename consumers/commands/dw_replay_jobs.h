@@ -45,6 +45,23 @@ void dw_jobs_finish(dw_jobs *j, int64_t as_of, int64_t *as_of_out);
 int dw_jobs_count(const dw_jobs *j);
 dw_driver *dw_jobs_driver(dw_jobs *j, int i);
 
+/* What job i moved out of memory during the apply (dw_driver_drain_settled,
+ * once it held replay.alerts_in_memory alert versions): fn for each spilled
+ * alert, or each dossier that left memory with its tag (its row: a
+ * tombstone made at the final clock, unless it is in memory again then),
+ * in the order moved, each dossier once. The rest is
+ * still in the job's driver. -1 with errstr when the temp file could not be
+ * written or read (what it holds would be missing). */
+int dw_jobs_each_spilled_alert(dw_jobs *j, int i, void (*fn)(const dw_alert *a, void *opaque), void *opaque,
+                               char *errstr, size_t errstr_size);
+int dw_jobs_each_gone(dw_jobs *j, int i, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque,
+                      char *errstr, size_t errstr_size);
+/* Whether job i spilled that dossier (its tombstone row comes from the
+ * spill: one the final drain gives again is not written twice). */
+int dw_jobs_spilled(const dw_jobs *j, int i, const char *dossier_id);
+/* Alert versions and dossiers moved out so far, over all jobs. */
+void dw_jobs_spill_stats(const dw_jobs *j, uint64_t *alerts, uint64_t *gone);
+
 typedef struct dw_jobs_stats {
   uint64_t events;      /* decoded and within the filter: given to a driver */
   uint64_t undecodable; /* bytes that do not decode */

@@ -225,37 +225,68 @@ static int agg_collect(dw_jobs *jobs, agg_ctx *a, char *err, size_t n) {
   return -1;
 }
 
+/* Ends a COPY that rc (a failure of the caller's, err says why) or a
+ * failed send (its reason in why) may have cut short: cut short, the COPY
+ * is ended with an error (nothing of it is kept) and err keeps the first
+ * reason. */
+static int close_stream(dw_pg_copy_stream *cs, int rc, const char *why, char *err, size_t n) {
+  char first[1024] = "";
+  if (rc) snprintf(first, sizeof first, "%s", err), cs->failed = 1;
+  else if (cs->failed) snprintf(first, sizeof first, "%s", why);
+  if (dw_pg_copy_close(cs, err, n) == 0) return 0;
+  if (first[0]) snprintf(err, n, "%s", first);
+  return -1;
+}
+
 /* The COPY statement's options: FREEZE when the table was created or
  * emptied in the same transaction and nobody else can see it yet. */
 #define COPY_OPTS(freeze) ((freeze) ? " FROM STDIN (FORMAT binary, FREEZE)" : " FROM STDIN (FORMAT binary)")
 
+typedef struct alert_out {
+  dw_pg_copy_stream cs;
+  int64_t seq;
+  dw_replay_out_counts *oc;
+  char err[1024];
+} alert_out;
+
+static void put_alert(const dw_alert *a, void *opaque) {
+  alert_out *o = opaque;
+  if (o->cs.failed) return;
+  const char *texts[] = {a->alert_id, a->dossier_id, a->commune, a->agency, a->procedure};
+  const char *names[] = {dw_rule_name(a->rule), dw_severity_name(a->severity)};
+  dw_buf *b = &o->cs.buf;
+  dw_pg_bin_row(b, 12);
+  dw_pg_bin_bytes(b, texts[0], strlen(texts[0]));
+  dw_pg_bin_bytes(b, names[0], strlen(names[0]));
+  for (size_t k = 1; k < 5; k++) dw_pg_bin_bytes(b, texts[k], strlen(texts[k]));
+  dw_pg_bin_bytes(b, names[1], strlen(names[1]));
+  dw_pg_bin_time(b, a->raised_at);
+  dw_pg_bin_time(b, a->due_at);
+  dw_pg_bin_time(b, a->cleared_at);
+  dw_pg_bin_bytes(b, a->detail, strlen(a->detail));
+  dw_pg_bin_int8(b, o->seq);
+  o->oc->alerts++;
+  o->oc->open_alerts += a->cleared_at == DW_TIME_NONE;
+  dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
+}
+
+/* Each job's alerts: those it spilled during the apply, then those it
+ * still holds. */
 static int copy_alerts(PGconn *pg, dw_jobs *jobs, int64_t seq, bool freeze, dw_replay_out_counts *oc, char *err,
                        size_t n) {
   char sql[256];
   snprintf(sql, sizeof sql, "COPY alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
            " due_at, cleared_at, detail, change_seq)%s", COPY_OPTS(freeze));
-  dw_pg_copy_stream cs;
-  if (dw_pg_copy_open(&cs, pg, sql, 1, err, n)) return -1;
-  for (int j = 0; j < dw_jobs_count(jobs); j++) {
+  alert_out o = {.seq = seq, .oc = oc};
+  if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) return -1;
+  int rc = 0;
+  for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++) {
+    rc = dw_jobs_each_spilled_alert(jobs, j, put_alert, &o, err, n);
     size_t na;
     const dw_alert *alerts = dw_driver_alerts(dw_jobs_driver(jobs, j), &na);
-    for (size_t i = 0; i < na && !cs.failed; i++) {
-      const dw_alert *a = &alerts[i];
-      const char *texts[] = {a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune,
-                             a->agency,   a->procedure,          dw_severity_name(a->severity)};
-      dw_pg_bin_row(&cs.buf, 12);
-      for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) dw_pg_bin_bytes(&cs.buf, texts[k], strlen(texts[k]));
-      dw_pg_bin_time(&cs.buf, a->raised_at);
-      dw_pg_bin_time(&cs.buf, a->due_at);
-      dw_pg_bin_time(&cs.buf, a->cleared_at);
-      dw_pg_bin_bytes(&cs.buf, a->detail, strlen(a->detail));
-      dw_pg_bin_int8(&cs.buf, seq);
-      oc->alerts++;
-      oc->open_alerts += a->cleared_at == DW_TIME_NONE;
-      dw_pg_copy_flush(&cs, 0, err, n);
-    }
+    for (size_t i = 0; i < na && !rc; i++) put_alert(&alerts[i], &o);
   }
-  return dw_pg_copy_close(&cs, err, n);
+  return close_stream(&o.cs, rc, o.err, err, n);
 }
 
 static int copy_aggregates(PGconn *pg, const agg_ctx *a, int64_t seq, bool freeze, dw_replay_out_counts *oc,
@@ -286,6 +317,9 @@ static int copy_aggregates(PGconn *pg, const agg_ctx *a, int64_t seq, bool freez
 
 typedef struct state_out {
   dw_pg_copy_stream cs;
+  dw_jobs *jobs;
+  int job; /* whose rows are being written */
+  dw_driver *drv;
   int64_t now;
   uint64_t written;
   char err[1024];
@@ -306,18 +340,38 @@ static void on_state(const dw_state_row *row, void *opaque) {
   dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
 }
 
+/* The job's final drain: a tombstone it spilled already is written from
+ * the spill. */
+static void on_final_state(const dw_state_row *row, void *opaque) {
+  state_out *o = opaque;
+  if (row->tombstone && dw_jobs_spilled(o->jobs, o->job, row->dossier_id)) return;
+  on_state(row, o);
+}
+
+/* A spilled dossier's row: the tombstone dw_driver_drain_states would
+ * have given it, made at the job's final clock; none when it is in memory
+ * again (a late event after its tombstone expired made it anew: its state
+ * comes from the final drain). */
+static void on_gone(const char *dossier_id, int32_t tag, void *opaque) {
+  state_out *o = opaque;
+  if (dw_engine_holds(dw_driver_engine(o->drv), dossier_id)) return;
+  uint8_t blob[DW_ENGINE_TOMBSTONE_LEN];
+  size_t len = dw_engine_tombstone(dw_driver_engine(o->drv), dossier_id, blob);
+  on_state(&(dw_state_row){dossier_id, tag, blob, len, 0, 1}, o);
+}
+
 static int copy_states(PGconn *pg, dw_jobs *jobs, bool freeze, dw_replay_out_counts *oc, char *err, size_t n) {
   char sql[160];
   snprintf(sql, sizeof sql, "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone, tombstone_at)%s",
            COPY_OPTS(freeze));
-  state_out o = {.now = dw_now_ms()};
+  state_out o = {.jobs = jobs, .now = dw_now_ms()};
   if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) return -1;
-  for (int j = 0; j < dw_jobs_count(jobs); j++) dw_driver_drain_states(dw_jobs_driver(jobs, j), on_state, &o);
-  int failed = o.cs.failed;
-  if (dw_pg_copy_close(&o.cs, err, n)) {
-    if (failed && o.err[0]) snprintf(err, n, "%s", o.err);
-    return -1;
+  int rc = 0;
+  for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++) {
+    o.job = j, o.drv = dw_jobs_driver(jobs, j);
+    if (!(rc = dw_jobs_each_gone(jobs, j, on_gone, &o, err, n))) dw_driver_drain_states(o.drv, on_final_state, &o);
   }
+  if (close_stream(&o.cs, rc, o.err, err, n)) return -1;
   oc->states = o.written;
   return 0;
 }

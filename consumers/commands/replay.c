@@ -60,7 +60,10 @@ static const char epilog[] =
   "  elapsed=S events_per_s=N apply_events_per_s=N apply_s=S write_s=S jobs=N ...\n"
   "alerts/open_alerts: rows written (and those not cleared); engine_open_alerts:\n"
   "alerts the engine still holds open at the end (as audit counts them: alerts of\n"
-  "dossiers that already left memory are not included).\n"
+  "dossiers that already left memory are not included); spilled_alerts,\n"
+  "spilled_dossiers: alert versions and dossiers that left memory, moved to a temp\n"
+  "file in TMPDIR during the apply (once a job holds replay.alerts_in_memory alert\n"
+  "versions; they can no longer change) and written from it at the end.\n"
   "Undecodable messages/rows are reported (partition/offset or event_id), counted\n"
   "and not applied.";
 
@@ -434,17 +437,20 @@ static void print_summary(replay *r, const opts *o, const char *schema, int64_t 
   }
   dw_jobs_stats js;
   dw_jobs_stats_get(r->jobs, &js);
+  uint64_t spilled, spilled_gone;
+  dw_jobs_spill_stats(r->jobs, &spilled, &spilled_gone);
   uint64_t undecodable = r->undecodable + js.undecodable, filtered = r->filtered + js.filtered;
   fprintf(stderr,
           "replay: done: events=%llu applied=%llu duplicates=%llu engine_errors=%llu undecodable=%llu "
           "alerts=%llu open_alerts=%llu engine_open_alerts=%llu aggregate_rows=%llu states=%llu elapsed=%.2fs "
-          "events_per_s=%.0f apply_events_per_s=%.0f apply_s=%.2f write_s=%.2f jobs=%d source=%s into=%s as_of=%s\n",
+          "events_per_s=%.0f apply_events_per_s=%.0f apply_s=%.2f write_s=%.2f jobs=%d source=%s into=%s as_of=%s "
+          "spilled_alerts=%llu spilled_dossiers=%llu\n",
           (unsigned long long)js.events, (unsigned long long)ds.applied, (unsigned long long)ds.duplicates,
           (unsigned long long)ds.errors, (unsigned long long)undecodable, (unsigned long long)oc->alerts,
           (unsigned long long)oc->open_alerts, (unsigned long long)engine_open, (unsigned long long)oc->agg_rows,
           (unsigned long long)oc->states, el, el > 0 ? (double)js.events / el : 0.0,
           apply_s > 0 ? (double)js.events / apply_s : 0.0, apply_s, el - apply_s, r->njobs, o->from_archive ? "archive" : "topic",
-          o->into_live ? "public" : schema, as_of_s);
+          o->into_live ? "public" : schema, as_of_s, (unsigned long long)spilled, (unsigned long long)spilled_gone);
   if (filtered)
     fprintf(stderr, "replay: %llu event(s) outside --from/--to/--commune/--as-of skipped\n",
             (unsigned long long)filtered);

@@ -222,6 +222,47 @@ void dw_driver_drain_states(dw_driver *d, void (*fn)(const dw_state_row *row, vo
   dw_engine_drain_dirty(d->eng, on_state, &c);
 }
 
+typedef struct settle_ctx {
+  dw_driver *d;
+  void (*on_gone)(const char *dossier_id, int32_t tag, void *opaque);
+  void *opaque;
+} settle_ctx;
+
+static void gone_one(const char *id, void *opaque) {
+  settle_ctx *c = opaque;
+  dossier_tag *x;
+  HASH_FIND_STR(c->d->tags, id, x);
+  c->on_gone(id, x ? x->tag : -1, c->opaque);
+  if (x) {
+    HASH_DEL(c->d->tags, x);
+    free(x);
+  }
+}
+
+void dw_driver_drain_settled(dw_driver *d, void (*on_alert)(const dw_alert *a, void *opaque),
+                             void (*on_gone)(const char *dossier_id, int32_t tag, void *opaque), void *opaque) {
+  settle_ctx c = {d, on_gone, opaque};
+  dw_engine_drain_gone(d->eng, gone_one, &c);
+  /* the alerts kept close up in their order; the index follows them */
+  size_t k = 0;
+  for (size_t i = 0; i < d->nalerts; i++) {
+    alert_slot *s;
+    HASH_FIND_STR(d->alert_index, d->alerts[i].alert_id, s);
+    if (!dw_engine_holds(d->eng, d->alerts[i].dossier_id)) {
+      on_alert(&d->alerts[i], opaque);
+      if (s) {
+        HASH_DEL(d->alert_index, s);
+        free(s);
+      }
+      continue;
+    }
+    if (k != i) d->alerts[k] = d->alerts[i], d->alert_counts[k] = d->alert_counts[i];
+    if (s) s->index = k;
+    k++;
+  }
+  d->nalerts = k;
+}
+
 typedef struct agg_ctx {
   void (*fn)(const dw_agg_row *delta, void *opaque);
   void *opaque;

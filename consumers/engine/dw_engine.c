@@ -554,10 +554,15 @@ static uint64_t tomb_key(const char *dossier_id) {
   return k ? k : 1;
 }
 
+/* Whether a tombstone protects the dossier now: one expires grace_ms after
+ * it was made, by the clock. (Expired ones are only dropped when the table
+ * grows, which happens at different moments in every engine: deciding by
+ * their presence alone made a late event settle in one replay job layout,
+ * or in watch, and rebuild the dossier in another.) */
 static int tomb_has(const dw_engine *e, uint64_t k) {
   if (!e->tomb_cap) return 0;
   for (size_t i = k & (e->tomb_cap - 1);; i = (i + 1) & (e->tomb_cap - 1)) {
-    if (e->tombs[i].key == k) return 1;
+    if (e->tombs[i].key == k) return e->now == DW_TIME_NONE || e->tombs[i].at + e->grace_ms >= e->now;
     if (e->tombs[i].key == 0) return 0;
   }
 }
@@ -1063,7 +1068,6 @@ void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
 /* A tombstone blob: 'T', version 1, the 64-bit id hash and the instant the
  * dossier left memory (little-endian). Saved in place of the state, so that
  * a restarted or rebalanced engine still knows the dossier is settled. */
-#define TOMB_BLOB_LEN 18
 
 static void put_le64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -1076,23 +1080,56 @@ static uint64_t get_le64(const uint8_t *p) {
 }
 
 int dw_engine_blob_is_tombstone(const void *blob, size_t len) {
-  return blob && len == TOMB_BLOB_LEN && ((const uint8_t *)blob)[0] == 'T';
+  return blob && len == DW_ENGINE_TOMBSTONE_LEN && ((const uint8_t *)blob)[0] == 'T';
 }
 
 int64_t dw_engine_tombstone_retention_ms(const dw_config *cfg) {
   return 2 * (cfg ? dw_config_get_int(cfg, "rules.closed_grace_days") : 30) * DW_MS_PER_DAY;
 }
 
+size_t dw_engine_tombstone(const dw_engine *e, const char *dossier_id, uint8_t out[DW_ENGINE_TOMBSTONE_LEN]) {
+  out[0] = 'T', out[1] = 1;
+  put_le64(out + 2, tomb_key(dossier_id));
+  put_le64(out + 10, (uint64_t)e->now);
+  return DW_ENGINE_TOMBSTONE_LEN;
+}
+
+int dw_engine_holds(const dw_engine *e, const char *dossier_id) {
+  return lookup(e, dossier_id, id_hash(dossier_id)) != NULL;
+}
+
+void dw_engine_drain_gone(dw_engine *e, void (*fn)(const char *dossier_id, void *opaque), void *opaque) {
+  /* A dossier can leave memory, come back (a late event after its
+   * tombstone expired makes it anew) and leave again between two drains:
+   * it is told once, and not at all while it is back (its state is what
+   * counts, and comes as dirty). The same key is the same dossier, as for
+   * the tombstones themselves. Out of memory: told as listed. */
+  dw_keyset seen = {0};
+  for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) {
+    const char *id = e->gone + off;
+    if (dw_engine_holds(e, id) || dw_keyset_add(&seen, tomb_key(id)) == 0) continue;
+    fn(id, opaque);
+  }
+  dw_keyset_free(&seen);
+  e->gone_len = 0;
+}
+
+typedef struct tomb_ctx {
+  const dw_engine *e;
+  void (*fn)(const char *dossier_id, const void *blob, size_t len, int open, void *opaque);
+  void *opaque;
+} tomb_ctx;
+
+static void tell_tombstone(const char *id, void *opaque) {
+  tomb_ctx *c = opaque;
+  uint8_t tomb[DW_ENGINE_TOMBSTONE_LEN];
+  c->fn(id, tomb, dw_engine_tombstone(c->e, id, tomb), 0, c->opaque);
+}
+
 void dw_engine_drain_dirty(dw_engine *e,
                            void (*fn)(const char *dossier_id, const void *blob, size_t len, int open, void *opaque),
                            void *opaque) {
-  uint8_t tomb[TOMB_BLOB_LEN] = {'T', 1};
-  for (size_t off = 0; off < e->gone_len; off += strlen(e->gone + off) + 1) {
-    put_le64(tomb + 2, tomb_key(e->gone + off));
-    put_le64(tomb + 10, (uint64_t)e->now);
-    fn(e->gone + off, tomb, sizeof tomb, 0, opaque);
-  }
-  e->gone_len = 0;
+  dw_engine_drain_gone(e, tell_tombstone, &(tomb_ctx){e, fn, opaque});
   for (size_t i = 0; i < e->tab_cap; i++) {
     dw_dossier *d = tab_at(e, i);
     if (!d || !(d->flags & DW_DF_DIRTY)) continue;

@@ -79,8 +79,9 @@ void dw_engine_stats_get(const dw_engine *eng, dw_engine_stats *out);
  * string, so that state of a Kafka partition can be saved with the offsets
  * and loaded on assignment.
  * - dw_engine_drain_dirty: fn for every dossier changed since the last drain,
- *   then forgets the marks. A dossier that left memory gets a small
- *   tombstone blob (dw_engine_blob_is_tombstone) instead of its state: keep
+ *   once, then forgets the marks. A dossier that left memory gets a small
+ *   tombstone blob (dw_engine_blob_is_tombstone) instead of its state (one
+ *   that came back since, after its tombstone expired, its state): keep
  *   it, so that a late event for that dossier is still recognised after a
  *   restart and never rebuilds it (its per-dossier counters are settled).
  *   `open`: the dossier is received and not closed (0 for a tombstone).
@@ -100,6 +101,20 @@ void dw_engine_drain_dirty(dw_engine *eng,
                            void *opaque);
 int dw_engine_restore(dw_engine *eng, const void *blob, size_t len, int64_t as_of, char *errstr, size_t errstr_size);
 int dw_engine_blob_is_tombstone(const void *blob, size_t len);
+/* What a long run without intermediate saves (replay) needs to keep its
+ * memory bounded, without changing what dw_engine_drain_dirty would give:
+ * - dw_engine_drain_gone: fn for every dossier that left memory since the
+ *   last drain and is not back (the ids drain_dirty would give as
+ *   tombstones, each once), then forgets them; the caller makes their rows
+ *   later with dw_engine_tombstone. One may come back later still.
+ * - dw_engine_tombstone: the tombstone blob drain_dirty gives for
+ *   dossier_id at the current clock (its length, DW_ENGINE_TOMBSTONE_LEN).
+ * - dw_engine_holds: whether the dossier is in memory (one that left it
+ *   raises or changes no alert any more). */
+#define DW_ENGINE_TOMBSTONE_LEN 18
+void dw_engine_drain_gone(dw_engine *eng, void (*fn)(const char *dossier_id, void *opaque), void *opaque);
+size_t dw_engine_tombstone(const dw_engine *eng, const char *dossier_id, uint8_t out[DW_ENGINE_TOMBSTONE_LEN]);
+int dw_engine_holds(const dw_engine *eng, const char *dossier_id);
 /* How long (ms of wall time since it was written) a stored tombstone must
  * be kept: twice the grace period, after which no late event can matter. */
 int64_t dw_engine_tombstone_retention_ms(const dw_config *cfg);
