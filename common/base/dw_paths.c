@@ -87,3 +87,19 @@ char *dw_read_text_file(const char *path, size_t *lenp, char *err, size_t n) {
   if (lenp) *lenp = len;
   return buf;
 }
+
+FILE *dw_tmpfile(const char *name) {
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/dossierwatch-%s-XXXXXX", dir && *dir ? dir : "/tmp", name);
+  int fd = mkstemp(path);
+  if (fd < 0) return NULL;
+  unlink(path);
+  FILE *f = fdopen(fd, "w+b");
+  if (!f) {
+    int e = errno;
+    close(fd);
+    errno = e;
+  }
+  return f;
+}

@@ -15,6 +15,13 @@ const char *dw_paths_share_dir(void);
 const char *dw_paths_share_sub(const char *sub, char *buf, int bufsize);
 
 #include <stddef.h>
+#include <stdio.h>
+
+/* A temp file for what does not fit in memory (replay's spill), opened for
+ * writing and reading: created in $TMPDIR (else /tmp) as
+ * dossierwatch-NAME-XXXXXX and unlinked at once, so that it is gone with
+ * the process however it ends. NULL with errno set. */
+FILE *dw_tmpfile(const char *name);
 
 /* A whole text file, NUL-terminated (caller frees); NULs inside are refused
  * (they would cut the text short). NULL with errstr naming the file. */

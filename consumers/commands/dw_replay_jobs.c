@@ -3,9 +3,10 @@
  * short queue per job; each job gives its batches back once applied, so the
  * batches in flight (and the memory) stay bounded and a slow job slows the
  * reader down instead of piling up events. What a job collects for the
- * output stays bounded too: past replay.alerts_in_memory alert versions it
- * moves those that can no longer change to an unlinked temp file (its
- * spill), read back when the output is written. */
+ * output stays bounded too: its alerts are compact records
+ * (dw_replay_alerts), and past replay.alerts_in_memory of them it moves
+ * those that can no longer change, and the dossiers that left memory, to
+ * unlinked temp files (its spill), read back when the output is written. */
 #include "dw_replay_jobs.h"
 
 #include <errno.h>
@@ -15,12 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dw_codec.h"
 #include "dw_engine.h"
 #include "dw_hash.h"
 #include "dw_log.h"
+#include "dw_paths.h"
+#include "dw_replay_alerts.h"
 #include "dw_time.h"
 
 #define BATCH_EVENTS 2048
@@ -55,13 +57,14 @@ typedef struct job {
   bool end, done, go; /* no more batches; all applied; as_of given */
   int64_t as_of;
   batch *filling; /* the reader's */
-  /* the spill: settled alerts and dossiers that left memory, moved out
-   * once the driver holds spill_at alert versions */
-  FILE *spill_alerts, *spill_gone;
+  /* the alerts (the driver's sink), and the spill: settled alerts and
+   * dossiers that left memory, moved out once spill_at alerts are held */
+  dw_ralerts *alerts;
+  FILE *spill_gone;
   size_t spill_at;
-  uint64_t spilled_alerts, spilled_gone;
-  dw_keyset gone_keys; /* dw_hash_stable of every spilled dossier: each goes once */
-  int spill_errno; /* the first write error (the output then fails) */
+  uint64_t spilled_gone;
+  dw_keyset gone_keys;  /* dw_hash_stable of every spilled dossier: each goes once */
+  char spill_err[256]; /* the first failure (the output then fails) */
   /* results (read after done) */
   uint64_t events, undecodable, filtered;
   int64_t watermark;
@@ -125,51 +128,11 @@ static void apply_batch(job *jb, batch *b) {
 
 /* ---- the spill ---- */
 
-/* A spilled alert: this header, then its strings (without NUL). */
-typedef struct spilled_alert {
-  int64_t raised_at, due_at, cleared_at;
-  int32_t rule, severity;
-  uint16_t len[6];
-} spilled_alert;
-
+/* A spilled dossier: this header, then its id (without NUL). */
 typedef struct spilled_gone {
   int32_t tag;
   uint16_t len;
 } spilled_gone;
-
-/* An unlinked temp file in $TMPDIR (else /tmp): gone with the process,
- * however it ends. */
-static FILE *spill_open(void) {
-  const char *dir = getenv("TMPDIR");
-  char path[4096];
-  snprintf(path, sizeof path, "%s/dossierwatch-replay-XXXXXX", dir && *dir ? dir : "/tmp");
-  int fd = mkstemp(path);
-  if (fd < 0) return NULL;
-  unlink(path);
-  FILE *f = fdopen(fd, "w+b");
-  if (!f) close(fd);
-  return f;
-}
-
-static void spill_write(job *jb, FILE **f, const void *p, size_t n) {
-  if (jb->spill_errno) return;
-  errno = 0;
-  if (!*f && !(*f = spill_open())) {
-    jb->spill_errno = errno ? errno : EIO;
-    return;
-  }
-  if (n && fwrite(p, n, 1, *f) != 1) jb->spill_errno = errno ? errno : EIO;
-}
-
-static void spill_alert(const dw_alert *a, void *opaque) {
-  job *jb = opaque;
-  const char *str[6] = {a->alert_id, a->dossier_id, a->commune, a->agency, a->procedure, a->detail};
-  spilled_alert h = {a->raised_at, a->due_at, a->cleared_at, (int32_t)a->rule, (int32_t)a->severity, {0}};
-  for (int k = 0; k < 6; k++) h.len[k] = (uint16_t)strlen(str[k]); /* each shorter than its field */
-  spill_write(jb, &jb->spill_alerts, &h, sizeof h);
-  for (int k = 0; k < 6; k++) spill_write(jb, &jb->spill_alerts, str[k], h.len[k]);
-  jb->spilled_alerts++;
-}
 
 static uint64_t gone_key(const char *dossier_id) {
   uint64_t k = dw_hash_stable(dossier_id);
@@ -181,114 +144,78 @@ static void spill_gone(const char *dossier_id, int32_t tag, void *opaque) {
   /* one that came back and left again since an earlier spill is there
    * already (its row: the same tombstone) */
   int added = dw_keyset_add(&jb->gone_keys, gone_key(dossier_id));
-  if (added == 0) return;
-  if (added < 0 && !jb->spill_errno) jb->spill_errno = ENOMEM;
-  spilled_gone h = {tag, (uint16_t)strlen(dossier_id)};
-  spill_write(jb, &jb->spill_gone, &h, sizeof h);
-  spill_write(jb, &jb->spill_gone, dossier_id, h.len);
+  if (added == 0 || jb->spill_err[0]) return;
+  if (added < 0) {
+    snprintf(jb->spill_err, sizeof jb->spill_err, "out of memory");
+    return;
+  }
+  const spilled_gone h = {tag, (uint16_t)strlen(dossier_id)};
+  FILE **f = &jb->spill_gone;
+  errno = 0;
+  if ((!*f && !(*f = dw_tmpfile("replay-dossiers"))) || fwrite(&h, sizeof h, 1, *f) != 1 ||
+      (h.len && fwrite(dossier_id, h.len, 1, *f) != 1)) {
+    snprintf(jb->spill_err, sizeof jb->spill_err, "writing the dossiers' temp file (TMPDIR): %s",
+             strerror(errno ? errno : EIO));
+    return;
+  }
   jb->spilled_gone++;
 }
 
-/* After a batch: the settled part out once spill_at versions are held; the
+/* The driver's alert sink: every change kept as its alert's latest version. */
+static void on_alert_change(const dw_alert *a, dw_alert_change change, void *opaque) {
+  (void)change;
+  job *jb = opaque;
+  if (dw_ralerts_put(jb->alerts, a)) abort(); /* losing an alert change silently would be worse */
+}
+
+/* A dossier that left memory changes no alert (see dw_replay_alerts.h). */
+static int alert_settled(const char *dossier_id, void *opaque) {
+  const job *jb = opaque;
+  return !dw_engine_holds(dw_driver_engine(jb->drv), dossier_id);
+}
+
+/* After a batch: the settled part out once spill_at alerts are held; the
  * next time at twice what stayed (each alert is looked at a bounded number
  * of times on average), at least replay.alerts_in_memory. */
 static void spill_maybe(job *jb) {
-  size_t n;
-  dw_driver_alerts(jb->drv, &n);
-  if (n < jb->spill_at) return;
-  dw_driver_drain_settled(jb->drv, spill_alert, spill_gone, jb);
-  dw_driver_alerts(jb->drv, &n);
+  if (dw_ralerts_held(jb->alerts) < jb->spill_at || jb->spill_err[0]) return;
+  dw_driver_drain_gone(jb->drv, spill_gone, jb);
+  if (!jb->spill_err[0]) dw_ralerts_spill(jb->alerts, alert_settled, jb, jb->spill_err, sizeof jb->spill_err);
+  const size_t n = dw_ralerts_held(jb->alerts);
   jb->spill_at = 2 * n > jb->owner->spill_min ? 2 * n : jb->owner->spill_min;
 }
 
-/* A spill to read back from its start: 1, 0 when nothing was spilled, -1
- * (errstr) when writing it failed or it cannot be rewound. */
-static int spill_rewind(const job *jb, FILE *f, const char *what, char *err, size_t n) {
-  errno = 0;
-  if (jb->spill_errno) {
-    snprintf(err, n, "job %d: %s: temp file (TMPDIR): %s", jb->index, what, strerror(jb->spill_errno));
-    return -1;
-  }
-  if (!f) return 0;
-  if (fflush(f) == 0 && fseek(f, 0, SEEK_SET) == 0) return 1;
-  snprintf(err, n, "job %d: %s: temp file (TMPDIR): %s", jb->index, what, strerror(errno ? errno : EIO));
+static int spill_failed(const job *jb, char *err, size_t n) {
+  if (!jb->spill_err[0]) return 0;
+  snprintf(err, n, "job %d: %s", jb->index, jb->spill_err);
   return -1;
 }
 
-/* Reads a spill from its start: the header of size hsize, then body bytes
- * that body_len(header) says. */
-static int spill_read(FILE *f, void *h, size_t hsize, char *body, size_t cap, size_t (*body_len)(const void *h),
-                      int *end) {
-  *end = 0;
-  size_t got = fread(h, 1, hsize, f);
-  if (got == 0 && feof(f)) return *end = 1, 0;
-  if (got != hsize) return -1;
-  size_t len = body_len(h);
-  if (len >= cap || (len && fread(body, len, 1, f) != 1)) return -1;
-  body[len] = '\0';
-  return 0;
-}
-
-static size_t alert_body(const void *p) {
-  const spilled_alert *h = p;
-  size_t n = 0;
-  for (int k = 0; k < 6; k++) n += h->len[k];
-  return n;
-}
-
-static size_t gone_body(const void *p) { return ((const spilled_gone *)p)->len; }
-
-static void put_field(char *dst, size_t cap, const char **src, size_t len) {
-  if (len >= cap) len = cap - 1;
-  memcpy(dst, *src, len);
-  dst[len] = '\0';
-  *src += len;
-}
-
-int dw_jobs_each_spilled_alert(dw_jobs *js, int i, void (*fn)(const dw_alert *a, void *opaque), void *opaque,
-                               char *err, size_t n) {
+int dw_jobs_each_alert(dw_jobs *js, int i, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err,
+                       size_t n) {
   job *jb = &js->v[i];
-  int rc = spill_rewind(jb, jb->spill_alerts, "spilled alerts", err, n);
-  if (rc <= 0) return rc;
-  dw_alert a;
-  memset(&a, 0, sizeof a);
-  char body[sizeof a];
-  for (;;) {
-    spilled_alert h;
-    int end;
-    if (spill_read(jb->spill_alerts, &h, sizeof h, body, sizeof body, alert_body, &end)) goto bad;
-    if (end) return 0;
-    const char *p = body;
-    put_field(a.alert_id, sizeof a.alert_id, &p, h.len[0]);
-    put_field(a.dossier_id, sizeof a.dossier_id, &p, h.len[1]);
-    put_field(a.commune, sizeof a.commune, &p, h.len[2]);
-    put_field(a.agency, sizeof a.agency, &p, h.len[3]);
-    put_field(a.procedure, sizeof a.procedure, &p, h.len[4]);
-    put_field(a.detail, sizeof a.detail, &p, h.len[5]);
-    a.rule = (dw_rule)h.rule, a.severity = (dw_severity)h.severity;
-    a.raised_at = h.raised_at, a.due_at = h.due_at, a.cleared_at = h.cleared_at;
-    fn(&a, opaque);
-  }
-bad:
-  snprintf(err, n, "job %d: reading back its spilled alerts: %s", i, errno ? strerror(errno) : "short record");
-  return -1;
+  return spill_failed(jb, err, n) ? -1 : dw_ralerts_each(jb->alerts, fn, opaque, err, n);
 }
 
 int dw_jobs_each_gone(dw_jobs *js, int i, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque,
                       char *err, size_t n) {
   job *jb = &js->v[i];
-  int rc = spill_rewind(jb, jb->spill_gone, "spilled dossiers", err, n);
-  if (rc <= 0) return rc;
+  FILE *f = jb->spill_gone;
+  if (spill_failed(jb, err, n)) return -1;
+  if (!f) return 0;
+  errno = 0;
+  if (fflush(f) || fseek(f, 0, SEEK_SET)) goto bad;
   char id[DW_ID_MAX + 1];
-  for (;;) {
-    spilled_gone h;
-    int end;
-    if (spill_read(jb->spill_gone, &h, sizeof h, id, sizeof id, gone_body, &end)) goto bad;
-    if (end) return 0;
+  spilled_gone h;
+  size_t got;
+  while ((got = fread(&h, 1, sizeof h, f)) == sizeof h) {
+    if (h.len >= sizeof id || (h.len && fread(id, h.len, 1, f) != 1)) goto bad;
+    id[h.len] = '\0';
     fn(id, h.tag, opaque);
   }
+  if (got == 0 && !ferror(f)) return 0;
 bad:
-  snprintf(err, n, "job %d: reading back its dossiers that left memory: %s", i, errno ? strerror(errno) : "short record");
+  snprintf(err, n, "job %d: reading back the dossiers' temp file: %s", i, errno ? strerror(errno) : "short record");
   return -1;
 }
 
@@ -298,7 +225,7 @@ int dw_jobs_spilled(const dw_jobs *js, int i, const char *dossier_id) {
 
 void dw_jobs_spill_stats(const dw_jobs *js, uint64_t *alerts, uint64_t *gone) {
   *alerts = *gone = 0;
-  for (int i = 0; i < js->n; i++) *alerts += js->v[i].spilled_alerts, *gone += js->v[i].spilled_gone;
+  for (int i = 0; i < js->n; i++) *alerts += dw_ralerts_spilled(js->v[i].alerts), *gone += js->v[i].spilled_gone;
 }
 
 /* ---- the jobs ---- */
@@ -357,6 +284,8 @@ dw_jobs *dw_jobs_new(const dw_config *cfg, const dw_calendar *cal, int njobs, co
   for (int i = 0; i < njobs; i++) {
     job *jb = &js->v[i];
     if (!(jb->drv = dw_driver_new(cfg, cal, DW_CLOCK_EVENT, err, n)) || !(jb->av = dw_avro_new(err, n))) goto fail;
+    if (!(jb->alerts = dw_ralerts_new())) goto oom;
+    dw_driver_set_alert_sink(jb->drv, on_alert_change, jb);
     for (int k = 0; k < BATCHES_PER_JOB; k++)
       if (!(jb->free[jb->nfree++] = batch_new())) goto oom;
     if (pthread_create(&jb->thread, NULL, job_main, jb)) {
@@ -497,7 +426,7 @@ void dw_jobs_destroy(dw_jobs *js) {
     for (size_t k = 0; k < jb->qn; k++) batch_free(jb->queue[(jb->qhead + k) % BATCHES_PER_JOB]);
     for (size_t k = 0; k < jb->nfree; k++) batch_free(jb->free[k]);
     dw_driver_destroy(jb->drv);
-    if (jb->spill_alerts) fclose(jb->spill_alerts);
+    dw_ralerts_destroy(jb->alerts);
     if (jb->spill_gone) fclose(jb->spill_gone);
     dw_keyset_free(&jb->gone_keys);
     if (jb->av) dw_avro_destroy(jb->av);

@@ -270,8 +270,7 @@ static void put_alert(const dw_alert *a, void *opaque) {
   dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
 }
 
-/* Each job's alerts: those it spilled during the apply, then those it
- * still holds. */
+/* Each job's alerts (dw_jobs_each_alert). */
 static int copy_alerts(PGconn *pg, dw_jobs *jobs, int64_t seq, bool freeze, dw_replay_out_counts *oc, char *err,
                        size_t n) {
   char sql[256];
@@ -280,12 +279,8 @@ static int copy_alerts(PGconn *pg, dw_jobs *jobs, int64_t seq, bool freeze, dw_r
   alert_out o = {.seq = seq, .oc = oc};
   if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) return -1;
   int rc = 0;
-  for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++) {
-    rc = dw_jobs_each_spilled_alert(jobs, j, put_alert, &o, err, n);
-    size_t na;
-    const dw_alert *alerts = dw_driver_alerts(dw_jobs_driver(jobs, j), &na);
-    for (size_t i = 0; i < na && !rc; i++) put_alert(&alerts[i], &o);
-  }
+  for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++)
+    rc = dw_jobs_each_alert(jobs, j, put_alert, &o, err, n);
   return close_stream(&o.cs, rc, o.err, err, n);
 }
 

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "dw_calendar.h"
@@ -85,6 +86,7 @@ typedef struct counters {
 typedef struct watch {
   dw_config *cfg;
   const char *conninfo;
+  int64_t idle_tx_ms; /* watch.idle_tx_timeout_ms */
   char group[256], topic[256];
   bool event_clock;
   int64_t exit_when_idle_ms;
@@ -192,7 +194,16 @@ static int pg_ensure(watch *w, char *err, size_t n) {
     w->pg = NULL;
     return -1;
   }
-  PQclear(PQexec(w->pg, "SET application_name = 'dossierwatch watch'"));
+  /* A watch stalled inside its transaction (paused, swapped out, its host
+   * frozen) would keep the row lock of the outbox clock it ticked, and every
+   * other watch's commit waits on that row (the clock is in commit order):
+   * the server ends such a transaction (nothing of it is committed; the
+   * stalled watch redoes the batch, fenced if its partitions moved). */
+  char set[160]; /* the pid: which process a session (and its locks) belongs to */
+  snprintf(set, sizeof set,
+           "SET application_name = 'dossierwatch watch pid=%d'; SET idle_in_transaction_session_timeout = %lld",
+           (int)getpid(), (long long)w->idle_tx_ms);
+  PQclear(PQexec(w->pg, set));
   if (dw_pg_sink_prepare(w->pg, err, n)) {
     PQfinish(w->pg);
     w->pg = NULL;
@@ -920,6 +931,7 @@ int dw_cmd_watch(int argc, char **argv) {
   w->exit_when_idle_ms = (int64_t)(idle * 1000);
   w->batch_max = (int)dw_config_get_int(cfg, "watch.batch_max");
   w->batch_ms = (int)dw_config_get_int(cfg, "watch.batch_ms");
+  w->idle_tx_ms = dw_config_get_int(cfg, "watch.idle_tx_timeout_ms");
   w->utc_offset = (int)dw_config_get_int(cfg, "calendar.utc_offset_min");
   if (setup(w, err, sizeof err)) {
     DW_LOG_ERR("%s", err);

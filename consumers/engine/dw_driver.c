@@ -39,11 +39,23 @@ struct dw_driver {
    * engine's own prefetch */
   unsigned pf[8], pf_k;
   dw_driver_stats st;
+  /* set: alert changes go there instead of being collected */
+  void (*sink)(const dw_alert *a, dw_alert_change change, void *opaque);
+  void *sink_opaque;
 };
+
+void dw_driver_set_alert_sink(dw_driver *d, void (*fn)(const dw_alert *a, dw_alert_change change, void *opaque),
+                              void *opaque) {
+  d->sink = fn, d->sink_opaque = opaque;
+}
 
 static void on_alert(void *opaque, const dw_alert *a, dw_alert_change change) {
   dw_driver *d = opaque;
   d->st.alert_changes++;
+  if (d->sink) {
+    d->sink(a, change, d->sink_opaque);
+    return;
+  }
   const dw_alert_counts one = {change == DW_ALERT_RAISED, change == DW_ALERT_CLEARED};
   alert_slot *s;
   HASH_FIND_STR(d->alert_index, a->alert_id, s);
@@ -222,45 +234,25 @@ void dw_driver_drain_states(dw_driver *d, void (*fn)(const dw_state_row *row, vo
   dw_engine_drain_dirty(d->eng, on_state, &c);
 }
 
-typedef struct settle_ctx {
+typedef struct gone_ctx {
   dw_driver *d;
-  void (*on_gone)(const char *dossier_id, int32_t tag, void *opaque);
+  void (*fn)(const char *dossier_id, int32_t tag, void *opaque);
   void *opaque;
-} settle_ctx;
+} gone_ctx;
 
 static void gone_one(const char *id, void *opaque) {
-  settle_ctx *c = opaque;
+  gone_ctx *c = opaque;
   dossier_tag *x;
   HASH_FIND_STR(c->d->tags, id, x);
-  c->on_gone(id, x ? x->tag : -1, c->opaque);
+  c->fn(id, x ? x->tag : -1, c->opaque);
   if (x) {
     HASH_DEL(c->d->tags, x);
     free(x);
   }
 }
 
-void dw_driver_drain_settled(dw_driver *d, void (*on_alert)(const dw_alert *a, void *opaque),
-                             void (*on_gone)(const char *dossier_id, int32_t tag, void *opaque), void *opaque) {
-  settle_ctx c = {d, on_gone, opaque};
-  dw_engine_drain_gone(d->eng, gone_one, &c);
-  /* the alerts kept close up in their order; the index follows them */
-  size_t k = 0;
-  for (size_t i = 0; i < d->nalerts; i++) {
-    alert_slot *s;
-    HASH_FIND_STR(d->alert_index, d->alerts[i].alert_id, s);
-    if (!dw_engine_holds(d->eng, d->alerts[i].dossier_id)) {
-      on_alert(&d->alerts[i], opaque);
-      if (s) {
-        HASH_DEL(d->alert_index, s);
-        free(s);
-      }
-      continue;
-    }
-    if (k != i) d->alerts[k] = d->alerts[i], d->alert_counts[k] = d->alert_counts[i];
-    if (s) s->index = k;
-    k++;
-  }
-  d->nalerts = k;
+void dw_driver_drain_gone(dw_driver *d, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque) {
+  dw_engine_drain_gone(d->eng, gone_one, &(gone_ctx){d, fn, opaque});
 }
 
 typedef struct agg_ctx {

@@ -65,6 +65,10 @@ dw_clock dw_driver_clock(const dw_driver *d);
 /* Alerts changed since the last clear (latest version of each, in the
  * order they first changed). */
 const dw_alert *dw_driver_alerts(const dw_driver *d, size_t *n);
+/* Alert changes go to fn as they happen instead of being collected (replay
+ * keeps its own compact collection, dw_replay_alerts); NULL: collected. */
+void dw_driver_set_alert_sink(dw_driver *d, void (*fn)(const dw_alert *a, dw_alert_change change, void *opaque),
+                              void *opaque);
 /* For each of those alerts (same order), how many times it was raised and
  * cleared since the last clear (an alert may be cleared and hold again
  * within one batch). watch counts raised and cleared alerts from it after
@@ -87,16 +91,12 @@ typedef struct dw_state_row {
 /* Calls fn for every dossier changed since the last drain; a dossier that
  * left memory comes as its tombstone, and its tag is forgotten after. */
 void dw_driver_drain_states(dw_driver *d, void (*fn)(const dw_state_row *row, void *opaque), void *opaque);
-/* For a run that collects every alert version until its end (replay): moves
- * out what can no longer change, so that its memory stays bounded. on_gone:
- * every dossier that left memory since the last drain, with its tag (its
- * row is the tombstone dw_engine_tombstone makes at the end; it does not
- * come again from dw_driver_drain_states); on_alert: the latest version of
- * every collected alert whose dossier is no longer in memory (a dossier
- * that left memory changes no alert: late events for it only settle the
- * aggregates), then forgotten here. The other alerts stay, in their order. */
-void dw_driver_drain_settled(dw_driver *d, void (*on_alert)(const dw_alert *a, void *opaque),
-                             void (*on_gone)(const char *dossier_id, int32_t tag, void *opaque), void *opaque);
+/* For a run without intermediate saves (replay), whose memory must not grow
+ * with every dossier seen: fn for every dossier that left memory since the
+ * last drain, with its tag, then its tag is forgotten. Its row is the
+ * tombstone dw_engine_tombstone makes; it does not come again from
+ * dw_driver_drain_states (see dw_engine_drain_gone). */
+void dw_driver_drain_gone(dw_driver *d, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque);
 /* Calls fn for every stored aggregate row (day, month, quarter, year;
  * rolling30 is derived from day rows) changed since the last drain, with
  * its non-zero delta. */

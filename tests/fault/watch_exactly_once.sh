@@ -7,8 +7,8 @@
 #   kill  watch SIGKILLed at random points and restarted several times, with
 #         PostgreSQL restarted under it once (it must wait and retry)
 #   duo   two watch processes in one consumer group, one frozen (SIGSTOP)
-#         past its session timeout while the other takes over, then
-#         continued
+#         inside its commit (holding the outbox clock's row lock) past its
+#         session timeout while the other takes over, then continued
 # each into its own database and consumer group. kill and duo hold at most
 # 3,000 messages for the watermark (watch.reorder_max; ref: the default), so
 # their pools fill and they pause the partitions ahead of the slowest (the
@@ -107,10 +107,25 @@ dw_bg "$DW_BIN" watch --db "$DUO_DB" --group duo --exit-when-idle 12 "${watch_ar
 p2=$DW_LAST_PID
 dw_wait_for 'grep -q "assigned 3 partition" "$DW_TMP/watch-duo-1.log" && grep -q "assigned 3 partition" "$DW_TMP/watch-duo-2.log"' 60 ||
   dw_fail "the duo watches did not share the partitions"
+# freeze it inside its commit, after it took the outbox clock's row lock
+# (its session's last statement is the clock, alerts, aggregates or
+# offsets): the other one's commit waits on that row until the server ends
+# the frozen transaction (watch.idle_tx_timeout_ms, 10 s); without that it
+# waits for good and never polls Kafka to take the partitions
 sleep 1
+in_commit="SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dossierwatch watch pid=$p2'
+  AND backend_xid IS NOT NULL AND state IN ('active', 'idle in transaction')
+  AND query ~ '^(UPDATE outbox_clock|INSERT INTO (alerts|aggregates|kafka_offsets)|COPY w_(alerts|agg))'"
+caught=0
+for try in $(seq 1 600); do
+  kill -STOP "$p2"
+  [ "$(DW_DB=$DUO_DB dw_psql "$in_commit")" = 1 ] && { caught=$try; break; }
+  kill -CONT "$p2"
+  sleep 0.02
+done
+[ "$caught" -gt 0 ] || dw_fail "watch 2 was never caught inside its commit (600 tries)"
 frozen_at=$(wc -l <"$DW_TMP/watch-duo-1.log")
-kill -STOP "$p2"
-echo "duo: watch 2 frozen at $(DW_DB=$DUO_DB archived) archived"
+echo "duo: watch 2 frozen inside its commit (try $caught) at $(DW_DB=$DUO_DB archived) archived"
 dw_wait_for 'tail -n +'"$frozen_at"' "$DW_TMP/watch-duo-1.log" | grep -q "assigned 6 partition"' 30 ||
   dw_fail "watch 1 did not take over the frozen watch's partitions"
 sleep 2

@@ -1,0 +1,260 @@
+/* dw_replay_alerts: a replay job's alerts as compact records (see
+ * dw_replay_alerts.h).
+ *
+ * Records lie back to back in one arena; an open-addressing index maps the
+ * alert_id's hash to the offset of its latest version. A new version of
+ * the same size overwrites the old one in place (the common case: clearing
+ * changes times only); one of another size is appended and the old one
+ * marked superseded. dw_ralerts_spill rebuilds the arena from what stays,
+ * which also drops the superseded records. The spill holds the same
+ * records, written as they are. */
+#include "dw_replay_alerts.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dw_buf.h"
+#include "dw_event.h"
+#include "dw_hash.h"
+#include "dw_paths.h"
+
+enum { S_ALERT_ID, S_DOSSIER, S_COMMUNE, S_AGENCY, S_PROCEDURE, S_DETAIL, S__COUNT };
+
+/* A record: this header, then its strings (without NUL) in S_ order. Read
+ * and written by memcpy (records are not aligned). */
+typedef struct rec_hdr {
+  uint32_t size;    /* the header and the strings */
+  int32_t rule;     /* SUPERSEDED: a later version follows (skipped) */
+  int32_t severity;
+  uint16_t len[S__COUNT];
+  int64_t raised_at, due_at, cleared_at;
+} rec_hdr;
+
+#define SUPERSEDED (-1)
+/* the longest record: every string at its field's size */
+#define REC_MAX (sizeof(rec_hdr) + DW_ALERT_ID_MAX + 2 * DW_ID_MAX + 2 * DW_CODE_MAX + 256)
+
+typedef struct slot {
+  uint64_t hash; /* 0: empty */
+  uint64_t off;
+} slot;
+
+struct dw_ralerts {
+  dw_buf arena;
+  slot *index;
+  size_t cap, n; /* n: records held (not superseded) */
+  FILE *spill;
+  uint64_t spilled;
+  char rec[REC_MAX]; /* the record being made or read */
+};
+
+dw_ralerts *dw_ralerts_new(void) { return calloc(1, sizeof(dw_ralerts)); }
+
+void dw_ralerts_destroy(dw_ralerts *r) {
+  if (!r) return;
+  dw_buf_free(&r->arena);
+  free(r->index);
+  if (r->spill) fclose(r->spill);
+  free(r);
+}
+
+size_t dw_ralerts_held(const dw_ralerts *r) { return r->n; }
+uint64_t dw_ralerts_spilled(const dw_ralerts *r) { return r->spilled; }
+
+/* ---- records ---- */
+
+static void strings_of(const dw_alert *a, const char *s[S__COUNT]) {
+  s[S_ALERT_ID] = a->alert_id, s[S_DOSSIER] = a->dossier_id, s[S_COMMUNE] = a->commune;
+  s[S_AGENCY] = a->agency, s[S_PROCEDURE] = a->procedure, s[S_DETAIL] = a->detail;
+}
+
+/* a as a record in r->rec; its size. */
+static size_t encode(dw_ralerts *r, const dw_alert *a) {
+  const char *s[S__COUNT];
+  strings_of(a, s);
+  rec_hdr h = {0, (int32_t)a->rule, (int32_t)a->severity, {0}, a->raised_at, a->due_at, a->cleared_at};
+  size_t at = sizeof h;
+  for (int k = 0; k < S__COUNT; k++) {
+    h.len[k] = (uint16_t)strlen(s[k]); /* each shorter than its field */
+    memcpy(r->rec + at, s[k], h.len[k]);
+    at += h.len[k];
+  }
+  h.size = (uint32_t)at;
+  memcpy(r->rec, &h, sizeof h);
+  return at;
+}
+
+static void put_field(char *dst, size_t cap, const char **src, size_t len) {
+  if (len >= cap) len = cap - 1;
+  memcpy(dst, *src, len);
+  dst[len] = '\0';
+  *src += len;
+}
+
+static void decode(const char *rec, dw_alert *a) {
+  rec_hdr h;
+  memcpy(&h, rec, sizeof h);
+  const char *p = rec + sizeof h;
+  put_field(a->alert_id, sizeof a->alert_id, &p, h.len[S_ALERT_ID]);
+  put_field(a->dossier_id, sizeof a->dossier_id, &p, h.len[S_DOSSIER]);
+  put_field(a->commune, sizeof a->commune, &p, h.len[S_COMMUNE]);
+  put_field(a->agency, sizeof a->agency, &p, h.len[S_AGENCY]);
+  put_field(a->procedure, sizeof a->procedure, &p, h.len[S_PROCEDURE]);
+  put_field(a->detail, sizeof a->detail, &p, h.len[S_DETAIL]);
+  a->rule = (dw_rule)h.rule, a->severity = (dw_severity)h.severity;
+  a->raised_at = h.raised_at, a->due_at = h.due_at, a->cleared_at = h.cleared_at;
+}
+
+static uint64_t id_hash(const char *id, size_t len) {
+  uint64_t h = dw_hash_fast(id, len);
+  return h ? h : 1;
+}
+
+/* ---- the index ---- */
+
+/* The slot of hash/id in index (its own, or the empty one where it goes). */
+static slot *find(slot *index, size_t cap, const char *arena, uint64_t hash, const char *id, size_t len) {
+  for (size_t i = hash & (cap - 1);; i = (i + 1) & (cap - 1)) {
+    slot *s = &index[i];
+    if (!s->hash) return s;
+    if (s->hash != hash) continue;
+    rec_hdr h;
+    memcpy(&h, arena + s->off, sizeof h);
+    if (h.len[S_ALERT_ID] == len && memcmp(arena + s->off + sizeof h, id, len) == 0) return s;
+  }
+}
+
+/* An empty index with room for n records (at most half full). */
+static int index_make(slot **index, size_t *cap, size_t n) {
+  size_t c = 1024;
+  while (c < 2 * (n + 1)) c *= 2;
+  slot *v = calloc(c, sizeof *v);
+  if (!v) return -1;
+  *index = v, *cap = c;
+  return 0;
+}
+
+static int index_grow(dw_ralerts *r) {
+  slot *v;
+  size_t cap;
+  if (index_make(&v, &cap, 2 * r->cap)) return -1;
+  for (size_t i = 0; i < r->cap; i++)
+    if (r->index[i].hash) {
+      size_t j = r->index[i].hash & (cap - 1);
+      while (v[j].hash) j = (j + 1) & (cap - 1);
+      v[j] = r->index[i];
+    }
+  free(r->index);
+  r->index = v, r->cap = cap;
+  return 0;
+}
+
+int dw_ralerts_put(dw_ralerts *r, const dw_alert *a) {
+  if ((!r->index || 2 * (r->n + 1) > r->cap) && (r->index ? index_grow(r) : index_make(&r->index, &r->cap, 0)))
+    return -1;
+  const size_t idl = strlen(a->alert_id);
+  const uint64_t hash = id_hash(a->alert_id, idl);
+  slot *s = find(r->index, r->cap, r->arena.data, hash, a->alert_id, idl);
+  const size_t size = encode(r, a);
+  if (s->hash) {
+    rec_hdr old;
+    memcpy(&old, r->arena.data + s->off, sizeof old);
+    if (old.size == size) { /* in place */
+      memcpy(r->arena.data + s->off, r->rec, size);
+      return 0;
+    }
+  }
+  const size_t off = r->arena.len;
+  dw_buf_put(&r->arena, r->rec, size);
+  if (r->arena.oom) return -1;
+  if (s->hash) { /* the old version stays, marked */
+    const int32_t superseded = SUPERSEDED;
+    memcpy(r->arena.data + s->off + offsetof(rec_hdr, rule), &superseded, sizeof superseded);
+  } else {
+    s->hash = hash;
+    r->n++;
+  }
+  s->off = off;
+  return 0;
+}
+
+/* ---- the spill ---- */
+
+int dw_ralerts_spill(dw_ralerts *r, int (*settled)(const char *dossier_id, void *opaque), void *opaque, char *err,
+                     size_t n) {
+  dw_buf kept = DW_BUF_INIT;
+  slot *index = NULL;
+  size_t cap = 0, held = 0;
+  if (index_make(&index, &cap, r->n)) goto oom;
+  for (size_t off = 0; off < r->arena.len;) {
+    const char *rec = r->arena.data + off;
+    rec_hdr h;
+    memcpy(&h, rec, sizeof h);
+    off += h.size;
+    if (h.rule == SUPERSEDED) continue;
+    char dossier[DW_ID_MAX + 1];
+    const char *p = rec + sizeof h + h.len[S_ALERT_ID];
+    put_field(dossier, sizeof dossier, &p, h.len[S_DOSSIER]);
+    if (settled(dossier, opaque)) {
+      errno = 0;
+      if ((!r->spill && !(r->spill = dw_tmpfile("replay-alerts"))) || fwrite(rec, h.size, 1, r->spill) != 1) {
+        snprintf(err, n, "writing the alerts' temp file (TMPDIR): %s", strerror(errno ? errno : EIO));
+        goto fail;
+      }
+      r->spilled++;
+      continue;
+    }
+    const char *id = rec + sizeof h;
+    const uint64_t hash = id_hash(id, h.len[S_ALERT_ID]);
+    slot *s = find(index, cap, kept.data, hash, id, h.len[S_ALERT_ID]);
+    s->hash = hash;
+    s->off = kept.len;
+    dw_buf_put(&kept, rec, h.size);
+    if (kept.oom) goto oom;
+    held++;
+  }
+  dw_buf_free(&r->arena);
+  free(r->index);
+  r->arena = kept, r->index = index, r->cap = cap, r->n = held;
+  return 0;
+oom:
+  snprintf(err, n, "out of memory");
+fail:
+  dw_buf_free(&kept);
+  free(index);
+  return -1;
+}
+
+int dw_ralerts_each(dw_ralerts *r, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err, size_t n) {
+  dw_alert a;
+  memset(&a, 0, sizeof a);
+  if (r->spill) {
+    errno = 0;
+    if (fflush(r->spill) || fseek(r->spill, 0, SEEK_SET)) goto bad;
+    rec_hdr h;
+    size_t got;
+    while ((got = fread(r->rec, 1, sizeof h, r->spill)) == sizeof h) {
+      memcpy(&h, r->rec, sizeof h);
+      if (h.size < sizeof h || h.size > sizeof r->rec || fread(r->rec + sizeof h, h.size - sizeof h, 1, r->spill) != 1)
+        goto bad;
+      decode(r->rec, &a);
+      fn(&a, opaque);
+    }
+    if (got != 0 || ferror(r->spill)) goto bad;
+  }
+  for (size_t off = 0; off < r->arena.len;) {
+    rec_hdr h;
+    memcpy(&h, r->arena.data + off, sizeof h);
+    if (h.rule != SUPERSEDED) {
+      decode(r->arena.data + off, &a);
+      fn(&a, opaque);
+    }
+    off += h.size;
+  }
+  return 0;
+bad:
+  snprintf(err, n, "reading back the alerts' temp file: %s", errno ? strerror(errno) : "short record");
+  return -1;
+}
