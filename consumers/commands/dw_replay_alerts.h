@@ -1,6 +1,6 @@
 /* dw_replay_alerts: what one replay job keeps of the alerts until the output
  * is written: the latest version of each alert (by alert_id) as a compact
- * record (its strings at their length: ~200 bytes with its index slot,
+ * record (its strings at their length: ~180 bytes with its index slot,
  * where the driver's collection holds a fixed 690-byte dw_alert and a
  * ~100-byte hash entry), and a spill file for the versions that can no
  * longer change.

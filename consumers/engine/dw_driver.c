@@ -214,19 +214,26 @@ typedef struct state_ctx {
   void *opaque;
 } state_ctx;
 
-static void on_state(const char *id, const void *blob, size_t len, int open, void *opaque) {
-  state_ctx *c = opaque;
+/* The dossier's tag (-1: none), its entry dropped when forget: a dossier
+ * that left memory leaves the tag map too, or it would grow with every
+ * dossier ever seen. */
+static int32_t tag_of(dw_driver *d, const char *id, int forget) {
   dossier_tag *x;
-  HASH_FIND_STR(c->d->tags, id, x);
-  const int tomb = dw_engine_blob_is_tombstone(blob, len);
-  const dw_state_row row = {id, x ? x->tag : -1, blob, len, open, tomb};
-  c->fn(&row, c->opaque);
-  /* a dossier that left memory leaves the tag map too, or it would grow
-   * with every dossier ever seen */
-  if (tomb && x) {
-    HASH_DEL(c->d->tags, x);
+  HASH_FIND_STR(d->tags, id, x);
+  if (!x) return -1;
+  const int32_t tag = x->tag;
+  if (forget) {
+    HASH_DEL(d->tags, x);
     free(x);
   }
+  return tag;
+}
+
+static void on_state(const char *id, const void *blob, size_t len, int open, void *opaque) {
+  state_ctx *c = opaque;
+  const int tomb = dw_engine_blob_is_tombstone(blob, len);
+  const dw_state_row row = {id, tag_of(c->d, id, tomb), blob, len, open, tomb};
+  c->fn(&row, c->opaque);
 }
 
 void dw_driver_drain_states(dw_driver *d, void (*fn)(const dw_state_row *row, void *opaque), void *opaque) {
@@ -242,13 +249,7 @@ typedef struct gone_ctx {
 
 static void gone_one(const char *id, void *opaque) {
   gone_ctx *c = opaque;
-  dossier_tag *x;
-  HASH_FIND_STR(c->d->tags, id, x);
-  c->fn(id, x ? x->tag : -1, c->opaque);
-  if (x) {
-    HASH_DEL(c->d->tags, x);
-    free(x);
-  }
+  c->fn(id, tag_of(c->d, id, 1), c->opaque);
 }
 
 void dw_driver_drain_gone(dw_driver *d, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque) {

@@ -1065,9 +1065,10 @@ void dw_engine_stats_get(const dw_engine *e, dw_engine_stats *out) {
   out->state_bytes = e->dossier_bytes + e->tab_cap * sizeof(dw_dossier *) + dw_timer_bytes(&e->heap);
 }
 
-/* A tombstone blob: 'T', version 1, the 64-bit id hash and the instant the
- * dossier left memory (little-endian). Saved in place of the state, so that
- * a restarted or rebalanced engine still knows the dossier is settled. */
+/* A tombstone blob: 'T', version 1, the 64-bit id hash and the clock when
+ * the blob was made (a drain after the dossier left memory; little-endian).
+ * Saved in place of the state, so that a restarted or rebalanced engine
+ * still knows the dossier is settled. */
 
 static void put_le64(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
