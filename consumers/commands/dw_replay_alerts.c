@@ -6,11 +6,11 @@
  * the same size overwrites the old one in place (the common case: clearing
  * changes times only); one of another size is appended and the old one
  * marked superseded. dw_ralerts_spill rebuilds the arena from what stays,
- * which also drops the superseded records. The spill holds the same
- * records, written as they are. */
+ * which also drops the superseded records. The spill is a dw_runs of the
+ * same records keyed by alert_id: sorted runs on a temp file, merged back
+ * in alert_id order (the order of the alerts table's primary key). */
 #include "dw_replay_alerts.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@
 #include "dw_buf.h"
 #include "dw_event.h"
 #include "dw_hash.h"
-#include "dw_paths.h"
+#include "dw_runs.h"
 
 enum { S_ALERT_ID, S_DOSSIER, S_COMMUNE, S_AGENCY, S_PROCEDURE, S_DETAIL, S__COUNT };
 
@@ -33,6 +33,8 @@ typedef struct rec_hdr {
 } rec_hdr;
 
 #define SUPERSEDED (-1)
+/* what the spill holds in memory before it writes a sorted run */
+#define SPILL_BUDGET (16u << 20)
 /* the longest record: every string at its field's size */
 #define REC_MAX (sizeof(rec_hdr) + DW_ALERT_ID_MAX + 2 * DW_ID_MAX + 2 * DW_CODE_MAX + 256)
 
@@ -45,7 +47,7 @@ struct dw_ralerts {
   dw_buf arena;
   slot *index;
   size_t cap, n; /* n: records held (not superseded) */
-  FILE *spill;
+  dw_runs *spill; /* created by the first spill or dw_ralerts_each */
   uint64_t spilled;
   char rec[REC_MAX]; /* the record being made or read */
 };
@@ -56,7 +58,7 @@ void dw_ralerts_destroy(dw_ralerts *r) {
   if (!r) return;
   dw_buf_free(&r->arena);
   free(r->index);
-  if (r->spill) fclose(r->spill);
+  dw_runs_destroy(r->spill);
   free(r);
 }
 
@@ -182,11 +184,22 @@ int dw_ralerts_put(dw_ralerts *r, const dw_alert *a) {
 
 /* ---- the spill ---- */
 
+/* The spill, made on first use. */
+static int spill_open(dw_ralerts *r, char *err, size_t n) {
+  if (!r->spill && !(r->spill = dw_runs_new("replay-alerts", SPILL_BUDGET))) return snprintf(err, n, "out of memory"), -1;
+  return 0;
+}
+
+static int spill_put(dw_ralerts *r, const char *rec, const rec_hdr *h, char *err, size_t n) {
+  return dw_runs_put(r->spill, rec + sizeof *h, h->len[S_ALERT_ID], rec, h->size, err, n);
+}
+
 int dw_ralerts_spill(dw_ralerts *r, int (*settled)(const char *dossier_id, void *opaque), void *opaque, char *err,
                      size_t n) {
   dw_buf kept = DW_BUF_INIT;
   slot *index = NULL;
   size_t cap = 0, held = 0;
+  if (spill_open(r, err, n)) return -1;
   if (index_make(&index, &cap, r->n)) goto oom;
   for (size_t off = 0; off < r->arena.len;) {
     const char *rec = r->arena.data + off;
@@ -198,11 +211,7 @@ int dw_ralerts_spill(dw_ralerts *r, int (*settled)(const char *dossier_id, void 
     const char *p = rec + sizeof h + h.len[S_ALERT_ID];
     put_field(dossier, sizeof dossier, &p, h.len[S_DOSSIER]);
     if (settled(dossier, opaque)) {
-      errno = 0;
-      if ((!r->spill && !(r->spill = dw_tmpfile("replay-alerts"))) || fwrite(rec, h.size, 1, r->spill) != 1) {
-        snprintf(err, n, "writing the alerts' temp file (TMPDIR): %s", strerror(errno ? errno : EIO));
-        goto fail;
-      }
+      if (spill_put(r, rec, &h, err, n)) goto fail;
       r->spilled++;
       continue;
     }
@@ -227,34 +236,47 @@ fail:
   return -1;
 }
 
-int dw_ralerts_each(dw_ralerts *r, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err, size_t n) {
-  dw_alert a;
-  memset(&a, 0, sizeof a);
-  if (r->spill) {
-    errno = 0;
-    if (fflush(r->spill) || fseek(r->spill, 0, SEEK_SET)) goto bad;
-    rec_hdr h;
-    size_t got;
-    while ((got = fread(r->rec, 1, sizeof h, r->spill)) == sizeof h) {
-      memcpy(&h, r->rec, sizeof h);
-      if (h.size < sizeof h || h.size > sizeof r->rec || fread(r->rec + sizeof h, h.size - sizeof h, 1, r->spill) != 1)
-        goto bad;
-      decode(r->rec, &a);
-      fn(&a, opaque);
-    }
-    if (got != 0 || ferror(r->spill)) goto bad;
-  }
+/* Every record held moves to the spill (the records it has are the latest
+ * versions: nothing is put after). */
+static int spill_all(dw_ralerts *r, char *err, size_t n) {
+  if (spill_open(r, err, n)) return -1;
   for (size_t off = 0; off < r->arena.len;) {
+    const char *rec = r->arena.data + off;
     rec_hdr h;
-    memcpy(&h, r->arena.data + off, sizeof h);
-    if (h.rule != SUPERSEDED) {
-      decode(r->arena.data + off, &a);
-      fn(&a, opaque);
-    }
+    memcpy(&h, rec, sizeof h);
     off += h.size;
+    if (h.rule != SUPERSEDED && spill_put(r, rec, &h, err, n)) return -1;
   }
+  dw_buf_free(&r->arena);
+  free(r->index);
+  r->index = NULL, r->cap = r->n = 0;
   return 0;
-bad:
-  snprintf(err, n, "reading back the alerts' temp file: %s", errno ? strerror(errno) : "short record");
-  return -1;
+}
+
+typedef struct each_ctx {
+  void (*fn)(const dw_alert *a, void *opaque);
+  void *opaque;
+  dw_alert a;
+} each_ctx;
+
+static void each_rec(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
+  (void)key, (void)klen, (void)vlen;
+  each_ctx *c = opaque;
+  decode(val, &c->a);
+  c->fn(&c->a, c->opaque);
+}
+
+int dw_ralerts_each(dw_ralerts *const *v, int nv, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err,
+                    size_t n) {
+  dw_runs *sets[nv > 0 ? nv : 1];
+  for (int i = 0; i < nv; i++) {
+    if (spill_all(v[i], err, n)) return -1;
+    sets[i] = v[i]->spill;
+  }
+  each_ctx *c = calloc(1, sizeof *c);
+  if (!c) return snprintf(err, n, "out of memory"), -1;
+  c->fn = fn, c->opaque = opaque;
+  int rc = dw_runs_each(sets, nv, each_rec, c, err, n);
+  free(c);
+  return rc;
 }

@@ -8,9 +8,10 @@
  * The job's driver hands every alert change to dw_ralerts_put (its alert
  * sink) instead of collecting it. dw_ralerts_spill moves the alerts whose
  * dossier is settled (it left memory: a dossier that left memory changes no
- * alert) to an unlinked temp file (dw_tmpfile); dw_ralerts_each gives
- * every alert once: the spilled ones, then those held, each in the order it
- * was first collected. */
+ * alert) to the spill: a dw_runs, sorted runs on an unlinked temp file past
+ * 16 MiB. dw_ralerts_each gives every alert of several collections once,
+ * in alert_id order (the order in which the alerts table's primary key is
+ * built fastest). */
 #ifndef DW_REPLAY_ALERTS_H
 #define DW_REPLAY_ALERTS_H
 
@@ -37,9 +38,11 @@ uint64_t dw_ralerts_spilled(const dw_ralerts *r);
 int dw_ralerts_spill(dw_ralerts *r, int (*settled)(const char *dossier_id, void *opaque), void *opaque, char *errstr,
                      size_t errstr_size);
 
-/* fn for every alert (spilled, then held). 0, or -1 with errstr when the
- * spill cannot be read back. */
-int dw_ralerts_each(dw_ralerts *r, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *errstr,
-                    size_t errstr_size);
+/* Moves what each of the n collections holds to its spill (nothing may be
+ * put after), then fn for every alert of them once, in alert_id order
+ * (bytes). It may be called again (the same alerts). 0, or -1 with errstr
+ * (a spill cannot be written or read back, or out of memory). */
+int dw_ralerts_each(dw_ralerts *const *v, int n, void (*fn)(const dw_alert *a, void *opaque), void *opaque,
+                    char *errstr, size_t errstr_size);
 
 #endif

@@ -191,10 +191,13 @@ static int spill_failed(const job *jb, char *err, size_t n) {
   return -1;
 }
 
-int dw_jobs_each_alert(dw_jobs *js, int i, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err,
-                       size_t n) {
-  job *jb = &js->v[i];
-  return spill_failed(jb, err, n) ? -1 : dw_ralerts_each(jb->alerts, fn, opaque, err, n);
+int dw_jobs_each_alert(dw_jobs *js, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err, size_t n) {
+  dw_ralerts *v[js->n > 0 ? js->n : 1];
+  for (int i = 0; i < js->n; i++) {
+    if (spill_failed(&js->v[i], err, n)) return -1;
+    v[i] = js->v[i].alerts;
+  }
+  return dw_ralerts_each(v, js->n, fn, opaque, err, n);
 }
 
 int dw_jobs_each_gone(dw_jobs *js, int i, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque,

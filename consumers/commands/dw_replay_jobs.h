@@ -45,15 +45,16 @@ void dw_jobs_finish(dw_jobs *j, int64_t as_of, int64_t *as_of_out);
 int dw_jobs_count(const dw_jobs *j);
 dw_driver *dw_jobs_driver(dw_jobs *j, int i);
 
-/* Job i's alerts, the latest version of each: fn for each, those it moved
- * to its spill during the apply (once it held replay.alerts_in_memory
- * alerts, those of dossiers that left memory) first. dw_jobs_each_gone: fn
+/* Every job's alerts, the latest version of each: fn for each, in alert_id
+ * order (merged from what each job moved to its spill during the apply,
+ * once it held replay.alerts_in_memory alerts, those of dossiers that left
+ * memory, and what it holds; see dw_replay_alerts.h). dw_jobs_each_gone: fn
  * for each dossier it moved out because it left memory, with its tag (its
  * row: a tombstone made at the final clock, unless it is in memory again
  * then), each dossier once; the others are still in the job's driver. -1
  * with errstr when a temp file could not be written or read (what it holds
  * would be missing). */
-int dw_jobs_each_alert(dw_jobs *j, int i, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *errstr,
+int dw_jobs_each_alert(dw_jobs *j, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *errstr,
                        size_t errstr_size);
 int dw_jobs_each_gone(dw_jobs *j, int i, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque,
                       char *errstr, size_t errstr_size);

@@ -37,6 +37,7 @@
 #include "dw_log.h"
 #include "dw_pg.h"
 #include "dw_pg_sink.h"
+#include "dw_runs.h"
 #include "dw_time.h"
 
 const char *const dw_replay_tables[DW_REPLAY_TABLES] = {"alerts", "aggregates", "dossier_state"};
@@ -270,7 +271,7 @@ static void put_alert(const dw_alert *a, void *opaque) {
   dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
 }
 
-/* Each job's alerts (dw_jobs_each_alert). */
+/* Every job's alerts (dw_jobs_each_alert), in alert_id order. */
 static int copy_alerts(PGconn *pg, dw_jobs *jobs, int64_t seq, bool freeze, dw_replay_out_counts *oc, char *err,
                        size_t n) {
   char sql[256];
@@ -278,14 +279,27 @@ static int copy_alerts(PGconn *pg, dw_jobs *jobs, int64_t seq, bool freeze, dw_r
            " due_at, cleared_at, detail, change_seq)%s", COPY_OPTS(freeze));
   alert_out o = {.seq = seq, .oc = oc};
   if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) return -1;
-  int rc = 0;
-  for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++)
-    rc = dw_jobs_each_alert(jobs, j, put_alert, &o, err, n);
+  int rc = dw_jobs_each_alert(jobs, put_alert, &o, err, n);
   return close_stream(&o.cs, rc, o.err, err, n);
+}
+
+/* Aggregate rows in the primary key's order (unit_type, unit, period_kind,
+ * period: texts, compared as bytes). */
+static int cmp_agg(const void *x, const void *y) {
+  const dw_agg_row *a = &(*(agg_sum *const *)x)->row, *b = &(*(agg_sum *const *)y)->row;
+  int c = strcmp(dw_unit_type_name(a->unit_type), dw_unit_type_name(b->unit_type));
+  if (!c) c = strcmp(a->unit, b->unit);
+  if (!c) c = strcmp(dw_period_kind_name(a->period_kind), dw_period_kind_name(b->period_kind));
+  return c ? c : strcmp(a->period, b->period);
 }
 
 static int copy_aggregates(PGconn *pg, const agg_ctx *a, int64_t seq, bool freeze, dw_replay_out_counts *oc,
                            char *err, size_t n) {
+  size_t nrows = HASH_COUNT(a->map), k = 0;
+  agg_sum **rows = malloc((nrows ? nrows : 1) * sizeof *rows);
+  if (!rows) return snprintf(err, n, "out of memory"), -1;
+  for (agg_sum *x = a->map; x; x = x->hh.next) rows[k++] = x;
+  qsort(rows, nrows, sizeof *rows, cmp_agg);
   dw_buf sql = DW_BUF_INIT;
   dw_buf_puts(&sql, "COPY aggregates (unit_type, unit, period_kind, period");
   for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
@@ -293,27 +307,35 @@ static int copy_aggregates(PGconn *pg, const agg_ctx *a, int64_t seq, bool freez
   dw_pg_copy_stream cs;
   int rc = sql.oom ? -1 : dw_pg_copy_open(&cs, pg, sql.data, 1, err, n);
   dw_buf_free(&sql);
-  if (rc) return -1;
-  for (const agg_sum *x = a->map; x && !cs.failed; x = x->hh.next) {
-    const dw_agg_row *d = &x->row;
+  if (rc) {
+    free(rows);
+    return -1;
+  }
+  for (k = 0; k < nrows && !cs.failed; k++) {
+    const dw_agg_row *d = &rows[k]->row;
     bool any = false; /* a row whose deltas summed to nothing says nothing (as the sink) */
     for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
     if (!any || d->period_kind == DW_PERIOD_ROLLING30) continue;
     const char *key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind), d->period};
     dw_pg_bin_row(&cs.buf, 4 + DW_C__COUNT + 1);
-    for (int k = 0; k < 4; k++) dw_pg_bin_bytes(&cs.buf, key[k], strlen(key[k]));
+    for (int i = 0; i < 4; i++) dw_pg_bin_bytes(&cs.buf, key[i], strlen(key[i]));
     for (int c = 0; c < DW_C__COUNT; c++) dw_pg_bin_int8(&cs.buf, d->counters[c]);
     dw_pg_bin_int8(&cs.buf, seq);
     oc->agg_rows++;
     dw_pg_copy_flush(&cs, 0, err, n);
   }
+  free(rows);
   return dw_pg_copy_close(&cs, err, n);
 }
 
+/* The states go in by dossier_id (the primary key's order): their COPY rows
+ * are collected in a dw_runs keyed by it, then sent merged. */
 typedef struct state_out {
   dw_pg_copy_stream cs;
+  dw_runs *sorted;
+  dw_buf row; /* the row being made */
   dw_jobs *jobs;
-  int job; /* whose rows are being written */
+  int job; /* whose rows are being collected */
   dw_driver *drv;
   int64_t now;
   uint64_t written;
@@ -323,7 +345,8 @@ typedef struct state_out {
 static void on_state(const dw_state_row *row, void *opaque) {
   state_out *o = opaque;
   if (o->cs.failed) return;
-  dw_buf *b = &o->cs.buf;
+  dw_buf *b = &o->row;
+  dw_buf_reset(b);
   dw_pg_bin_row(b, 6);
   dw_pg_bin_bytes(b, row->dossier_id, strlen(row->dossier_id));
   dw_pg_bin_int4(b, row->tag);
@@ -331,8 +354,9 @@ static void on_state(const dw_state_row *row, void *opaque) {
   dw_pg_bin_bool(b, row->open);
   dw_pg_bin_bool(b, row->tombstone);
   dw_pg_bin_time(b, row->tombstone ? o->now : DW_TIME_NONE); /* tombstone_at: when it was written (migration 012) */
-  o->written++;
-  dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
+  if (b->oom) snprintf(o->err, sizeof o->err, "out of memory"), o->cs.failed = 1;
+  else if (dw_runs_put(o->sorted, row->dossier_id, strlen(row->dossier_id), b->data, b->len, o->err, sizeof o->err))
+    o->cs.failed = 1;
 }
 
 /* The job's final drain: a tombstone it spilled already is written from
@@ -355,17 +379,36 @@ static void on_gone(const char *dossier_id, int32_t tag, void *opaque) {
   on_state(&(dw_state_row){dossier_id, tag, blob, len, 0, 1}, o);
 }
 
+static void send_state(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
+  (void)key, (void)klen;
+  state_out *o = opaque;
+  if (o->cs.failed) return;
+  dw_buf_put(&o->cs.buf, val, vlen);
+  o->written++;
+  dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
+}
+
+/* what the sorted states hold in memory before they write a run */
+#define STATES_SORT_BUDGET (64u << 20)
+
 static int copy_states(PGconn *pg, dw_jobs *jobs, bool freeze, dw_replay_out_counts *oc, char *err, size_t n) {
   char sql[160];
   snprintf(sql, sizeof sql, "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone, tombstone_at)%s",
            COPY_OPTS(freeze));
-  state_out o = {.jobs = jobs, .now = dw_now_ms()};
-  if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) return -1;
+  state_out o = {.jobs = jobs, .now = dw_now_ms(), .row = DW_BUF_INIT};
+  if (!(o.sorted = dw_runs_new("replay-states", STATES_SORT_BUDGET))) return snprintf(err, n, "out of memory"), -1;
+  if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) {
+    dw_runs_destroy(o.sorted);
+    return -1;
+  }
   int rc = 0;
   for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++) {
     o.job = j, o.drv = dw_jobs_driver(jobs, j);
     if (!(rc = dw_jobs_each_gone(jobs, j, on_gone, &o, err, n))) dw_driver_drain_states(o.drv, on_final_state, &o);
   }
+  if (!rc && !o.cs.failed) rc = dw_runs_each(&o.sorted, 1, send_state, &o, err, n);
+  dw_runs_destroy(o.sorted);
+  dw_buf_free(&o.row);
   if (close_stream(&o.cs, rc, o.err, err, n)) return -1;
   oc->states = o.written;
   return 0;

@@ -10,6 +10,7 @@
 #    and state blobs as the default; so do --jobs 1 and a --jobs 3 that
 #    spills (replay.alerts_in_memory) with dossiers leaving memory and
 #    coming back (rules.closed_grace_days=1);
+#  - each output table's rows are written in its primary key's order;
 #  - `replay --swap shadow` keeps public equal to shadow (and the views work);
 #  - `export` to JSON Lines (and Avro) holds every archived event, and `audit`
 #    over the export finds as many open alerts as the alerts table holds;
@@ -124,6 +125,22 @@ dw_assert_eq 0 "$(states_differ g1 g3)" "spilled: dossier states (blobs) differ"
 dw_assert_eq 0 "$(states_differ g3 g1)" "spilled: dossier states (blobs) differ"
 dw_assert_eq "$(dw_psql 'SELECT count(*) FROM g1.dossier_state')" "$(dw_psql 'SELECT count(*) FROM g3.dossier_state')" "spilled: states"
 [ "$(dw_psql 'SELECT count(*) FROM g1.dossier_state WHERE tombstone')" -gt 0 ] || dw_fail "no dossier left memory: nothing tested"
+
+# ---- the output goes in in each table's primary-key order (PostgreSQL's
+# index builds then find their input sorted), also merged from 3 jobs and
+# their spills: rows out of order in the heap, read by ctid
+out_of_order() { # out_of_order SCHEMA TABLE KEY...: rows whose key is not above the previous row's
+  local s=$1 t=$2 k
+  shift 2
+  local key=""
+  for k in "$@"; do key+="${key:+, }$k COLLATE \"C\""; done
+  dw_psql "SELECT count(*) FROM (SELECT ROW($key) AS k, lag(ROW($key)) OVER (ORDER BY ctid) AS p FROM $s.$t) x WHERE p >= k"
+}
+for s in shadow g3; do
+  dw_assert_eq 0 "$(out_of_order $s alerts alert_id)" "$s.alerts not in alert_id order"
+  dw_assert_eq 0 "$(out_of_order $s dossier_state dossier_id)" "$s.dossier_state not in dossier_id order"
+  dw_assert_eq 0 "$(out_of_order $s aggregates unit_type unit period_kind period)" "$s.aggregates not in key order"
+done
 
 # ---- refusals
 rc=0
