@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dw_hash.h"
-/* XXH3 instead of uthash's default (Jenkins): both tables are looked up
+/* XXH3 instead of uthash's default (Jenkins): the alert index is looked up
  * for every event or alert change (replay, audit, watch) */
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = dw_hash_fold32(dw_hash_fast((keyptr), (keylen))))
 #include <uthash.h>
@@ -18,11 +18,6 @@ typedef struct alert_slot {
   char id[]; /* alert_id */
 } alert_slot;
 
-typedef struct dossier_tag {
-  int32_t tag;
-  UT_hash_handle hh;
-  char id[]; /* dossier_id */
-} dossier_tag;
 
 struct dw_driver {
   dw_clock clock;
@@ -33,11 +28,9 @@ struct dw_driver {
   dw_alert_counts *alert_counts; /* raised and cleared per alert since the last clear */
   size_t nalerts, cap_alerts;
   alert_slot *alert_index;
-  dossier_tag *tags;
-  /* the hashes of the last dossiers announced by dw_driver_prefetch: their
-   * tag entries are loaded in two steps (bucket, then entry), like the
-   * engine's own prefetch */
-  unsigned pf[8], pf_k;
+  /* each dossier's tag, by dossier_id: looked up for every applied event,
+   * so a flat table (one slot to load, prefetched) rather than uthash */
+  dw_keymap tags;
   dw_driver_stats st;
   /* set: alert changes go there instead of being collected */
   void (*sink)(const dw_alert *a, dw_alert_change change, void *opaque);
@@ -117,14 +110,6 @@ void dw_driver_clear_alerts(dw_driver *d) {
   d->nalerts = 0;
 }
 
-static void drop_tags(dw_driver *d) {
-  dossier_tag *x, *t;
-  HASH_ITER(hh, d->tags, x, t) {
-    HASH_DEL(d->tags, x);
-    free(x);
-  }
-}
-
 void dw_driver_destroy(dw_driver *d) {
   if (!d) return;
   dw_engine_destroy(d->eng);
@@ -132,25 +117,17 @@ void dw_driver_destroy(dw_driver *d) {
   dw_driver_clear_alerts(d);
   free(d->alerts);
   free(d->alert_counts);
-  drop_tags(d);
+  dw_keymap_free(&d->tags);
   free(d);
 }
 
-/* The dossier's tag entry (created when new; NULL only when out of memory). */
-static dossier_tag *note(dw_driver *d, const char *id, int32_t tag, int *created) {
-  dossier_tag *x;
-  HASH_FIND_STR(d->tags, id, x);
-  *created = 0;
-  if (!x) {
-    size_t idl = strlen(id) + 1;
-    if (!(x = malloc(sizeof *x + idl))) return NULL;
-    memcpy(x->id, id, idl);
-    x->tag = -1;
-    HASH_ADD_KEYPTR(hh, d->tags, x->id, idl - 1, x);
-    *created = 1;
-  }
-  if (tag >= 0) x->tag = tag;
-  return x;
+/* Sets the dossier's tag (tag >= 0; -1 keeps it) and says whether it was
+ * new; -1 only when out of memory. */
+static int note(dw_driver *d, const char *id, int32_t tag, int *created) {
+  int32_t *v = dw_keymap_put(&d->tags, dw_mapkey_of(id, strlen(id)), -1, created);
+  if (!v) return -1;
+  if (tag >= 0) *v = tag;
+  return 0;
 }
 
 dw_apply_status dw_driver_apply(dw_driver *d, const dw_event *ev, int32_t tag, char *err, size_t n) {
@@ -163,7 +140,7 @@ dw_apply_status dw_driver_apply(dw_driver *d, const dw_event *ev, int32_t tag, c
   case DW_APPLY_OK: {
     d->st.applied++;
     int created;
-    if (!note(d, ev->dossier_id, tag, &created)) abort(); /* a state without its partition would be lost */
+    if (note(d, ev->dossier_id, tag, &created)) abort(); /* a state without its partition would be lost */
     d->st.dossiers += created;
     break;
   }
@@ -176,17 +153,7 @@ dw_apply_status dw_driver_apply(dw_driver *d, const dw_event *ev, int32_t tag, c
 
 void dw_driver_prefetch(dw_driver *d, const char *dossier_id) {
   dw_engine_prefetch(d->eng, dossier_id);
-  if (!d->tags) return;
-  /* every applied event looks its dossier's tag up: a chain of misses
-   * (bucket, entry) unless they are on their way */
-  UT_hash_table *tbl = d->tags->hh.tbl;
-  unsigned h;
-  HASH_FUNCTION(dossier_id, strlen(dossier_id), h);
-  __builtin_prefetch(&tbl->buckets[h & (tbl->num_buckets - 1)]);
-  const unsigned old = d->pf[(d->pf_k + 4) & 7]; /* announced 4 calls ago: its bucket is loaded */
-  const UT_hash_handle *hh = tbl->buckets[old & (tbl->num_buckets - 1)].hh_head;
-  if (hh) __builtin_prefetch(ELMT_FROM_HH(tbl, hh));
-  d->pf[d->pf_k++ & 7] = h;
+  dw_keymap_prefetch(&d->tags, dw_mapkey_of(dossier_id, strlen(dossier_id)));
 }
 
 void dw_driver_advance(dw_driver *d, int64_t t) {
@@ -218,14 +185,11 @@ typedef struct state_ctx {
  * that left memory leaves the tag map too, or it would grow with every
  * dossier ever seen. */
 static int32_t tag_of(dw_driver *d, const char *id, int forget) {
-  dossier_tag *x;
-  HASH_FIND_STR(d->tags, id, x);
-  if (!x) return -1;
-  const int32_t tag = x->tag;
-  if (forget) {
-    HASH_DEL(d->tags, x);
-    free(x);
-  }
+  const dw_mapkey k = dw_mapkey_of(id, strlen(id));
+  const int32_t *v = dw_keymap_find(&d->tags, k);
+  if (!v) return -1;
+  const int32_t tag = *v;
+  if (forget) dw_keymap_del(&d->tags, k);
   return tag;
 }
 
@@ -285,7 +249,7 @@ int dw_driver_restore(dw_driver *d, const char *dossier_id, const void *blob, si
   if (dw_engine_restore(d->eng, blob, len, as_of, err, n)) return -1;
   if (dw_engine_blob_is_tombstone(blob, len)) return 0; /* not in memory: nothing to tag */
   int created;
-  if (!note(d, dossier_id, tag, &created)) abort();
+  if (note(d, dossier_id, tag, &created)) abort();
   return 0;
 }
 
@@ -297,21 +261,16 @@ typedef struct keep_ctx {
 
 static int keep_dossier(const char *id, void *opaque) {
   keep_ctx *k = opaque;
-  dossier_tag *x;
-  HASH_FIND_STR(k->d->tags, id, x);
-  return x && k->keep(x->tag, k->opaque);
+  const int32_t *v = dw_keymap_find(&k->d->tags, dw_mapkey_of(id, strlen(id)));
+  return v && k->keep(*v, k->opaque);
 }
 
 void dw_driver_forget(dw_driver *d, int (*keep)(int32_t tag, void *opaque), void *opaque) {
   keep_ctx k = {d, keep, opaque};
   dw_engine_forget(d->eng, keep_dossier, &k);
-  dossier_tag *x, *t;
-  HASH_ITER(hh, d->tags, x, t) {
-    if (!keep(x->tag, opaque)) {
-      HASH_DEL(d->tags, x);
-      free(x);
-    }
-  }
+  /* out of memory, the forgotten dossiers' tags stay: a dossier back later
+   * has its tag set again by its events or its restore */
+  (void)dw_keymap_retain(&d->tags, keep, opaque);
 }
 
 void dw_driver_stats_get(const dw_driver *d, dw_driver_stats *out) { *out = d->st; }

@@ -6,7 +6,10 @@
  * the instant it would fire; the expected history is hand-computed. They
  * run as audit and replay drive the driver (everything, then the clock to
  * the end) and as watch --clock watermark does (chunks, the clock just
- * before the next chunk's first instant while events at it may come). */
+ * before the next chunk's first instant while events at it may come).
+ * Also dw_keymap, the flat table of the driver's tags: against a plain
+ * array through growth, deletes (backward shifts across the wrap) and a
+ * retain. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include "dw_calendar.h"
 #include "dw_config.h"
 #include "dw_driver.h"
+#include "dw_hash.h"
 #include "dw_reader.h"
 #include "dw_time.h"
 
@@ -257,11 +261,91 @@ static void test_tags(void **state) {
   fx_free(&f);
 }
 
+static int keep_even(int32_t v, void *opaque) {
+  (void)opaque;
+  return v % 2 == 0;
+}
+
+static dw_mapkey key_of(int i) {
+  char id[32];
+  int n = snprintf(id, sizeof id, "00001-20250512-%04d", i);
+  return dw_mapkey_of(id, (size_t)n);
+}
+
+static void test_keymap(void **state) {
+  (void)state;
+  enum { N = 20000 };
+  static int32_t want[N]; /* -1: absent */
+  dw_keymap m = {0};
+  assert_null(dw_keymap_find(&m, key_of(1)));
+  assert_int_equal(dw_keymap_del(&m, key_of(1)), 0);
+  for (int i = 0; i < N; i++) {
+    int created;
+    int32_t *v = dw_keymap_put(&m, key_of(i), -1, &created);
+    assert_non_null(v);
+    assert_int_equal(created, 1);
+    assert_int_equal(*v, -1);
+    *v = want[i] = i;
+  }
+  assert_int_equal(m.n, N);
+  /* every third goes; a small table would also wrap its runs, this one
+   * is checked whole after each phase */
+  for (int i = 0; i < N; i += 3) {
+    assert_int_equal(dw_keymap_del(&m, key_of(i)), 1);
+    want[i] = -1;
+  }
+  for (int i = 0; i < N; i++) {
+    const int32_t *v = dw_keymap_find(&m, key_of(i));
+    if (want[i] < 0) assert_null(v);
+    else assert_true(v && *v == want[i]);
+  }
+  int created;
+  int32_t *again = dw_keymap_put(&m, key_of(4), 0, &created); /* there: not created, value kept */
+  assert_int_equal(created, 0);
+  assert_int_equal(*again, 4);
+  assert_int_equal(dw_keymap_retain(&m, keep_even, NULL), 0);
+  for (int i = 0; i < N; i++) {
+    const int32_t *v = dw_keymap_find(&m, key_of(i));
+    if (want[i] < 0 || want[i] % 2) assert_null(v);
+    else assert_true(v && *v == want[i]);
+  }
+  dw_keymap_free(&m);
+  /* the shift across the wrap: in a table of 1024 slots three keys whose
+   * home is the last slot (they lie at 1023, 0, 1) and one whose home is
+   * slot 0 (at 2); taking the first out moves each of the others back one */
+  int homed[4], nh = 0, nz = 0;
+  for (int i = 0; nh < 3 || nz < 1; i++) {
+    const size_t home = (size_t)key_of(i).lo & 1023;
+    if (home == 1023 && nh < 3) homed[nh++] = i;
+    else if (home == 0 && nz < 1) homed[3] = i, nz++;
+  }
+  for (int k = 0; k < 4; k++) assert_non_null(dw_keymap_put(&m, key_of(homed[k]), k, &created));
+  assert_int_equal(m.cap, 1024);
+  assert_true(m.v[2].lo == key_of(homed[3]).lo);
+  assert_int_equal(dw_keymap_del(&m, key_of(homed[0])), 1);
+  assert_true(m.v[1023].lo == key_of(homed[1]).lo && m.v[0].lo == key_of(homed[2]).lo);
+  assert_true(m.v[1].lo == key_of(homed[3]).lo && m.v[2].lo == 0);
+  for (int k = 1; k < 4; k++) assert_true(*dw_keymap_find(&m, key_of(homed[k])) == k);
+  dw_keymap_free(&m);
+  /* a table filled to half and emptied in another order */
+  for (int i = 0; i < 500; i++) assert_non_null(dw_keymap_put(&m, key_of(i), i, &created));
+  for (int i = 499; i >= 0; i -= 2) assert_int_equal(dw_keymap_del(&m, key_of(i)), 1);
+  for (int i = 0; i < 500; i++) {
+    const int32_t *v = dw_keymap_find(&m, key_of(i));
+    if (i % 2) assert_null(v);
+    else assert_true(v && *v == i);
+  }
+  for (int i = 0; i < 500; i += 2) assert_int_equal(dw_keymap_del(&m, key_of(i)), 1);
+  assert_int_equal(m.n, 0);
+  for (size_t i = 0; i < m.cap; i++) assert_true(m.v[i].lo == 0 && m.v[i].hi == 0);
+  dw_keymap_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_as_audit),           cmocka_unit_test(test_as_watch_chunks),
     cmocka_unit_test(test_same_instant_order), cmocka_unit_test(test_boundary_is_real),
-    cmocka_unit_test(test_tags),
+    cmocka_unit_test(test_tags),               cmocka_unit_test(test_keymap),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
