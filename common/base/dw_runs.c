@@ -68,11 +68,14 @@ static int key_cmp(const char *a, size_t al, const char *b, size_t bl) {
   return c ? c : (al > bl) - (al < bl);
 }
 
+/* Equal keys by offset: the order they were put in. */
 static int cmp_held(const void *x, const void *y, void *arena) {
-  const char *base = arena, *a = base + *(const uint64_t *)x, *b = base + *(const uint64_t *)y;
+  const uint64_t ox = *(const uint64_t *)x, oy = *(const uint64_t *)y;
+  const char *base = arena, *a = base + ox, *b = base + oy;
   rec_hdr ha, hb;
   memcpy(&ha, a, sizeof ha), memcpy(&hb, b, sizeof hb);
-  return key_cmp(a + sizeof ha, ha.klen, b + sizeof hb, hb.klen);
+  int c = key_cmp(a + sizeof ha, ha.klen, b + sizeof hb, hb.klen);
+  return c ? c : (ox > oy) - (ox < oy);
 }
 
 static void sort_held(dw_runs *r) {
@@ -138,7 +141,7 @@ int dw_runs_put(dw_runs *r, const void *key, size_t klen, const void *val, size_
 /* ---- the merge ---- */
 
 typedef struct cursor {
-  int set;
+  int set, rank; /* rank: the set's runs in the order written, then its held records */
   const char *key, *val; /* the current record */
   uint32_t klen, vlen;
   const dw_runs *held; /* a set's held records (NULL: a run) */
@@ -193,7 +196,8 @@ static int advance(cursor *c) {
 
 static int less(const cursor *a, const cursor *b) {
   int c = key_cmp(a->key, a->klen, b->key, b->klen);
-  return c ? c < 0 : a->set < b->set;
+  if (c) return c < 0;
+  return a->set != b->set ? a->set < b->set : a->rank < b->rank;
 }
 
 static void sift_down(cursor **heap, size_t n, size_t i) {
@@ -226,13 +230,13 @@ int dw_runs_each(dw_runs *const *sets, int n,
       io_fail(r, "writing", err, en);
       goto out;
     }
-    cur[made++] = (cursor){.set = s, .held = r};
     for (size_t k = 0; k < r->nruns; k++) {
       cursor *c = &cur[made++];
-      *c = (cursor){.set = s, .fd = fileno(r->file), .pos = r->runs[k].start, .end = r->runs[k].end};
+      *c = (cursor){.set = s, .rank = (int)k, .fd = fileno(r->file), .pos = r->runs[k].start, .end = r->runs[k].end};
       if (!(c->buf = malloc(READ_AHEAD))) goto oom;
       c->bcap = READ_AHEAD;
     }
+    cur[made++] = (cursor){.set = s, .rank = (int)r->nruns, .held = r};
   }
   for (size_t i = 0; i < made; i++) {
     int got = advance(&cur[i]);

@@ -11,7 +11,7 @@
  *
  * Keys compare as bytes (memcmp, a shorter prefix first): the order of
  * text under the C, POSIX and C.UTF-8 collations. Records of equal keys
- * come back by set, then in any order. */
+ * come back by set, then in the order they were put. */
 #ifndef DW_RUNS_H
 #define DW_RUNS_H
 

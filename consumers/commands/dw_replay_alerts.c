@@ -253,17 +253,28 @@ static int spill_all(dw_ralerts *r, char *err, size_t n) {
   return 0;
 }
 
+/* Records of one alert_id come together, in the order they went to the
+ * spill; only the last is given. Two versions of one alert are there when
+ * a dossier that left memory (its alerts spilled) was made anew by a late
+ * event and raised an alert of the same id: the later version wins, as
+ * watch's upsert of it would. */
 typedef struct each_ctx {
   void (*fn)(const dw_alert *a, void *opaque);
   void *opaque;
+  int have; /* a record waits in a (its id in id) */
   dw_alert a;
+  char id[DW_ALERT_ID_MAX + 1];
+  size_t idl;
 } each_ctx;
 
 static void each_rec(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
-  (void)key, (void)klen, (void)vlen;
+  (void)vlen;
   each_ctx *c = opaque;
+  if (c->have && !(klen == c->idl && memcmp(key, c->id, klen) == 0)) c->fn(&c->a, c->opaque);
   decode(val, &c->a);
-  c->fn(&c->a, c->opaque);
+  c->idl = klen < sizeof c->id ? klen : sizeof c->id - 1;
+  memcpy(c->id, key, c->idl);
+  c->have = 1;
 }
 
 int dw_ralerts_each(dw_ralerts *const *v, int nv, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *err,
@@ -277,6 +288,7 @@ int dw_ralerts_each(dw_ralerts *const *v, int nv, void (*fn)(const dw_alert *a, 
   if (!c) return snprintf(err, n, "out of memory"), -1;
   c->fn = fn, c->opaque = opaque;
   int rc = dw_runs_each(sets, nv, each_rec, c, err, n);
+  if (rc == 0 && c->have) c->fn(&c->a, c->opaque);
   free(c);
   return rc;
 }

@@ -40,7 +40,8 @@ int dw_ralerts_spill(dw_ralerts *r, int (*settled)(const char *dossier_id, void 
 
 /* Moves what each of the n collections holds to its spill (nothing may be
  * put after), then fn for every alert of them once, in alert_id order
- * (bytes). It may be called again (the same alerts). 0, or -1 with errstr
+ * (bytes): of an alert put again after it was spilled (its dossier made
+ * anew), the later version. It may be called again (the same alerts). 0, or -1 with errstr
  * (a spill cannot be written or read back, or out of memory). */
 int dw_ralerts_each(dw_ralerts *const *v, int n, void (*fn)(const dw_alert *a, void *opaque), void *opaque,
                     char *errstr, size_t errstr_size);

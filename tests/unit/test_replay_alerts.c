@@ -83,14 +83,21 @@ static void test_versions_and_spill(void **state) {
   dw_alert again = make(10, 10, 7777, "due 2025-05-12");
   assert_int_equal(dw_ralerts_put(r, &again), 0);
   assert_int_equal(dw_ralerts_held(r), 1500);
+  /* one of a spilled alert (its dossier made anew): held again, and the
+   * later version is the one given */
+  dw_alert anew = make(11, 11, 8888, "due 2025-05-12 (anew)");
+  assert_int_equal(dw_ralerts_put(r, &anew), 0);
+  assert_int_equal(dw_ralerts_held(r), 1501);
 
   seen *s = calloc(1, sizeof *s);
   assert_int_equal(dw_ralerts_each(&r, 1, collect, s, err, sizeof err), 0);
   assert_int_equal(s->n, 3000);
   for (int i = 0; i < 3000; i++) assert_int_equal(s->order[i], i); /* alert_id order, spilled and held merged */
   for (int d = 0; d < 3000; d++) {
-    assert_int_equal(s->cleared[d], d == 10 ? 7777 : 5000 + d);
-    assert_string_equal(s->detail[d], d % 3 ? "due 2025-05-12" : "due 2025-05-12 (withdrawn)");
+    assert_int_equal(s->cleared[d], d == 10 ? 7777 : d == 11 ? 8888 : 5000 + d);
+    assert_string_equal(s->detail[d], d == 11  ? "due 2025-05-12 (anew)"
+                                      : d % 3 ? "due 2025-05-12"
+                                              : "due 2025-05-12 (withdrawn)");
   }
   /* read twice: the same */
   memset(s, 0, sizeof *s);
@@ -191,6 +198,39 @@ static void test_runs_merge(void **state) {
   dw_runs_destroy(e);
 }
 
+typedef struct dups {
+  int n, last, in_order;
+} dups;
+
+static void check_dup(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
+  dups *d = opaque;
+  if (klen != 3 || memcmp(key, "dup", 3)) return;
+  char v[16];
+  snprintf(v, sizeof v, "%.*s", (int)vlen, (const char *)val);
+  int x = atoi(v);
+  if (x != d->last + 1) d->in_order = 0;
+  d->last = x, d->n++;
+}
+
+/* Records of one key, put across several runs and the held ones, come
+ * back in the order they were put. */
+static void test_runs_equal_keys(void **state) {
+  (void)state;
+  dw_runs *r = dw_runs_new("test-runs", 512);
+  char err[256], v[16];
+  for (int i = 1; i <= 50; i++) {
+    int n = snprintf(v, sizeof v, "%d", i);
+    assert_int_equal(dw_runs_put(r, "dup", 3, v, (size_t)n, err, sizeof err), 0);
+    for (int k = 0; k < 5; k++) put_key(r, (uint64_t)(i * 7 + k));
+  }
+  assert_true(dw_runs_on_disk(r) > 0);
+  dups d = {.in_order = 1};
+  assert_int_equal(dw_runs_each(&r, 1, check_dup, &d, err, sizeof err), 0);
+  assert_int_equal(d.n, 50);
+  assert_true(d.in_order);
+  dw_runs_destroy(r);
+}
+
 /* A run that cannot be written fails the put, naming TMPDIR and why. */
 static void test_runs_unwritable(void **state) {
   (void)state;
@@ -229,6 +269,7 @@ int main(void) {
     cmocka_unit_test(test_versions_and_spill),
     cmocka_unit_test(test_each_merges_jobs),
     cmocka_unit_test(test_runs_merge),
+    cmocka_unit_test(test_runs_equal_keys),
     cmocka_unit_test(test_runs_unwritable),
     cmocka_unit_test(test_keyset),
   };
