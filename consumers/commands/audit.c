@@ -23,6 +23,8 @@
 #include "dw_out_json.h"
 #include "dw_reader.h"
 #include "dw_rejects.h"
+#include "dw_replay_alerts.h"
+#include "dw_runs.h"
 #include "dw_time.h"
 
 #define CMD "audit"
@@ -60,6 +62,10 @@ typedef struct audit {
   dw_buf arena;
   uint64_t read, after_as_of;
   int64_t latest_seen;
+  /* the latest version of every alert, compact (the driver's alert sink):
+   * ~180 B an alert where the driver's own collection takes ~790 */
+  dw_ralerts *alerts;
+  int alerts_oom;
 } audit;
 
 /* ---- input ---- */
@@ -163,14 +169,29 @@ static int run(audit *au, dw_driver *drv) {
 
 /* ---- output ---- */
 
-static int cmp_alert(const void *pa, const void *pb) {
-  const dw_alert *a = *(const dw_alert *const *)pa, *b = *(const dw_alert *const *)pb;
-  if (a->raised_at != b->raised_at) return a->raised_at < b->raised_at ? -1 : 1;
-  int c = strcmp(a->dossier_id, b->dossier_id);
-  if (c) return c;
-  c = strcmp(dw_rule_name(a->rule), dw_rule_name(b->rule));
-  if (c) return c;
-  return strcmp(a->alert_id, b->alert_id);
+static void on_alert_change(const dw_alert *a, dw_alert_change change, void *opaque) {
+  (void)change;
+  audit *au = opaque;
+  if (!au->alerts_oom && dw_ralerts_put(au->alerts, a)) au->alerts_oom = 1;
+}
+
+/* The alerts' output order, as bytes for dw_runs: raised_at, dossier_id,
+ * rule name, alert_id (the strings NUL-terminated: a shorter one first, as
+ * strcmp). Its length. */
+#define ORDER_KEY_MAX (8 + DW_ID_MAX + 32 + DW_ALERT_ID_MAX)
+static size_t order_key(const dw_alert *a, char *key) {
+  const uint64_t t = (uint64_t)a->raised_at ^ (1ULL << 63); /* signed order as unsigned */
+  for (int i = 0; i < 8; i++) key[i] = (char)(t >> (56 - 8 * i));
+  size_t at = 8;
+  const char *parts[] = {a->dossier_id, dw_rule_name(a->rule), a->alert_id};
+  for (int k = 0; k < 3; k++) {
+    size_t n = strlen(parts[k]);
+    if (at + n + 1 > ORDER_KEY_MAX) n = ORDER_KEY_MAX - at - 1;
+    memcpy(key + at, parts[k], n);
+    at += n;
+    key[at++] = '\0';
+  }
+  return at;
 }
 
 static void print_json_line(char *line) {
@@ -195,44 +216,73 @@ static void agg_row_out(const dw_agg_row *row, void *opaque) {
 }
 
 /* Alerts: every one raised (history), or those still open. They come from
- * what the driver collected, not from the engine's memory: a dossier that
+ * what the driver handed over, not from the engine's memory: a dossier that
  * left memory keeps its open alerts, exactly as the alerts table of watch
- * does. Returns the number of open alerts, or -1 (out of memory). */
-static long print_alerts(const audit *au, dw_driver *drv, int history, const char *as_of_text) {
-  size_t n;
-  const dw_alert *all = dw_driver_alerts(drv, &n);
-  const dw_alert **list = malloc((n ? n : 1) * sizeof *list);
-  if (!list) return -1;
-  size_t k = 0;
-  long open = 0;
-  for (size_t i = 0; i < n; i++) {
-    int is_open = all[i].cleared_at == DW_TIME_NONE || (au->as_of != DW_TIME_NONE && all[i].cleared_at > au->as_of);
-    open += is_open;
-    if (history || is_open) list[k++] = &all[i];
-  }
-  if (k) qsort(list, k, sizeof *list, cmp_alert);
-  if (au->table) {
-    printf("%s alerts as of %s: %zu\n", history ? "All" : "Open", as_of_text[0] ? as_of_text : "-", k);
-    if (k) dw_out_table_alert_header(stdout);
-  }
-  for (size_t i = 0; i < k; i++) {
-    dw_alert a = *list[i];
-    /* the contract's "cleared_at when cleared <= as-of" (the clock stops there) */
-    if (a.cleared_at != DW_TIME_NONE && au->as_of != DW_TIME_NONE && a.cleared_at > au->as_of) a.cleared_at = DW_TIME_NONE;
-    if (au->table)
-      dw_out_table_alert(stdout, &a, au->offset);
-    else
-      print_json_line(dw_out_json_alert(&a, au->offset));
-  }
-  free(list);
-  return open;
+ * does. They are put in output order through a dw_runs (sorted runs in
+ * TMPDIR past 64 MiB, so the output is not bounded by memory). */
+typedef struct alert_pick {
+  const audit *au;
+  int history;
+  long open;
+  size_t raised, picked;
+  dw_runs *sorted;
+  int failed;
+  char err[512];
+} alert_pick;
+
+static void pick_alert(const dw_alert *a, void *opaque) {
+  alert_pick *p = opaque;
+  const audit *au = p->au;
+  p->raised++;
+  int is_open = a->cleared_at == DW_TIME_NONE || (au->as_of != DW_TIME_NONE && a->cleared_at > au->as_of);
+  p->open += is_open;
+  if (p->failed || !(p->history || is_open)) return;
+  char key[ORDER_KEY_MAX], rec[DW_RALERTS_REC_MAX];
+  const size_t kl = order_key(a, key), rl = dw_ralerts_pack(a, rec);
+  if (dw_runs_put(p->sorted, key, kl, rec, rl, p->err, sizeof p->err)) p->failed = 1;
+  p->picked++;
 }
 
-static void print_summary(const audit *au, dw_driver *drv, long open_alerts, const char *as_of_text) {
+static void print_alert(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
+  (void)key, (void)klen, (void)vlen;
+  const audit *au = opaque;
+  dw_alert a;
+  dw_ralerts_unpack(val, &a);
+  /* the contract's "cleared_at when cleared <= as-of" (the clock stops there) */
+  if (a.cleared_at != DW_TIME_NONE && au->as_of != DW_TIME_NONE && a.cleared_at > au->as_of) a.cleared_at = DW_TIME_NONE;
+  if (au->table)
+    dw_out_table_alert(stdout, &a, au->offset);
+  else
+    print_json_line(dw_out_json_alert(&a, au->offset));
+}
+
+/* The number of open alerts (and every alert in *raised), or -1 with err. */
+static long print_alerts(const audit *au, int history, const char *as_of_text, size_t *raised, char *err, size_t n) {
+  if (au->alerts_oom) return snprintf(err, n, "out of memory collecting the alerts"), -1;
+  alert_pick p = {.au = au, .history = history, .sorted = dw_runs_new("audit-alerts", 64u << 20)};
+  if (!p.sorted) return snprintf(err, n, "out of memory"), -1;
+  long rc = -1;
+  dw_ralerts *all = au->alerts;
+  if (dw_ralerts_each(&all, 1, pick_alert, &p, err, n)) goto out;
+  if (p.failed) {
+    snprintf(err, n, "%s", p.err);
+    goto out;
+  }
+  if (au->table) {
+    printf("%s alerts as of %s: %zu\n", history ? "All" : "Open", as_of_text[0] ? as_of_text : "-", p.picked);
+    if (p.picked) dw_out_table_alert_header(stdout);
+  }
+  if (dw_runs_each(&p.sorted, 1, print_alert, (void *)au, err, n)) goto out;
+  *raised = p.raised;
+  rc = p.open;
+out:
+  dw_runs_destroy(p.sorted);
+  return rc;
+}
+
+static void print_summary(const audit *au, dw_driver *drv, long open_alerts, size_t raised, const char *as_of_text) {
   dw_driver_stats st;
   dw_driver_stats_get(drv, &st);
-  size_t raised;
-  dw_driver_alerts(drv, &raised);
   uint64_t rejected = dw_rejects_count(au->rejects);
   if (au->table) {
     printf("\nSummary\n");
@@ -323,13 +373,19 @@ int dw_cmd_audit(int argc, char **argv) {
     DW_LOG_ERR("engine: %s", err);
     goto out;
   }
+  if (!(au.alerts = dw_ralerts_new())) {
+    DW_LOG_ERR("out of memory");
+    goto out;
+  }
+  dw_driver_set_alert_sink(drv, on_alert_change, &au);
   if (run(&au, drv)) goto out;
 
   char as_of_text[40] = "";
   if (au.as_of != DW_TIME_NONE) dw_time_format(au.as_of, au.offset, as_of_text, sizeof as_of_text);
-  long open = print_alerts(&au, drv, history, as_of_text);
+  size_t raised = 0;
+  long open = print_alerts(&au, history, as_of_text, &raised, err, sizeof err);
   if (open < 0) {
-    DW_LOG_ERR("out of memory");
+    DW_LOG_ERR("%s", err);
     goto out;
   }
   if (aggregates) {
@@ -342,7 +398,7 @@ int dw_cmd_audit(int argc, char **argv) {
       dw_aggregates_foreach(dw_driver_aggregates(drv), au.as_of, agg_row_out, &o);
     }
   }
-  print_summary(&au, drv, open, as_of_text);
+  print_summary(&au, drv, open, raised, as_of_text);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     DW_LOG_ERR("writing the output: %s", strerror(errno));
     goto out;
@@ -351,6 +407,7 @@ int dw_cmd_audit(int argc, char **argv) {
 
 out:
   dw_driver_destroy(drv);
+  dw_ralerts_destroy(au.alerts);
   dw_calendar_destroy(cal);
   if (au.rejects && dw_rejects_close(au.rejects, err, sizeof err)) {
     DW_LOG_ERR("%s", err);

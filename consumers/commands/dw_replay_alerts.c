@@ -37,6 +37,7 @@ typedef struct rec_hdr {
 #define SPILL_BUDGET (16u << 20)
 /* the longest record: every string at its field's size */
 #define REC_MAX (sizeof(rec_hdr) + DW_ALERT_ID_MAX + 2 * DW_ID_MAX + 2 * DW_CODE_MAX + 256)
+_Static_assert(REC_MAX <= DW_RALERTS_REC_MAX, "DW_RALERTS_REC_MAX too small");
 
 typedef struct slot {
   uint64_t hash; /* 0: empty */
@@ -72,19 +73,18 @@ static void strings_of(const dw_alert *a, const char *s[S__COUNT]) {
   s[S_AGENCY] = a->agency, s[S_PROCEDURE] = a->procedure, s[S_DETAIL] = a->detail;
 }
 
-/* a as a record in r->rec; its size. */
-static size_t encode(dw_ralerts *r, const dw_alert *a) {
+size_t dw_ralerts_pack(const dw_alert *a, char *rec) {
   const char *s[S__COUNT];
   strings_of(a, s);
   rec_hdr h = {0, (int32_t)a->rule, (int32_t)a->severity, {0}, a->raised_at, a->due_at, a->cleared_at};
   size_t at = sizeof h;
   for (int k = 0; k < S__COUNT; k++) {
     h.len[k] = (uint16_t)strlen(s[k]); /* each shorter than its field */
-    memcpy(r->rec + at, s[k], h.len[k]);
+    memcpy(rec + at, s[k], h.len[k]);
     at += h.len[k];
   }
   h.size = (uint32_t)at;
-  memcpy(r->rec, &h, sizeof h);
+  memcpy(rec, &h, sizeof h);
   return at;
 }
 
@@ -95,7 +95,8 @@ static void put_field(char *dst, size_t cap, const char **src, size_t len) {
   *src += len;
 }
 
-static void decode(const char *rec, dw_alert *a) {
+void dw_ralerts_unpack(const void *record, dw_alert *a) {
+  const char *rec = record;
   rec_hdr h;
   memcpy(&h, rec, sizeof h);
   const char *p = rec + sizeof h;
@@ -159,7 +160,7 @@ int dw_ralerts_put(dw_ralerts *r, const dw_alert *a) {
   const size_t idl = strlen(a->alert_id);
   const uint64_t hash = id_hash(a->alert_id, idl);
   slot *s = find(r->index, r->cap, r->arena.data, hash, a->alert_id, idl);
-  const size_t size = encode(r, a);
+  const size_t size = dw_ralerts_pack(a, r->rec);
   if (s->hash) {
     rec_hdr old;
     memcpy(&old, r->arena.data + s->off, sizeof old);
@@ -271,7 +272,7 @@ static void each_rec(const void *key, size_t klen, const void *val, size_t vlen,
   (void)vlen;
   each_ctx *c = opaque;
   if (c->have && !(klen == c->idl && memcmp(key, c->id, klen) == 0)) c->fn(&c->a, c->opaque);
-  decode(val, &c->a);
+  dw_ralerts_unpack(val, &c->a);
   c->idl = klen < sizeof c->id ? klen : sizeof c->id - 1;
   memcpy(c->id, key, c->idl);
   c->have = 1;

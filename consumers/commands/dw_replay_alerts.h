@@ -1,6 +1,7 @@
-/* dw_replay_alerts: what one replay job keeps of the alerts until the output
- * is written: the latest version of each alert (by alert_id) as a compact
- * record (its strings at their length: ~180 bytes with its index slot,
+/* dw_replay_alerts: what one replay job (or audit) keeps of the alerts
+ * until the output is written: the latest version of each alert (by
+ * alert_id) as a compact record (its strings at their length: ~180 bytes
+ * with its index slot,
  * where the driver's collection holds a fixed 690-byte dw_alert and a
  * ~100-byte hash entry), and a spill file for the versions that can no
  * longer change.
@@ -21,6 +22,13 @@
 #include "dw_alert.h"
 
 typedef struct dw_ralerts dw_ralerts;
+
+/* An alert as the compact record held here (its strings at their length,
+ * at most DW_RALERTS_REC_MAX bytes; the size returned), and back: also for
+ * a caller keeping alerts in another order (audit, through dw_runs). */
+#define DW_RALERTS_REC_MAX (64 + DW_ALERT_ID_MAX + 2 * DW_ID_MAX + 2 * DW_CODE_MAX + 256)
+size_t dw_ralerts_pack(const dw_alert *a, char *rec);
+void dw_ralerts_unpack(const void *rec, dw_alert *a);
 
 dw_ralerts *dw_ralerts_new(void);
 void dw_ralerts_destroy(dw_ralerts *r);
