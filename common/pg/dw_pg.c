@@ -134,23 +134,6 @@ void dw_pg_copy_texts(dw_buf *b, const char *const *v, size_t n) {
   }
 }
 
-void dw_pg_copy_bytea(dw_buf *b, const void *p, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  if (!p) {
-    dw_buf_put(b, "\\N", 2);
-    return;
-  }
-  /* bytea hex input "\x..", with the backslash doubled for COPY. */
-  if (dw_buf_reserve(b, 3 + 2 * n)) return;
-  dw_buf_put(b, "\\\\x", 3);
-  const unsigned char *c = p;
-  for (size_t i = 0; i < n; i++) {
-    b->data[b->len++] = hex[c[i] >> 4];
-    b->data[b->len++] = hex[c[i] & 15];
-  }
-  b->data[b->len] = '\0';
-}
-
 void dw_pg_copy_time(dw_buf *b, int64_t ms) {
   if (ms == DW_TIME_NONE) {
     dw_buf_put(b, "\\N", 2);

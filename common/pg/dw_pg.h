@@ -45,8 +45,6 @@ void dw_pg_error(PGconn *conn, const PGresult *res, const char *sql, char *err, 
 void dw_pg_copy_text(dw_buf *b, const char *s);
 /* v[0..n) as COPY fields, each followed by a tab. */
 void dw_pg_copy_texts(dw_buf *b, const char *const *v, size_t n);
-/* bytes as a COPY bytea field (hex; NULL = \N). */
-void dw_pg_copy_bytea(dw_buf *b, const void *p, size_t n);
 /* an instant as a COPY timestamptz field (DW_TIME_NONE = \N). */
 void dw_pg_copy_time(dw_buf *b, int64_t ms);
 /* s as one element of an array literal ("...", quotes and backslashes escaped). */

@@ -1,6 +1,7 @@
 /* dw_pg_sink: one watch batch into PostgreSQL in one transaction (see
- * dw_pg_sink.h). Bulk rows use COPY text format: one round trip per table
- * whatever the batch size. */
+ * dw_pg_sink.h). Bulk rows use COPY in the binary format (no parsing of
+ * timestamps or hex bytea by the server: a third of the text format's cost
+ * for a batch's states): one round trip per table whatever the batch size. */
 #include "dw_pg_sink.h"
 
 #include <stdarg.h>
@@ -65,21 +66,24 @@ int dw_pg_sink_states(PGconn *pg, const dw_pg_state_row *rows, size_t n, char *e
   if (n == 0) return 0;
   dw_buf b = {0};
   bool any_delete = false;
+  dw_pg_bin_begin(&b);
   for (size_t i = 0; i < n; i++) {
-    dw_pg_copy_text(&b, rows[i].dossier_id);
-    dw_buf_printf(&b, "\t%d\t", (int)rows[i].partition);
-    dw_pg_copy_bytea(&b, rows[i].blob, rows[i].len);
-    dw_buf_puts(&b, rows[i].open ? "\tt" : "\tf");
-    dw_buf_puts(&b, rows[i].tombstone ? "\tt\n" : "\tf\n");
+    dw_pg_bin_row(&b, 5);
+    dw_pg_bin_bytes(&b, rows[i].dossier_id, strlen(rows[i].dossier_id));
+    dw_pg_bin_int4(&b, rows[i].partition);
+    dw_pg_bin_bytes(&b, rows[i].blob, rows[i].len); /* NULL blob: SQL NULL, a delete */
+    dw_pg_bin_bool(&b, rows[i].open);
+    dw_pg_bin_bool(&b, rows[i].tombstone);
     if (!rows[i].blob) any_delete = true;
   }
+  dw_pg_bin_end(&b);
   int rc = -1;
   if (b.oom) {
     snprintf(errstr, en, "out of memory");
     goto out;
   }
-  if (dw_pg_copy(pg, "COPY w_state (dossier_id, kafka_partition, state, open, tombstone) FROM STDIN", b.data, b.len, errstr,
-                 en))
+  if (dw_pg_copy(pg, "COPY w_state (dossier_id, kafka_partition, state, open, tombstone) FROM STDIN (FORMAT binary)",
+                 b.data, b.len, errstr, en))
     goto out;
   if (any_delete && dw_pg_exec(pg,
                                "DELETE FROM dossier_state d USING w_state w"
@@ -114,20 +118,19 @@ int dw_pg_sink_outbox_tick(PGconn *pg, int64_t *seq, char *errstr, size_t en) {
 int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, int64_t change_seq, char *errstr, size_t en) {
   if (n == 0) return 0;
   dw_buf b = {0};
+  dw_pg_bin_begin(&b);
   for (size_t i = 0; i < n; i++) {
     const dw_alert *a = &alerts[i];
     /* columns in the order of the COPY below: texts, times, then detail */
     const char *const texts[] = {a->alert_id, dw_rule_name(a->rule), a->dossier_id, a->commune,
                                  a->agency,   a->procedure,          dw_severity_name(a->severity)};
     const int64_t times[] = {a->raised_at, a->due_at, a->cleared_at};
-    dw_pg_copy_texts(&b, texts, sizeof texts / sizeof *texts);
-    for (size_t k = 0; k < sizeof times / sizeof *times; k++) {
-      dw_pg_copy_time(&b, times[k]);
-      dw_buf_put(&b, "\t", 1);
-    }
-    dw_pg_copy_text(&b, a->detail);
-    dw_buf_put(&b, "\n", 1);
+    dw_pg_bin_row(&b, 11);
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) dw_pg_bin_bytes(&b, texts[k], strlen(texts[k]));
+    for (size_t k = 0; k < sizeof times / sizeof *times; k++) dw_pg_bin_time(&b, times[k]);
+    dw_pg_bin_bytes(&b, a->detail, strlen(a->detail));
   }
+  dw_pg_bin_end(&b);
   int rc = -1;
   if (b.oom) {
     snprintf(errstr, en, "out of memory");
@@ -135,7 +138,7 @@ int dw_pg_sink_alerts(PGconn *pg, const dw_alert *alerts, size_t n, int64_t chan
   }
   if (dw_pg_copy(pg,
                  "COPY w_alerts (alert_id, rule, dossier_id, commune, agency, procedure, severity, raised_at,"
-                 " due_at, cleared_at, detail) FROM STDIN",
+                 " due_at, cleared_at, detail) FROM STDIN (FORMAT binary)",
                  b.data, b.len, errstr, en))
     goto out;
   char seq[24];
@@ -164,19 +167,21 @@ int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, int64_
                           size_t en) {
   dw_buf b = {0};
   size_t rows = 0;
+  dw_pg_bin_begin(&b);
   for (size_t i = 0; i < n; i++) {
     const dw_agg_row *d = &deltas[i];
     if (d->period_kind == DW_PERIOD_ROLLING30) continue; /* derived, never stored */
     bool any = false;
     for (int c = 0; c < DW_C__COUNT; c++) any |= d->counters[c] != 0;
     if (!any) continue;
-    const char *const key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind)};
-    dw_pg_copy_texts(&b, key, 3);
-    dw_pg_copy_text(&b, d->period);
-    for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&b, "\t%lld", (long long)d->counters[c]);
-    dw_buf_put(&b, "\n", 1);
+    const char *const key[] = {dw_unit_type_name(d->unit_type), d->unit, dw_period_kind_name(d->period_kind),
+                               d->period};
+    dw_pg_bin_row(&b, 4 + DW_C__COUNT);
+    for (int k = 0; k < 4; k++) dw_pg_bin_bytes(&b, key[k], strlen(key[k]));
+    for (int c = 0; c < DW_C__COUNT; c++) dw_pg_bin_int8(&b, d->counters[c]);
     rows++;
   }
+  dw_pg_bin_end(&b);
   int rc = -1;
   dw_buf sql = {0};
   if (rows == 0) {
@@ -185,7 +190,7 @@ int dw_pg_sink_aggregates(PGconn *pg, const dw_agg_row *deltas, size_t n, int64_
   }
   dw_buf_puts(&sql, "COPY w_agg (unit_type, unit, period_kind, period");
   for (int c = 0; c < DW_C__COUNT; c++) dw_buf_printf(&sql, ", %s", dw_counter_name((dw_counter)c));
-  dw_buf_puts(&sql, ") FROM STDIN");
+  dw_buf_puts(&sql, ") FROM STDIN (FORMAT binary)");
   if (b.oom || sql.oom) {
     snprintf(errstr, en, "out of memory");
     goto out;
