@@ -5,7 +5,7 @@
  * back in one buffer while held, and the same bytes in a run. The held
  * records are sorted through an array of their offsets; a run is one
  * stretch of the temp file. Reading back is a k-way merge over a binary
- * heap: one cursor per run (read ahead in 64 KiB blocks by pread, so the
+ * heap: one cursor per run (read ahead in 32 KiB blocks by pread, so the
  * file's own position, where runs are appended, never moves) and one per
  * set's held records. */
 #include "dw_runs.h"
@@ -41,7 +41,7 @@ struct dw_runs {
   uint64_t count, on_disk;
 };
 
-#define READ_AHEAD (64 * 1024)
+#define READ_AHEAD (32 * 1024) /* a cursor's read-ahead: a national year's alerts are ~1,000 runs */
 
 dw_runs *dw_runs_new(const char *name, size_t budget) {
   dw_runs *r = calloc(1, sizeof *r);
@@ -115,6 +115,8 @@ static int flush_run(dw_runs *r, char *err, size_t n) {
   r->noffs = 0;
   return 0;
 }
+
+int dw_runs_flush(dw_runs *r, char *err, size_t n) { return flush_run(r, err, n); }
 
 int dw_runs_put(dw_runs *r, const void *key, size_t klen, const void *val, size_t vlen, char *err, size_t n) {
   if (klen > UINT32_MAX || vlen > UINT32_MAX) return snprintf(err, n, "record too long"), -1;

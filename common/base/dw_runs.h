@@ -31,6 +31,10 @@ void dw_runs_destroy(dw_runs *r);
 int dw_runs_put(dw_runs *r, const void *key, size_t klen, const void *val, size_t vlen, char *errstr,
                 size_t errstr_size);
 
+/* Writes what is held as a run now (the memory it held is free again). 0,
+ * or -1 with errstr. */
+int dw_runs_flush(dw_runs *r, char *errstr, size_t errstr_size);
+
 /* Records put, and of them written to runs. */
 uint64_t dw_runs_count(const dw_runs *r);
 uint64_t dw_runs_on_disk(const dw_runs *r);

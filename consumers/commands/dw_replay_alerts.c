@@ -33,7 +33,8 @@ typedef struct rec_hdr {
 } rec_hdr;
 
 #define SUPERSEDED (-1)
-/* what the spill holds in memory before it writes a sorted run */
+/* what the spill holds in memory before it writes a sorted run (each
+ * spill ends with one; the alerts held at the end go through this budget) */
 #define SPILL_BUDGET (16u << 20)
 /* the longest record: every string at its field's size */
 #define REC_MAX (sizeof(rec_hdr) + DW_ALERT_ID_MAX + 2 * DW_ID_MAX + 2 * DW_CODE_MAX + 256)
@@ -225,6 +226,8 @@ int dw_ralerts_spill(dw_ralerts *r, int (*settled)(const char *dossier_id, void 
     if (kept.oom) goto oom;
     held++;
   }
+  /* one sorted run per spill: what moved out holds no memory */
+  if (dw_runs_flush(r->spill, err, n)) goto fail;
   dw_buf_free(&r->arena);
   free(r->index);
   r->arena = kept, r->index = index, r->cap = cap, r->n = held;

@@ -9,8 +9,8 @@
  * The job's driver hands every alert change to dw_ralerts_put (its alert
  * sink) instead of collecting it. dw_ralerts_spill moves the alerts whose
  * dossier is settled (it left memory: a dossier that left memory changes no
- * alert) to the spill: a dw_runs, sorted runs on an unlinked temp file past
- * 16 MiB. dw_ralerts_each gives every alert of several collections once,
+ * alert) to the spill: a dw_runs, one sorted run per spill on an unlinked
+ * temp file. dw_ralerts_each gives every alert of several collections once,
  * in alert_id order (the order in which the alerts table's primary key is
  * built fastest). */
 #ifndef DW_REPLAY_ALERTS_H

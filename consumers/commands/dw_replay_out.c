@@ -389,7 +389,7 @@ static void send_state(const void *key, size_t klen, const void *val, size_t vle
 }
 
 /* what the sorted states hold in memory before they write a run */
-#define STATES_SORT_BUDGET (64u << 20)
+#define STATES_SORT_BUDGET (32u << 20)
 
 static int copy_states(PGconn *pg, dw_jobs *jobs, bool freeze, dw_replay_out_counts *oc, char *err, size_t n) {
   char sql[160];
