@@ -46,9 +46,10 @@ static const char description[] =
   "The archive is read block by block in time order and merged (no sort by the\n"
   "server); dossiers are spread over --jobs N threads by a hash of dossier_id, each\n"
   "fed its dossiers' events in the same global order, so the result is the same for\n"
-  "any N. The output goes in by COPY, its indexes built after the load; a shadow\n"
-  "schema over three connections at once, built as replay_partial_* and renamed\n"
-  "when complete (a killed replay's partial schema is dropped by the next).";
+  "any N. The output goes in by COPY in each table's primary-key order, its\n"
+  "indexes built after the load (they find their input sorted); a shadow schema\n"
+  "over three connections at once, built as replay_partial_* and renamed when\n"
+  "complete (a killed replay's partial schema is dropped by the next).";
 static const char epilog[] =
   "T: RFC 3339 (2025-04-29T08:00:00+07:00), a local date (YYYY-MM-DD; as --to or\n"
   "--as-of the end of that day) or milliseconds since the epoch.\n"
