@@ -240,9 +240,10 @@ int dw_runs_each(dw_runs *const *sets, int n,
     }
     cur[made++] = (cursor){.set = s, .rank = (int)r->nruns, .held = r};
   }
+  const cursor *bad = NULL;
   for (size_t i = 0; i < made; i++) {
     int got = advance(&cur[i]);
-    if (got < 0) goto unreadable;
+    if (got < 0 && (bad = &cur[i])) goto unreadable;
     if (got) heap[live++] = &cur[i];
   }
   for (size_t i = live / 2; i-- > 0;) sift_down(heap, live, i);
@@ -250,14 +251,14 @@ int dw_runs_each(dw_runs *const *sets, int n,
     cursor *c = heap[0];
     fn(c->key, c->klen, c->val, c->vlen, opaque);
     int got = advance(c);
-    if (got < 0) goto unreadable;
+    if (got < 0 && (bad = c)) goto unreadable;
     if (!got) heap[0] = heap[--live];
     if (live > 1) sift_down(heap, live, 0); /* one cursor left (or only one: nothing spilled) needs no heap */
   }
   rc = 0;
   goto out;
 unreadable:
-  snprintf(err, en, "reading back a temp file (TMPDIR): %s", strerror(errno ? errno : EIO));
+  snprintf(err, en, "reading back the %s temp file (TMPDIR): %s", sets[bad->set]->name, strerror(errno ? errno : EIO));
   goto out;
 oom:
   snprintf(err, en, "out of memory");

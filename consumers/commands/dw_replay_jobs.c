@@ -9,7 +9,6 @@
  * unlinked temp files (its spill), read back when the output is written. */
 #include "dw_replay_jobs.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -21,8 +20,8 @@
 #include "dw_engine.h"
 #include "dw_hash.h"
 #include "dw_log.h"
-#include "dw_paths.h"
 #include "dw_replay_alerts.h"
+#include "dw_runs.h"
 #include "dw_time.h"
 
 #define BATCH_EVENTS 2048
@@ -60,10 +59,8 @@ typedef struct job {
   /* the alerts (the driver's sink), and the spill: settled alerts and
    * dossiers that left memory, moved out once spill_at alerts are held */
   dw_ralerts *alerts;
-  FILE *spill_gone;
+  dw_runs *gone; /* dossier_id -> tag (int32), one sorted run per spill */
   size_t spill_at;
-  uint64_t spilled_gone;
-  dw_keyset gone_keys;  /* dw_hash_stable of every spilled dossier: each goes once */
   char spill_err[256]; /* the first failure (the output then fails) */
   /* results (read after done) */
   uint64_t events, undecodable, filtered;
@@ -128,37 +125,13 @@ static void apply_batch(job *jb, batch *b) {
 
 /* ---- the spill ---- */
 
-/* A spilled dossier: this header, then its id (without NUL). */
-typedef struct spilled_gone {
-  int32_t tag;
-  uint16_t len;
-} spilled_gone;
-
-static uint64_t gone_key(const char *dossier_id) {
-  uint64_t k = dw_hash_stable(dossier_id);
-  return k ? k : 1;
-}
-
+/* A dossier that left memory: its id and tag to the spill. One that came
+ * back and left again since an earlier spill goes again (the same row: the
+ * output keeps one row per dossier, see dw_jobs_each_gone). */
 static void spill_gone(const char *dossier_id, int32_t tag, void *opaque) {
   job *jb = opaque;
-  /* one that came back and left again since an earlier spill is there
-   * already (its row: the same tombstone) */
-  int added = dw_keyset_add(&jb->gone_keys, gone_key(dossier_id));
-  if (added == 0 || jb->spill_err[0]) return;
-  if (added < 0) {
-    snprintf(jb->spill_err, sizeof jb->spill_err, "out of memory");
-    return;
-  }
-  const spilled_gone h = {tag, (uint16_t)strlen(dossier_id)};
-  FILE **f = &jb->spill_gone;
-  errno = 0;
-  if ((!*f && !(*f = dw_tmpfile("replay-dossiers"))) || fwrite(&h, sizeof h, 1, *f) != 1 ||
-      (h.len && fwrite(dossier_id, h.len, 1, *f) != 1)) {
-    snprintf(jb->spill_err, sizeof jb->spill_err, "writing the dossiers' temp file (TMPDIR): %s",
-             strerror(errno ? errno : EIO));
-    return;
-  }
-  jb->spilled_gone++;
+  if (jb->spill_err[0]) return;
+  dw_runs_put(jb->gone, dossier_id, strlen(dossier_id), &tag, sizeof tag, jb->spill_err, sizeof jb->spill_err);
 }
 
 /* The driver's alert sink: every change kept as its alert's latest version. */
@@ -180,6 +153,7 @@ static int alert_settled(const char *dossier_id, void *opaque) {
 static void spill_maybe(job *jb) {
   if (dw_ralerts_held(jb->alerts) < jb->spill_at || jb->spill_err[0]) return;
   dw_driver_drain_gone(jb->drv, spill_gone, jb);
+  if (!jb->spill_err[0]) dw_runs_flush(jb->gone, jb->spill_err, sizeof jb->spill_err);
   if (!jb->spill_err[0]) dw_ralerts_spill(jb->alerts, alert_settled, jb, jb->spill_err, sizeof jb->spill_err);
   const size_t n = dw_ralerts_held(jb->alerts);
   jb->spill_at = 2 * n > jb->owner->spill_min ? 2 * n : jb->owner->spill_min;
@@ -200,35 +174,37 @@ int dw_jobs_each_alert(dw_jobs *js, void (*fn)(const dw_alert *a, void *opaque),
   return dw_ralerts_each(v, js->n, fn, opaque, err, n);
 }
 
+typedef struct gone_ctx {
+  void (*fn)(const char *dossier_id, int32_t tag, void *opaque);
+  void *opaque;
+} gone_ctx;
+
+static void gone_rec(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
+  const gone_ctx *c = opaque;
+  char id[DW_ID_MAX + 1];
+  int32_t tag;
+  if (klen >= sizeof id || vlen != sizeof tag) return; /* put by spill_gone: cannot happen */
+  memcpy(id, key, klen);
+  id[klen] = '\0';
+  memcpy(&tag, val, sizeof tag);
+  c->fn(id, tag, c->opaque);
+}
+
 int dw_jobs_each_gone(dw_jobs *js, int i, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque,
                       char *err, size_t n) {
   job *jb = &js->v[i];
-  FILE *f = jb->spill_gone;
   if (spill_failed(jb, err, n)) return -1;
-  if (!f) return 0;
-  errno = 0;
-  if (fflush(f) || fseek(f, 0, SEEK_SET)) goto bad;
-  char id[DW_ID_MAX + 1];
-  spilled_gone h;
-  size_t got;
-  while ((got = fread(&h, 1, sizeof h, f)) == sizeof h) {
-    if (h.len >= sizeof id || (h.len && fread(id, h.len, 1, f) != 1)) goto bad;
-    id[h.len] = '\0';
-    fn(id, h.tag, opaque);
-  }
-  if (got == 0 && !ferror(f)) return 0;
-bad:
-  snprintf(err, n, "job %d: reading back the dossiers' temp file: %s", i, errno ? strerror(errno) : "short record");
+  gone_ctx c = {fn, opaque};
+  if (dw_runs_each(&jb->gone, 1, gone_rec, &c, err, n) == 0) return 0;
+  char why[512];
+  snprintf(why, sizeof why, "%s", err);
+  snprintf(err, n, "job %d: %s", i, why);
   return -1;
-}
-
-int dw_jobs_spilled(const dw_jobs *js, int i, const char *dossier_id) {
-  return dw_keyset_has(&js->v[i].gone_keys, gone_key(dossier_id));
 }
 
 void dw_jobs_spill_stats(const dw_jobs *js, uint64_t *alerts, uint64_t *gone) {
   *alerts = *gone = 0;
-  for (int i = 0; i < js->n; i++) *alerts += dw_ralerts_spilled(js->v[i].alerts), *gone += js->v[i].spilled_gone;
+  for (int i = 0; i < js->n; i++) *alerts += dw_ralerts_spilled(js->v[i].alerts), *gone += dw_runs_count(js->v[i].gone);
 }
 
 /* ---- the jobs ---- */
@@ -287,7 +263,7 @@ dw_jobs *dw_jobs_new(const dw_config *cfg, const dw_calendar *cal, int njobs, co
   for (int i = 0; i < njobs; i++) {
     job *jb = &js->v[i];
     if (!(jb->drv = dw_driver_new(cfg, cal, DW_CLOCK_EVENT, err, n)) || !(jb->av = dw_avro_new(err, n))) goto fail;
-    if (!(jb->alerts = dw_ralerts_new())) goto oom;
+    if (!(jb->alerts = dw_ralerts_new()) || !(jb->gone = dw_runs_new("replay-dossiers", 1u << 20))) goto oom;
     dw_driver_set_alert_sink(jb->drv, on_alert_change, jb);
     for (int k = 0; k < BATCHES_PER_JOB; k++)
       if (!(jb->free[jb->nfree++] = batch_new())) goto oom;
@@ -430,8 +406,7 @@ void dw_jobs_destroy(dw_jobs *js) {
     for (size_t k = 0; k < jb->nfree; k++) batch_free(jb->free[k]);
     dw_driver_destroy(jb->drv);
     dw_ralerts_destroy(jb->alerts);
-    if (jb->spill_gone) fclose(jb->spill_gone);
-    dw_keyset_free(&jb->gone_keys);
+    dw_runs_destroy(jb->gone);
     if (jb->av) dw_avro_destroy(jb->av);
     pthread_mutex_destroy(&jb->mu);
     pthread_cond_destroy(&jb->cv);

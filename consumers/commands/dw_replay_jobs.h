@@ -51,16 +51,15 @@ dw_driver *dw_jobs_driver(dw_jobs *j, int i);
  * memory, and what it holds; see dw_replay_alerts.h). dw_jobs_each_gone: fn
  * for each dossier it moved out because it left memory, with its tag (its
  * row: a tombstone made at the final clock, unless it is in memory again
- * then), each dossier once; the others are still in the job's driver. -1
+ * then), in dossier_id order; one that left, came back and left again
+ * comes once per time it was moved out (the same row); the others are
+ * still in the job's driver. -1
  * with errstr when a temp file could not be written or read (what it holds
  * would be missing). */
 int dw_jobs_each_alert(dw_jobs *j, void (*fn)(const dw_alert *a, void *opaque), void *opaque, char *errstr,
                        size_t errstr_size);
 int dw_jobs_each_gone(dw_jobs *j, int i, void (*fn)(const char *dossier_id, int32_t tag, void *opaque), void *opaque,
                       char *errstr, size_t errstr_size);
-/* Whether job i spilled that dossier (its tombstone row comes from the
- * spill: one the final drain gives again is not written twice). */
-int dw_jobs_spilled(const dw_jobs *j, int i, const char *dossier_id);
 /* Alert versions and dossiers moved out so far, over all jobs. */
 void dw_jobs_spill_stats(const dw_jobs *j, uint64_t *alerts, uint64_t *gone);
 

@@ -334,9 +334,9 @@ typedef struct state_out {
   dw_pg_copy_stream cs;
   dw_runs *sorted;
   dw_buf row; /* the row being made */
-  dw_jobs *jobs;
-  int job; /* whose rows are being collected */
-  dw_driver *drv;
+  char last[DW_ID_MAX]; /* the dossier_id last sent */
+  size_t last_len;
+  dw_driver *drv; /* whose rows are being collected */
   int64_t now;
   uint64_t written;
   char err[1024];
@@ -359,14 +359,6 @@ static void on_state(const dw_state_row *row, void *opaque) {
     o->cs.failed = 1;
 }
 
-/* The job's final drain: a tombstone it spilled already is written from
- * the spill. */
-static void on_final_state(const dw_state_row *row, void *opaque) {
-  state_out *o = opaque;
-  if (row->tombstone && dw_jobs_spilled(o->jobs, o->job, row->dossier_id)) return;
-  on_state(row, o);
-}
-
 /* A spilled dossier's row: the tombstone dw_driver_drain_states would
  * have given it, made at the job's final clock; none when it is in memory
  * again (a late event after its tombstone expired made it anew: its state
@@ -379,10 +371,17 @@ static void on_gone(const char *dossier_id, int32_t tag, void *opaque) {
   on_state(&(dw_state_row){dossier_id, tag, blob, len, 0, 1}, o);
 }
 
+/* One row per dossier, the first put: a dossier that left memory more
+ * than once was moved out each time, and one moved out comes again as a
+ * tombstone from the final drain, without its tag (forgotten when it was
+ * moved out); the spilled rows are put first, and every tombstone of one
+ * dossier is made at the same final clock. */
 static void send_state(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
-  (void)key, (void)klen;
   state_out *o = opaque;
   if (o->cs.failed) return;
+  if (klen == o->last_len && memcmp(key, o->last, klen) == 0) return;
+  o->last_len = klen < sizeof o->last ? klen : 0;
+  memcpy(o->last, key, o->last_len);
   dw_buf_put(&o->cs.buf, val, vlen);
   o->written++;
   dw_pg_copy_flush(&o->cs, 0, o->err, sizeof o->err);
@@ -395,7 +394,7 @@ static int copy_states(PGconn *pg, dw_jobs *jobs, bool freeze, dw_replay_out_cou
   char sql[160];
   snprintf(sql, sizeof sql, "COPY dossier_state (dossier_id, kafka_partition, state, open, tombstone, tombstone_at)%s",
            COPY_OPTS(freeze));
-  state_out o = {.jobs = jobs, .now = dw_now_ms(), .row = DW_BUF_INIT};
+  state_out o = {.now = dw_now_ms(), .row = DW_BUF_INIT};
   if (!(o.sorted = dw_runs_new("replay-states", STATES_SORT_BUDGET))) return snprintf(err, n, "out of memory"), -1;
   if (dw_pg_copy_open(&o.cs, pg, sql, 1, err, n)) {
     dw_runs_destroy(o.sorted);
@@ -403,8 +402,8 @@ static int copy_states(PGconn *pg, dw_jobs *jobs, bool freeze, dw_replay_out_cou
   }
   int rc = 0;
   for (int j = 0; j < dw_jobs_count(jobs) && !rc && !o.cs.failed; j++) {
-    o.job = j, o.drv = dw_jobs_driver(jobs, j);
-    if (!(rc = dw_jobs_each_gone(jobs, j, on_gone, &o, err, n))) dw_driver_drain_states(o.drv, on_final_state, &o);
+    o.drv = dw_jobs_driver(jobs, j);
+    if (!(rc = dw_jobs_each_gone(jobs, j, on_gone, &o, err, n))) dw_driver_drain_states(o.drv, on_state, &o);
   }
   if (!rc && !o.cs.failed) rc = dw_runs_each(&o.sorted, 1, send_state, &o, err, n);
   dw_runs_destroy(o.sorted);

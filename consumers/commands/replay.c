@@ -62,9 +62,10 @@ static const char epilog[] =
   "alerts/open_alerts: rows written (and those not cleared); engine_open_alerts:\n"
   "alerts the engine still holds open at the end (as audit counts them: alerts of\n"
   "dossiers that already left memory are not included); spilled_alerts,\n"
-  "spilled_dossiers: alert versions and dossiers that left memory, moved to a temp\n"
-  "file in TMPDIR during the apply (once a job holds replay.alerts_in_memory alert\n"
-  "versions; they can no longer change) and written from it at the end.\n"
+  "spilled_dossiers: alert versions and dossiers that left memory (a dossier each\n"
+  "time it left), moved to a temp file in TMPDIR during the apply (once a job\n"
+  "holds replay.alerts_in_memory alert versions; they can no longer change) and\n"
+  "written from it at the end.\n"
   "Undecodable messages/rows are reported (partition/offset or event_id), counted\n"
   "and not applied.";
 
