@@ -12,8 +12,9 @@
 # each into its own database and consumer group. kill and duo hold at most
 # 3,000 messages for the watermark (watch.reorder_max; ref: the default), so
 # their pools fill and they pause the partitions ahead of the slowest (the
-# kill run with one broker answering 100 ms late, so that its pool fills on
-# any machine): a full pool must never change the result. Archive, alerts, aggregates
+# kill run's first round starts with partition 0 leaderless, so that its
+# pool fills on any machine, then with one broker answering 100 ms late): a
+# full pool must never change the result. Archive, alerts, aggregates
 # and dossier states must be identical, every event archived once and no
 # duplicate counted.
 source "$DW_SOURCE_DIR/tests/lib.sh"
@@ -61,24 +62,31 @@ REF_DB=$DW_DB
 dw_start_pg kill
 KILL_DB=$DW_DB
 kills=0
-# one broker slow to answer: the partitions it leads hold the watermark back
-# while the others deliver, so the small pool fills whatever the machine's
-# speed (without it, whether it filled depended on timing: under ASan it
-# once did not)
+# one broker slow to answer: the partitions it leads hold the watermark
+# back while the others deliver, which makes a small pool fill at this
+# machine's normal speed, but not always (under ASan it often did not)
 dw_broker_ctl "rtt 2 100"
+# so round 1 starts with partition 0 leaderless: it delivers nothing and
+# holds the watermark back, the other five fill the pool by construction;
+# once the pool is full its leader comes back and round 1 goes on
+leader0=$(timeout 30 kcat -b "$DW_BOOTSTRAP" -L -J -t dossier.events |
+  jq -r '.topics[0].partitions[] | select(.partition == 0) | .leader')
+[[ $leader0 =~ ^[0-9]+$ ]] || dw_fail "no leader of dossier.events [0] in the metadata ('$leader0')"
+dw_broker_ctl "leader dossier.events 0 -1"
 for round in 1 2 3 4 5; do
   dw_bg "$DW_BIN" watch --db "$KILL_DB" --group kill "${watch_args[@]}" "${small_pool[@]}" 2>"$DW_TMP/watch-kill-$round.log"
   pid=$DW_LAST_PID
+  if [ "$round" -eq 1 ]; then
+    dw_wait_for 'grep -q "reorder pool full" "$DW_TMP/watch-kill-1.log" || ! kill -0 '"$pid" 120 ||
+      dw_fail "round 1: the pool did not fill with partition 0 leaderless"
+    kill -0 "$pid" 2>/dev/null || dw_fail "round 1: watch exited with partition 0 leaderless (watch-kill-1.log)"
+    dw_assert_eq 0 "$(archived)" "archived while partition 0 was leaderless (nothing may pass the watermark)"
+    dw_broker_ctl "leader dossier.events 0 $leader0"
+    echo "kill: round 1: the pool filled with partition 0 leaderless; its leader $leader0 is back"
+  fi
   # wait until it makes progress, then kill it somewhere in the next 0-1.5 s
   before=$(archived)
   dw_wait_for '[ "$(archived)" -gt "'"$before"'" ] || ! kill -0 '"$pid" 60 || true
-  # round 1 runs until its pool has filled once (the full-pool path is then
-  # exercised, checked below): the slow broker makes it fill, but in how
-  # long depends on the machine, and random kills 0-1.5 s after the first
-  # progress sometimes all came before it (two full CI runs failed so)
-  if [ "$round" -eq 1 ]; then
-    dw_wait_for 'grep -q "reorder pool full" "$DW_TMP/watch-kill-1.log" || [ "$(archived)" -ge "$unique" ] || ! kill -0 '"$pid" 120 || true
-  fi
   if [ "$round" -eq 3 ]; then
     dw_pg_ctl restart >/dev/null || dw_fail "PostgreSQL restart failed"
     echo "kill: round $round: PostgreSQL restarted under watch (archived so far $(archived))"
