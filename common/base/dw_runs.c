@@ -83,8 +83,14 @@ static void sort_held(dw_runs *r) {
   r->sorted = 1;
 }
 
+/* The folder of the temp files, as dw_tmpfile chooses it. */
+static const char *tmp_dir(void) {
+  const char *dir = getenv("TMPDIR");
+  return dir && *dir ? dir : "/tmp";
+}
+
 static int io_fail(const dw_runs *r, const char *what, char *err, size_t n) {
-  snprintf(err, n, "%s the %s temp file (TMPDIR): %s", what, r->name, strerror(errno ? errno : EIO));
+  snprintf(err, n, "%s the %s temp file (TMPDIR %s): %s", what, r->name, tmp_dir(), strerror(errno ? errno : EIO));
   return -1;
 }
 
@@ -258,7 +264,8 @@ int dw_runs_each(dw_runs *const *sets, int n,
   rc = 0;
   goto out;
 unreadable:
-  snprintf(err, en, "reading back the %s temp file (TMPDIR): %s", sets[bad->set]->name, strerror(errno ? errno : EIO));
+  snprintf(err, en, "reading back the %s temp file (TMPDIR %s): %s", sets[bad->set]->name, tmp_dir(),
+           strerror(errno ? errno : EIO));
   goto out;
 oom:
   snprintf(err, en, "out of memory");

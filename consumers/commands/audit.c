@@ -1,7 +1,9 @@
 /* audit: the engine offline over event files (CONTRACT §4, §6, §8). A thin
  * caller: the files are read through the one reader (any format), events
- * with occurred_at <= --as-of are kept and applied in event-time order
- * through the one driver (the same clock discipline as watch and replay),
+ * with occurred_at <= --as-of are kept (sorted runs in TMPDIR past
+ * audit.sort_memory_mb, so the input is not bounded by memory) and applied
+ * in event-time order through the one driver (the same clock discipline as
+ * watch and replay),
  * the clock then moves to --as-of, and the alerts open as of that instant
  * (or every alert raised, with --history), optionally every aggregate row,
  * and a summary line are printed. A refused line is reported, counted and
@@ -37,19 +39,21 @@ static const char description[] =
   "event-time order (stable for equal times), events at an instant before that\n"
   "instant's timers (CONTRACT §4), and the clock then moves to TIME.";
 static const char epilog[] =
-  "Keys used: calendar.dir, calendar.hours, calendar.utc_offset_min, rules.*, score.*.\n"
+  "Keys used: calendar.dir, calendar.hours, calendar.utc_offset_min, rules.*, score.*,\n"
+  "audit.sort_memory_mb (events past it are sorted in runs in TMPDIR).\n"
   "Exit status 0 even with refused lines (the summary counts them; --strict: 1).";
 
-/* One event kept for the run: its packed form in the arena (a dw_event is
- * ~1.5 KB; packed ~100 bytes), where it came from for messages, and the
- * sort key. The keys are sorted, not the events. */
-typedef struct audit_event {
-  int64_t occurred_at;
-  uint64_t seq;  /* reading order: the stable tie-break */
-  size_t off;    /* in the arena */
+/* The events kept for the run go through a dw_runs: the key is occurred_at
+ * then the reading order (the stable tie-break), both big-endian so that
+ * bytes order as numbers; the record is where the event came from (for a
+ * refusal's message) and its packed form (a dw_event is ~1.5 KB; packed
+ * ~100 bytes). */
+#define EV_KEY_LEN 16
+typedef struct ev_origin {
   uint64_t line; /* line or record number, from 1 */
-  int file;      /* index into the file list */
-} audit_event;
+  int32_t file;  /* index into the file list */
+} ev_origin;
+#define EV_ORIGIN_LEN (8 + 4) /* packed: no padding in the record */
 
 typedef struct audit {
   char **files;
@@ -57,10 +61,9 @@ typedef struct audit {
   int64_t as_of; /* DW_TIME_NONE: not given */
   int table, offset;
   dw_rejects *rejects;
-  audit_event *evs;
-  size_t nevs, cap;
-  dw_buf arena;
-  uint64_t read, after_as_of;
+  dw_runs *events; /* the kept events, in event-time order when read back */
+  dw_buf scratch;  /* one record being put */
+  uint64_t read, kept, after_as_of;
   int64_t latest_seen;
   /* the latest version of every alert, compact (the driver's alert sink):
    * ~180 B an alert where the driver's own collection takes ~790 */
@@ -80,25 +83,27 @@ static int refuse(audit *au, const char *file, const dw_reject *rej) {
   return 0;
 }
 
-static int keep_event(audit *au, const dw_event *ev, int file, uint64_t line) {
+static void put_be64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+/* 0, or -1 with err (out of memory, or a run could not be written). */
+static int keep_event(audit *au, const dw_event *ev, int file, uint64_t line, char *err, size_t n) {
   au->read++;
   if (au->latest_seen == DW_TIME_NONE || ev->occurred_at > au->latest_seen) au->latest_seen = ev->occurred_at;
   if (au->as_of != DW_TIME_NONE && ev->occurred_at > au->as_of) {
     au->after_as_of++;
     return 0;
   }
-  if (au->nevs == au->cap) {
-    size_t cap = au->cap ? au->cap * 2 : 1024;
-    audit_event *p = realloc(au->evs, cap * sizeof *p);
-    if (!p) return -1;
-    au->evs = p;
-    au->cap = cap;
-  }
-  size_t off = au->arena.len;
-  if (dw_event_pack(&au->arena, ev)) return -1;
-  au->evs[au->nevs] = (audit_event){ev->occurred_at, au->nevs, off, line, file};
-  au->nevs++;
-  return 0;
+  unsigned char key[EV_KEY_LEN];
+  put_be64(key, (uint64_t)ev->occurred_at ^ (1ULL << 63)); /* signed order as unsigned */
+  put_be64(key + 8, au->kept++);
+  const int32_t fi = file;
+  dw_buf_reset(&au->scratch);
+  dw_buf_put(&au->scratch, &line, 8);
+  dw_buf_put(&au->scratch, &fi, 4);
+  if (dw_event_pack(&au->scratch, ev) || au->scratch.oom) return snprintf(err, n, "out of memory"), -1;
+  return dw_runs_put(au->events, key, sizeof key, au->scratch.data, au->scratch.len, err, n);
 }
 
 static int read_file(audit *au, int fi, const char *format, const char *const *props) {
@@ -127,8 +132,8 @@ static int read_file(audit *au, int fi, const char *format, const char *const *p
       }
       continue;
     }
-    if (keep_event(au, &ev, fi, rej.at)) {
-      DW_LOG_ERR("out of memory");
+    if (keep_event(au, &ev, fi, rej.at, err, sizeof err)) {
+      DW_LOG_ERR("keeping the events of %s: %s", path, err);
       rc = -1;
       break;
     }
@@ -137,34 +142,71 @@ static int read_file(audit *au, int fi, const char *format, const char *const *p
   return rc;
 }
 
-static int cmp_event(const void *a, const void *b) {
-  const audit_event *x = a, *y = b;
-  if (x->occurred_at != y->occurred_at) return x->occurred_at < y->occurred_at ? -1 : 1;
-  return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* ---- the run ---- */
 
-/* Applies every kept event in order; the engine's refusals are rejects. */
-static int run(audit *au, dw_driver *drv) {
-  char err[512];
+/* The kept events come back one at a time (dw_runs_each); each is held in
+ * a ring for DW_ENGINE_PREFETCH_AHEAD events after its dossier was
+ * prefetched, then applied (the engine's dossiers are scattered over
+ * memory: the miss is the cost of an event). */
+typedef struct applier {
+  audit *au;
+  dw_driver *drv;
+  dw_buf ring[DW_ENGINE_PREFETCH_AHEAD]; /* origin, then the packed event */
+  size_t head, n;
+  int failed; /* a refusal could not be kept: the rest is skipped */
+  int oom;
+} applier;
+
+/* Applies the oldest event of the ring; the engine's refusals are rejects. */
+static void apply_oldest(applier *ap) {
+  const dw_buf *b = &ap->ring[(ap->head + DW_ENGINE_PREFETCH_AHEAD - ap->n) % DW_ENGINE_PREFETCH_AHEAD];
+  ap->n--;
+  if (ap->failed) return;
+  ev_origin o;
+  memcpy(&o.line, b->data, 8);
+  memcpy(&o.file, b->data + 8, 4);
   dw_event ev;
-  for (size_t i = 0; i < au->nevs; i++) {
-    audit_event *e = &au->evs[i];
-    if (i + DW_ENGINE_PREFETCH_AHEAD < au->nevs)
-      dw_driver_prefetch(drv, dw_event_packed_dossier(au->arena.data + au->evs[i + DW_ENGINE_PREFETCH_AHEAD].off));
-    dw_event_unpack(au->arena.data + e->off, &ev);
-    err[0] = '\0';
-    if (dw_driver_apply(drv, &ev, -1, err, sizeof err) != DW_APPLY_ERROR) continue;
-    char *js = dw_event_to_json(&ev, au->offset);
-    dw_reject rej = {e->line, "line", "", js, js ? strlen(js) : 0};
-    snprintf(rej.reason, sizeof rej.reason, "%s", err[0] ? err : "event refused by the engine");
-    int bad = refuse(au, au->files[e->file], &rej);
-    free(js);
-    if (bad) return -1;
+  dw_event_unpack(b->data + EV_ORIGIN_LEN, &ev);
+  char err[512] = "";
+  if (dw_driver_apply(ap->drv, &ev, -1, err, sizeof err) != DW_APPLY_ERROR) return;
+  char *js = dw_event_to_json(&ev, ap->au->offset);
+  dw_reject rej = {o.line, "line", "", js, js ? strlen(js) : 0};
+  snprintf(rej.reason, sizeof rej.reason, "%s", err[0] ? err : "event refused by the engine");
+  if (refuse(ap->au, ap->au->files[o.file], &rej)) ap->failed = 1;
+  free(js);
+}
+
+static void on_kept_event(const void *key, size_t klen, const void *val, size_t vlen, void *opaque) {
+  (void)key, (void)klen;
+  applier *ap = opaque;
+  if (ap->failed || ap->oom) return;
+  if (ap->n == DW_ENGINE_PREFETCH_AHEAD) apply_oldest(ap);
+  dw_buf *b = &ap->ring[ap->head];
+  dw_buf_reset(b);
+  dw_buf_put(b, val, vlen);
+  if (b->oom) {
+    ap->oom = 1;
+    return;
   }
-  if (au->as_of != DW_TIME_NONE) dw_driver_advance(drv, au->as_of);
-  return 0;
+  dw_driver_prefetch(ap->drv, dw_event_packed_dossier(b->data + EV_ORIGIN_LEN));
+  ap->head = (ap->head + 1) % DW_ENGINE_PREFETCH_AHEAD;
+  ap->n++;
+}
+
+/* Applies every kept event in order, then moves the clock to --as-of. */
+static int run(audit *au, dw_driver *drv) {
+  applier ap = {.au = au, .drv = drv};
+  char err[512];
+  int rc = dw_runs_each(&au->events, 1, on_kept_event, &ap, err, sizeof err);
+  if (rc)
+    DW_LOG_ERR("reading the kept events back: %s", err);
+  else if (ap.oom)
+    DW_LOG_ERR("out of memory"), rc = -1;
+  while (ap.n) apply_oldest(&ap);
+  if (ap.failed) rc = -1;
+  for (int i = 0; i < DW_ENGINE_PREFETCH_AHEAD; i++) dw_buf_free(&ap.ring[i]);
+  if (rc == 0 && au->as_of != DW_TIME_NONE) dw_driver_advance(drv, au->as_of);
+  return rc;
 }
 
 /* ---- output ---- */
@@ -357,7 +399,8 @@ int dw_cmd_audit(int argc, char **argv) {
     DW_LOG_ERR("calendar: %s", err);
     goto out;
   }
-  if (!(au.rejects = dw_rejects_new(rejects_path, 1))) {
+  if (!(au.rejects = dw_rejects_new(rejects_path, 1)) ||
+      !(au.events = dw_runs_new("audit-events", (size_t)dw_config_get_int(cfg, "audit.sort_memory_mb") << 20))) {
     DW_LOG_ERR("out of memory");
     goto out;
   }
@@ -367,7 +410,9 @@ int dw_cmd_audit(int argc, char **argv) {
   for (int i = 0; i < au.nfiles; i++)
     if (read_file(&au, i, input, props)) goto out;
   if (au.as_of == DW_TIME_NONE) au.as_of = au.latest_seen;
-  if (au.nevs) qsort(au.evs, au.nevs, sizeof *au.evs, cmp_event);
+  if (dw_runs_on_disk(au.events))
+    DW_LOG_INF("%" PRIu64 " of %" PRIu64 " events kept were sorted in runs in TMPDIR (audit.sort_memory_mb)",
+               dw_runs_on_disk(au.events), dw_runs_count(au.events));
 
   if (!(drv = dw_driver_new(cfg, cal, DW_CLOCK_EVENT, err, sizeof err))) {
     DW_LOG_ERR("engine: %s", err);
@@ -413,8 +458,8 @@ out:
     DW_LOG_ERR("%s", err);
     rc = DW_EXIT_FAIL;
   }
-  free(au.evs);
-  dw_buf_free(&au.arena);
+  dw_runs_destroy(au.events);
+  dw_buf_free(&au.scratch);
   dw_cli_destroy(cli);
   return rc;
 }

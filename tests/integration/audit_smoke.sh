@@ -128,6 +128,36 @@ jq -c 'select(.kind=="alert") | {kind,rule,dossier_id,commune,agency,procedure,s
   "$tmp/avro.jsonl" | diff -u "$data/expected_open_alerts.jsonl" - || fail "open alerts from Avro differ"
 check '[.events_read,.events_applied,.duplicates,.rejected]' "$(tail -n 1 "$tmp/avro.jsonl")" '[25,23,1,0]' "Avro summary"
 
+# --- more events than audit.sort_memory_mb holds: sorted runs in TMPDIR, the
+# same output as sorting in memory. Two files (~19 k simulated events), the
+# second with an event the engine refuses (its due date is past the loaded
+# calendar) at line 100: the refusal names that file and line either way.
+"$DW_BIN" simulate --seed 3 --days 10 --communes 20 --start 2025-03-03 --output "$tmp/sim.jsonl" 2>/dev/null
+head -n 9000 "$tmp/sim.jsonl" >"$tmp/sim-a.jsonl"
+{ sed -n 9001,9099p "$tmp/sim.jsonl"
+  echo '{"event_id":"far-1","dossier_id":"FAR-1","type":"RECEIVED","occurred_at":"2025-03-06T10:00:00+07:00","commune":"26737","agency":"UBND-26737","procedure":"2.000305","channel":"IN_PERSON","processing_days":3000}'
+  tail -n +9100 "$tmp/sim.jsonl"; } >"$tmp/sim-b.jsonl"
+for budget in 256 1; do
+  TMPDIR="$tmp" "$DW_BIN" audit "$tmp/sim-a.jsonl" "$tmp/sim-b.jsonl" --history --aggregates \
+    --set audit.sort_memory_mb=$budget >"$tmp/sorted-$budget.jsonl" 2>"$tmp/sorted-$budget.err" ||
+    { cat "$tmp/sorted-$budget.err" >&2; fail "audit with audit.sort_memory_mb=$budget failed"; }
+  grep -q "sim-b.jsonl:100: event 'far-1': due time from processing_days" "$tmp/sorted-$budget.err" ||
+    fail "budget $budget: the engine's refusal not named by file and line: $(head -c 600 "$tmp/sorted-$budget.err")"
+done
+grep -q "events kept were sorted in runs" "$tmp/sorted-256.err" && fail "256 MiB: runs written for 19 k events"
+grep -Eq "^dossierwatch audit: [0-9]{4,} of [0-9]+ events kept were sorted in runs in TMPDIR" "$tmp/sorted-1.err" ||
+  fail "1 MiB: no runs written: $(head -c 600 "$tmp/sorted-1.err")"
+[ "$(jq -c 'select(.kind=="alert")' "$tmp/sorted-1.jsonl" | wc -l)" -gt 1000 ] || fail "too few alerts to compare"
+cmp "$tmp/sorted-256.jsonl" "$tmp/sorted-1.jsonl" || fail "the output differs when the events are sorted in runs"
+got=$(tail -n 1 "$tmp/sorted-1.jsonl" | jq -c '[.events_read,.rejected]')
+[ "$got" = "[$(( $(wc -l <"$tmp/sim.jsonl") + 1 )),1]" ] || fail "sorted-in-runs summary: $got"
+[ -z "$(ls "$tmp" | grep dossierwatch-)" ] || fail "temp files left in TMPDIR: $(ls "$tmp")"
+# a run that cannot be written fails the command, naming the folder and why
+rc=0; TMPDIR="$tmp/no-such-dir" "$DW_BIN" audit "$tmp/sim-a.jsonl" --set audit.sort_memory_mb=1 >/dev/null 2>"$tmp/tmpdir.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "audit with an unusable TMPDIR should exit 1, got $rc"
+grep -q "sim-a.jsonl: creating the audit-events temp file (TMPDIR $tmp/no-such-dir): No such file" "$tmp/tmpdir.err" ||
+  fail "unusable TMPDIR not named: $(cat "$tmp/tmpdir.err")"
+
 # --- table format
 "$DW_BIN" audit "$data/events.jsonl" --as-of "$AS_OF" --format table --aggregates >"$tmp/table.txt" 2>/dev/null
 grep -q "OVERDUE" "$tmp/table.txt" || fail "table lacks the OVERDUE alert"
