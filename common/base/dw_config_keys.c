@@ -30,6 +30,7 @@ const dw_config_key dw_config_keys[] = {
   {"watch.reorder_max", DW_CONF_INT, "0", 0, 100000000, "watch --clock watermark: messages held for the watermark before every partition but the slowest is paused (0: 8 x watch.batch_max, at least 20000)"},
   {"replay.alerts_in_memory", DW_CONF_INT, "200000", 1, 1000000000, "replay: alert versions a job holds before it moves those of dossiers that left memory to a temp file in TMPDIR (~180 B each in memory)"},
   {"audit.sort_memory_mb", DW_CONF_INT, "256", 1, 1048576, "audit: MiB of the events read (~140 B each) sorted in memory; past it sorted runs go to a temp file in TMPDIR"},
+  {"audit.alerts_in_memory", DW_CONF_INT, "1000000", 1, 1000000000, "audit: alert versions held (~180 B each) before all of them move to a temp file in TMPDIR (the latest version of each is read back)"},
   {"aggregates.publish_interval_ms", DW_CONF_INT, "5000", 100, 3600000, "how often changed aggregates go to Kafka"},
 
   {"watch.http_listen", DW_CONF_STRING, NULL, 0, 0, "watch --http: address of /metrics, /healthz, /readyz (e.g. 127.0.0.1:9464; unset: none)"},

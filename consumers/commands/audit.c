@@ -1,7 +1,8 @@
 /* audit: the engine offline over event files (CONTRACT §4, §6, §8). A thin
  * caller: the files are read through the one reader (any format), events
  * with occurred_at <= --as-of are kept (sorted runs in TMPDIR past
- * audit.sort_memory_mb, so the input is not bounded by memory) and applied
+ * audit.sort_memory_mb, so the input is not bounded by memory; the alerts
+ * likewise past audit.alerts_in_memory) and applied
  * in event-time order through the one driver (the same clock discipline as
  * watch and replay),
  * the clock then moves to --as-of, and the alerts open as of that instant
@@ -40,7 +41,8 @@ static const char description[] =
   "instant's timers (CONTRACT §4), and the clock then moves to TIME.";
 static const char epilog[] =
   "Keys used: calendar.dir, calendar.hours, calendar.utc_offset_min, rules.*, score.*,\n"
-  "audit.sort_memory_mb (events past it are sorted in runs in TMPDIR).\n"
+  "audit.sort_memory_mb (events past it are sorted in runs in TMPDIR),\n"
+  "audit.alerts_in_memory (alerts past it move to TMPDIR).\n"
   "Exit status 0 even with refused lines (the summary counts them; --strict: 1).";
 
 /* The events kept for the run go through a dw_runs: the key is occurred_at
@@ -66,8 +68,12 @@ typedef struct audit {
   uint64_t read, kept, after_as_of;
   int64_t latest_seen;
   /* the latest version of every alert, compact (the driver's alert sink):
-   * ~180 B an alert where the driver's own collection takes ~790 */
+   * ~180 B an alert where the driver's own collection takes ~790; past
+   * audit.alerts_in_memory of them, every one held moves to the spill (a
+   * sorted run in TMPDIR: of an alert spilled and put again, the later
+   * version is the one read back) */
   dw_ralerts *alerts;
+  size_t alerts_max;
   int alerts_oom;
 } audit;
 
@@ -158,16 +164,24 @@ typedef struct applier {
 } applier;
 
 /* Applies the oldest event of the ring; the engine's refusals are rejects. */
+static int always(const char *dossier_id, void *opaque) { return (void)dossier_id, (void)opaque, 1; }
+
 static void apply_oldest(applier *ap) {
   const dw_buf *b = &ap->ring[(ap->head + DW_ENGINE_PREFETCH_AHEAD - ap->n) % DW_ENGINE_PREFETCH_AHEAD];
   ap->n--;
   if (ap->failed) return;
+  dw_ralerts *al = ap->au->alerts;
+  char err[512] = "";
+  if (dw_ralerts_held(al) >= ap->au->alerts_max && dw_ralerts_spill(al, always, NULL, err, sizeof err)) {
+    DW_LOG_ERR("moving alerts to TMPDIR (audit.alerts_in_memory): %s", err);
+    ap->failed = 1;
+    return;
+  }
   ev_origin o;
   memcpy(&o.line, b->data, 8);
   memcpy(&o.file, b->data + 8, 4);
   dw_event ev;
   dw_event_unpack(b->data + EV_ORIGIN_LEN, &ev);
-  char err[512] = "";
   if (dw_driver_apply(ap->drv, &ev, -1, err, sizeof err) != DW_APPLY_ERROR) return;
   char *js = dw_event_to_json(&ev, ap->au->offset);
   dw_reject rej = {o.line, "line", "", js, js ? strlen(js) : 0};
@@ -418,12 +432,15 @@ int dw_cmd_audit(int argc, char **argv) {
     DW_LOG_ERR("engine: %s", err);
     goto out;
   }
+  au.alerts_max = (size_t)dw_config_get_int(cfg, "audit.alerts_in_memory");
   if (!(au.alerts = dw_ralerts_new())) {
     DW_LOG_ERR("out of memory");
     goto out;
   }
   dw_driver_set_alert_sink(drv, on_alert_change, &au);
   if (run(&au, drv)) goto out;
+  if (dw_ralerts_spilled(au.alerts))
+    DW_LOG_INF("%" PRIu64 " alert versions were moved to TMPDIR (audit.alerts_in_memory)", dw_ralerts_spilled(au.alerts));
 
   char as_of_text[40] = "";
   if (au.as_of != DW_TIME_NONE) dw_time_format(au.as_of, au.offset, as_of_text, sizeof as_of_text);

@@ -129,7 +129,9 @@ jq -c 'select(.kind=="alert") | {kind,rule,dossier_id,commune,agency,procedure,s
 check '[.events_read,.events_applied,.duplicates,.rejected]' "$(tail -n 1 "$tmp/avro.jsonl")" '[25,23,1,0]' "Avro summary"
 
 # --- more events than audit.sort_memory_mb holds: sorted runs in TMPDIR, the
-# same output as sorting in memory. Two files (~19 k simulated events), the
+# same output as sorting in memory; likewise more alerts than
+# audit.alerts_in_memory (all of them moved to TMPDIR again and again, the
+# latest version of each read back). Two files (~19 k simulated events), the
 # second with an event the engine refuses (its due date is past the loaded
 # calendar) at line 100: the refusal names that file and line either way.
 "$DW_BIN" simulate --seed 3 --days 10 --communes 20 --start 2025-03-03 --output "$tmp/sim.jsonl" 2>/dev/null
@@ -137,9 +139,10 @@ head -n 9000 "$tmp/sim.jsonl" >"$tmp/sim-a.jsonl"
 { sed -n 9001,9099p "$tmp/sim.jsonl"
   echo '{"event_id":"far-1","dossier_id":"FAR-1","type":"RECEIVED","occurred_at":"2025-03-06T10:00:00+07:00","commune":"26737","agency":"UBND-26737","procedure":"2.000305","channel":"IN_PERSON","processing_days":3000}'
   tail -n +9100 "$tmp/sim.jsonl"; } >"$tmp/sim-b.jsonl"
-for budget in 256 1; do
+for budget in 256 1 1-50; do
   TMPDIR="$tmp" "$DW_BIN" audit "$tmp/sim-a.jsonl" "$tmp/sim-b.jsonl" --history --aggregates \
-    --set audit.sort_memory_mb=$budget >"$tmp/sorted-$budget.jsonl" 2>"$tmp/sorted-$budget.err" ||
+    --set audit.sort_memory_mb=${budget%-*} --set audit.alerts_in_memory=$([ "$budget" = 1-50 ] && echo 50 || echo 1000000) \
+    >"$tmp/sorted-$budget.jsonl" 2>"$tmp/sorted-$budget.err" ||
     { cat "$tmp/sorted-$budget.err" >&2; fail "audit with audit.sort_memory_mb=$budget failed"; }
   grep -q "sim-b.jsonl:100: event 'far-1': due time from processing_days" "$tmp/sorted-$budget.err" ||
     fail "budget $budget: the engine's refusal not named by file and line: $(head -c 600 "$tmp/sorted-$budget.err")"
@@ -149,6 +152,10 @@ grep -Eq "^dossierwatch audit: [0-9]{4,} of [0-9]+ events kept were sorted in ru
   fail "1 MiB: no runs written: $(head -c 600 "$tmp/sorted-1.err")"
 [ "$(jq -c 'select(.kind=="alert")' "$tmp/sorted-1.jsonl" | wc -l)" -gt 1000 ] || fail "too few alerts to compare"
 cmp "$tmp/sorted-256.jsonl" "$tmp/sorted-1.jsonl" || fail "the output differs when the events are sorted in runs"
+grep -q "alert versions were moved" "$tmp/sorted-1.err" && fail "alerts moved to TMPDIR below audit.alerts_in_memory"
+grep -Eq "^dossierwatch audit: [0-9]{4,} alert versions were moved to TMPDIR" "$tmp/sorted-1-50.err" ||
+  fail "50 alerts in memory: none moved: $(head -c 600 "$tmp/sorted-1-50.err")"
+cmp "$tmp/sorted-256.jsonl" "$tmp/sorted-1-50.jsonl" || fail "the output differs when the alerts move to TMPDIR"
 got=$(tail -n 1 "$tmp/sorted-1.jsonl" | jq -c '[.events_read,.rejected]')
 [ "$got" = "[$(( $(wc -l <"$tmp/sim.jsonl") + 1 )),1]" ] || fail "sorted-in-runs summary: $got"
 [ -z "$(ls "$tmp" | grep dossierwatch-)" ] || fail "temp files left in TMPDIR: $(ls "$tmp")"
