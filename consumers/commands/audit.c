@@ -163,8 +163,11 @@ typedef struct applier {
   int oom;
 } applier;
 
-/* Applies the oldest event of the ring; the engine's refusals are rejects. */
+/* audit moves every alert held when it holds too many (nothing is settled
+ * for it: a later version, read back last, supersedes a moved one) */
 static int always(const char *dossier_id, void *opaque) { return (void)dossier_id, (void)opaque, 1; }
+
+/* Applies the oldest event of the ring; the engine's refusals are rejects. */
 
 static void apply_oldest(applier *ap) {
   const dw_buf *b = &ap->ring[(ap->head + DW_ENGINE_PREFETCH_AHEAD - ap->n) % DW_ENGINE_PREFETCH_AHEAD];
