@@ -249,7 +249,10 @@ int dw_runs_each(dw_runs *const *sets, int n,
   const cursor *bad = NULL;
   for (size_t i = 0; i < made; i++) {
     int got = advance(&cur[i]);
-    if (got < 0 && (bad = &cur[i])) goto unreadable;
+    if (got < 0) {
+      bad = &cur[i];
+      goto unreadable;
+    }
     if (got) heap[live++] = &cur[i];
   }
   for (size_t i = live / 2; i-- > 0;) sift_down(heap, live, i);
@@ -257,7 +260,10 @@ int dw_runs_each(dw_runs *const *sets, int n,
     cursor *c = heap[0];
     fn(c->key, c->klen, c->val, c->vlen, opaque);
     int got = advance(c);
-    if (got < 0 && (bad = c)) goto unreadable;
+    if (got < 0) {
+      bad = c;
+      goto unreadable;
+    }
     if (!got) heap[0] = heap[--live];
     if (live > 1) sift_down(heap, live, 0); /* one cursor left (or only one: nothing spilled) needs no heap */
   }

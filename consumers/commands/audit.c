@@ -51,11 +51,7 @@ static const char epilog[] =
  * refusal's message) and its packed form (a dw_event is ~1.5 KB; packed
  * ~100 bytes). */
 #define EV_KEY_LEN 16
-typedef struct ev_origin {
-  uint64_t line; /* line or record number, from 1 */
-  int32_t file;  /* index into the file list */
-} ev_origin;
-#define EV_ORIGIN_LEN (8 + 4) /* packed: no padding in the record */
+#define EV_ORIGIN_LEN (8 + 4) /* the line or record number (from 1), the file's index: packed */
 
 typedef struct audit {
   char **files;
@@ -168,7 +164,6 @@ typedef struct applier {
 static int always(const char *dossier_id, void *opaque) { return (void)dossier_id, (void)opaque, 1; }
 
 /* Applies the oldest event of the ring; the engine's refusals are rejects. */
-
 static void apply_oldest(applier *ap) {
   const dw_buf *b = &ap->ring[(ap->head + DW_ENGINE_PREFETCH_AHEAD - ap->n) % DW_ENGINE_PREFETCH_AHEAD];
   ap->n--;
@@ -180,16 +175,17 @@ static void apply_oldest(applier *ap) {
     ap->failed = 1;
     return;
   }
-  ev_origin o;
-  memcpy(&o.line, b->data, 8);
-  memcpy(&o.file, b->data + 8, 4);
+  uint64_t line;
+  int32_t file;
+  memcpy(&line, b->data, 8);
+  memcpy(&file, b->data + 8, 4);
   dw_event ev;
   dw_event_unpack(b->data + EV_ORIGIN_LEN, &ev);
   if (dw_driver_apply(ap->drv, &ev, -1, err, sizeof err) != DW_APPLY_ERROR) return;
   char *js = dw_event_to_json(&ev, ap->au->offset);
-  dw_reject rej = {o.line, "line", "", js, js ? strlen(js) : 0};
+  dw_reject rej = {line, "line", "", js, js ? strlen(js) : 0};
   snprintf(rej.reason, sizeof rej.reason, "%s", err[0] ? err : "event refused by the engine");
-  if (refuse(ap->au, ap->au->files[o.file], &rej)) ap->failed = 1;
+  if (refuse(ap->au, ap->au->files[file], &rej)) ap->failed = 1;
   free(js);
 }
 

@@ -139,9 +139,12 @@ head -n 9000 "$tmp/sim.jsonl" >"$tmp/sim-a.jsonl"
 { sed -n 9001,9099p "$tmp/sim.jsonl"
   echo '{"event_id":"far-1","dossier_id":"FAR-1","type":"RECEIVED","occurred_at":"2025-03-06T10:00:00+07:00","commune":"26737","agency":"UBND-26737","procedure":"2.000305","channel":"IN_PERSON","processing_days":3000}'
   tail -n +9100 "$tmp/sim.jsonl"; } >"$tmp/sim-b.jsonl"
+# run names: MiB of events sorted in memory [-alerts held]
 for budget in 256 1 1-50; do
+  mb=${budget%-*} alerts=1000000
+  [ "$budget" = "$mb" ] || alerts=${budget#*-}
   TMPDIR="$tmp" "$DW_BIN" audit "$tmp/sim-a.jsonl" "$tmp/sim-b.jsonl" --history --aggregates \
-    --set audit.sort_memory_mb=${budget%-*} --set audit.alerts_in_memory=$([ "$budget" = 1-50 ] && echo 50 || echo 1000000) \
+    --set audit.sort_memory_mb="$mb" --set audit.alerts_in_memory="$alerts" \
     >"$tmp/sorted-$budget.jsonl" 2>"$tmp/sorted-$budget.err" ||
     { cat "$tmp/sorted-$budget.err" >&2; fail "audit with audit.sort_memory_mb=$budget failed"; }
   grep -q "sim-b.jsonl:100: event 'far-1': due time from processing_days" "$tmp/sorted-$budget.err" ||
