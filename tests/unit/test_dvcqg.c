@@ -546,6 +546,20 @@ static void test_personal_never_leaks(void **state) {
                                          "soDienThoai", "EMAIL"};
   for (size_t i = 0; i < sizeof personal / sizeof personal[0]; i++)
     if (!dw_dvcqg_is_personal(personal[i])) fail_msg("%s is not treated as personal", personal[i]);
+  /* the whole name counts, however long (the first 127 bytes once did) */
+  char pad[200], longname[256], rec[1024];
+  memset(pad, 'X', sizeof pad - 1);
+  pad[sizeof pad - 1] = '\0';
+  static const char *const tails[] = {"ChuHoSo", "DinhDanhCHS", "soDienThoai"};
+  for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+    snprintf(longname, sizeof longname, "%s%s", pad, tails[i]);
+    if (!dw_dvcqg_is_personal(longname)) fail_msg("a %zu-byte name ending in %s is not personal", strlen(longname), tails[i]);
+    got_clear(&f->g);
+    snprintf(rec, sizeof rec, HEAD("PD9") ",\"TrangThaiHoSo\":\"2\",\"NgayTiepNhan\":\"20251332250000\",\"%s\":\"ZZFAKE\"}",
+             longname);
+    assert_int_equal(1, map(f, rec));
+    if (has_fake(f->g.rej[0].raw)) fail_msg("a long personal name leaks into the reject: %s", f->g.rej[0].raw);
+  }
   static const char *const kept[] = {"MaHoSo", "MaTTHC", "DonViXuLy", "TenTepDinhKem", "NoiDungBoSung", "NgayTiepNhan",
                                      "TrangThaiHoSo", "KenhThucHien", "DuongDanTepTinKetQua", "TenGiayTo", "Gia",
                                      "HoSoCoThanhPhanSoHoa", "DuocThanhToanTrucTuyen", "NgayHenTraMoi"};

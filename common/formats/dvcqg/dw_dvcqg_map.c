@@ -5,7 +5,6 @@
  * its type; the first problem refuses the whole record), reconcile (the
  * dossier's memory: conflicts, the first values standing), derive (the
  * events, in a fixed order), emit (new ids only). */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +34,12 @@ const char *const dw_dvcqg_personal_fragments[] = {
 };
 
 int dw_dvcqg_is_personal(const char *key) {
-  char low[128];
-  size_t n = strlen(key);
-  if (n >= sizeof low) n = sizeof low - 1;
-  for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)key[i]);
-  low[n] = '\0';
+  /* the whole name, however long: a prefix would let "<128 bytes>ChuHoSo" through */
   for (const char *const *f = dw_dvcqg_personal_fragments; *f; f++)
-    if (strstr(low, *f)) return 1;
+    if (strcasestr(key, *f)) return 1;
   /* DinhDanhCHS and the like: "CHS" = chủ hồ sơ */
-  return n >= 3 && strcmp(low + n - 3, "chs") == 0;
+  size_t n = strlen(key);
+  return n >= 3 && strcasecmp(key + n - 3, "chs") == 0;
 }
 
 void dvcqg_blank_personal(json_t *v) {
