@@ -4,27 +4,20 @@
  * for a batch's states): one round trip per table whatever the batch size. */
 #include "dw_pg_sink.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dw_time.h"
 
-/* ---- buffer ---- */
-
 /* ---- libpq helpers ---- */
 
+/* what failed, then dw_pg_error's one-line reason (SQLSTATE: message) */
 static void set_err(char *errstr, size_t n, PGconn *pg, const PGresult *res, const char *what) {
-  const char *msg = res ? PQresultErrorMessage(res) : NULL;
-  if (!msg || !*msg) msg = PQerrorMessage(pg);
-  const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-  snprintf(errstr, n, "%s: %s%s%s", what, state ? state : "", state ? " " : "", msg ? msg : "?");
-  /* libpq messages end with a newline; logs want one line. */
-  for (char *p = errstr; *p; p++)
-    if (*p == '\n') *p = ' ';
+  char why[512];
+  dw_pg_error(pg, res, NULL, why, sizeof why);
+  snprintf(errstr, n, "%s: %s", what, why);
 }
-
 
 /* ---- batch ---- */
 
