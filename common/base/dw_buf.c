@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +64,56 @@ void dw_buf_printf(dw_buf *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
+size_t dw_utf8_len(const char *p, size_t n) {
+  const unsigned char *s = (const unsigned char *)p;
+  unsigned char c = s[0];
+  size_t len;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07;
+  else
+    return 0;
+  if (len > n) return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+int dw_utf8_valid(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if ((unsigned char)s[i] < 0x80) continue; /* ASCII, the common case, without a call */
+    size_t l = dw_utf8_len(s + i, n - i);
+    if (!l) return 0;
+    i += l - 1;
+  }
+  return 1;
+}
+
 void dw_buf_json_string_n(dw_buf *b, const char *s, size_t n) {
   dw_buf_putc(b, '"');
   size_t run = 0; /* start of the plain run being gathered */
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
+    if (c >= 0x80) {
+      size_t l = dw_utf8_len(s + i, n - i);
+      if (l) {
+        i += l - 1;
+        continue;
+      }
+      dw_buf_put(b, s + run, i - run);
+      dw_buf_puts(b, "\\ufffd"); /* not UTF-8 (e.g. a character cut by a fixed-size message) */
+      run = i + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F) continue;
     dw_buf_put(b, s + run, i - run);
     switch (c) {

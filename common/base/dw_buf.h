@@ -24,11 +24,19 @@ void dw_buf_put(dw_buf *b, const void *p, size_t n);
 void dw_buf_puts(dw_buf *b, const char *s);
 void dw_buf_putc(dw_buf *b, char c);
 void dw_buf_printf(dw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string literal of s (escaped, quoted; UTF-8 passes through), or
- * null when s is NULL. */
+/* A JSON string literal of s (escaped, quoted; valid UTF-8 passes
+ * through, each byte that is not part of a valid sequence becomes U+FFFD,
+ * so the text is always valid JSON - a message cut in the middle of a
+ * character by a fixed-size buffer included), or null when s is NULL. */
 void dw_buf_json_string(dw_buf *b, const char *s);
 /* The same for n bytes (which may hold NULs: they are escaped). */
 void dw_buf_json_string_n(dw_buf *b, const char *s, size_t n);
+/* The length of the valid UTF-8 sequence at s (n > 0 bytes available), 0
+ * when it is not one (overlong forms, surrogates and code points past
+ * U+10FFFF are not). */
+size_t dw_utf8_len(const char *s, size_t n);
+/* Is s (n bytes) valid UTF-8? */
+int dw_utf8_valid(const char *s, size_t n);
 /* Detaches the text (caller frees; "" when empty); NULL after oom. The
  * buffer is empty afterwards. */
 char *dw_buf_take(dw_buf *b);

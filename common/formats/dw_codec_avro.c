@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dw_buf.h" /* dw_utf8_valid */
 #include "dw_embedded.h"
 /* the schemas folder, compiled in by CMakeLists.txt (dw_embed) */
 extern const dw_embedded_file dw_embedded_schemas[];
@@ -775,40 +776,6 @@ static int walk_value(walk *w, avro_schema_t s, int depth) {
   }
 }
 
-static int utf8_ok(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = s[i];
-    size_t k;
-    uint32_t cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      k = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      k = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      k = 3;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (len - i <= k) return 0;
-    for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xc0) != 0x80) return 0;
-      cp = (cp << 6) | (s[i + j] & 0x3f);
-    }
-    if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-    i += k + 1;
-  }
-  return 1;
-}
-
 /* The value of a (possibly union) field: 0 = null, 1 = value in *out. */
 static int get_present(avro_value_t *f, avro_value_t *out) {
   if (avro_value_get_type(f) == AVRO_UNION) {
@@ -826,7 +793,7 @@ static int get_str(avro_value_t *v, const char *name, char *dst, size_t cap, cha
   if (avro_value_get_string(v, &s, &size)) return err_set(err, n, "field '%s': %s", name, avro_strerror());
   size_t len = size ? size - 1 : 0;
   if (memchr(s, '\0', len)) return err_set(err, n, "field '%s': contains a NUL character", name);
-  if (!utf8_ok((const unsigned char *)s, len)) return err_set(err, n, "field '%s': invalid UTF-8", name);
+  if (!dw_utf8_valid(s, len)) return err_set(err, n, "field '%s': invalid UTF-8", name);
   if (len >= cap) return err_set(err, n, "field '%s': too long (%zu bytes, at most %zu)", name, len, cap - 1);
   memcpy(dst, s, len);
   dst[len] = '\0';
@@ -1221,7 +1188,7 @@ static int plan_str(const pval *v, const char *name, char *dst, size_t cap, char
     if (s[i] == 0 || s[i] >= 0x80) break;
   if (i < len) {
     if (memchr(s, '\0', len)) return err_set(err, n, "field '%s': contains a NUL character", name);
-    if (!utf8_ok(s, len)) return err_set(err, n, "field '%s': invalid UTF-8", name);
+    if (!dw_utf8_valid((const char *)s, len)) return err_set(err, n, "field '%s': invalid UTF-8", name);
   }
   if (len >= cap) return err_set(err, n, "field '%s': too long (%zu bytes, at most %zu)", name, len, cap - 1);
   memcpy(dst, s, len);

@@ -29,39 +29,6 @@ dw_rejects *dw_rejects_new(const char *path, int append) {
   return r;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes at most), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  size_t len;
-  uint32_t cp;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    len = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    len = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    len = 4, cp = c & 0x07;
-  else
-    return 0;
-  if (len > n) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
-int dw_utf8_valid(const char *s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    size_t l = utf8_len((const unsigned char *)s + i, n - i);
-    if (!l) return 0;
-    i += l;
-  }
-  return 1;
-}
-
 static void base64(dw_buf *b, const unsigned char *s, size_t n) {
   static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   dw_buf_putc(b, '"');
@@ -86,11 +53,10 @@ int dw_rejects_add(dw_rejects *r, const char *file, const dw_reject *rej, char *
   dw_buf *b = &r->line;
   dw_buf_reset(b);
   dw_buf_puts(b, "{\"file\":");
-  dw_buf_json_string_n(b, file, dw_utf8_valid(file, strlen(file)) ? strlen(file) : 0);
+  dw_buf_json_string(b, file);
   dw_buf_printf(b, ",\"%s\":%llu,\"reason\":", rej->unit && strcmp(rej->unit, "record") == 0 ? "record" : "line",
                 (unsigned long long)rej->at);
-  const char *reason = dw_utf8_valid(rej->reason, strlen(rej->reason)) ? rej->reason : "invalid input";
-  dw_buf_json_string_n(b, reason, strlen(reason));
+  dw_buf_json_string(b, rej->reason); /* a reason cut mid-character ends in U+FFFD */
   if (rej->raw) {
     if (dw_utf8_valid(rej->raw, rej->raw_len)) {
       dw_buf_puts(b, ",\"raw\":");

@@ -27,7 +27,4 @@ const char *dw_rejects_path(const dw_rejects *r);
 /* Closes (and frees); -1 with errstr when the file is incomplete. */
 int dw_rejects_close(dw_rejects *r, char *errstr, size_t errstr_size);
 
-/* Is s (n bytes) valid UTF-8? */
-int dw_utf8_valid(const char *s, size_t n);
-
 #endif

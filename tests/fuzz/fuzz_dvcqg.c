@@ -205,7 +205,10 @@ static int map_once(dw_dvcqg *m, const char *body, size_t len, const secrets *s,
     check_str(s, reply);
     json_error_t e;
     json_t *j = json_loads(reply, 0, &e);
-    if (!j) abort(); /* the reply is JSON */
+    if (!j) { /* the reply is JSON */
+      fprintf(stderr, "fuzz_dvcqg: the reply is not JSON (%s): %s\n", e.text, reply);
+      abort();
+    }
     json_decref(j);
     free(reply);
   }

@@ -11,6 +11,7 @@
 
 #include <avro.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dw_buf.h"
 #include "dw_codec.h"
 #include "dw_codec_internal.h"
+#include "dw_rejects.h"
 #include "dw_time.h"
 
 /* Codec functions beyond dw_codec.h (defined in dw_codec_avro.c). */
@@ -187,6 +190,57 @@ static dw_avro *codec(void) {
   dw_avro *av = dw_avro_new(err, sizeof err);
   if (!av) fail_msg("dw_avro_new: %s", err);
   return av;
+}
+
+/* The one JSON string writer gives valid JSON whatever the bytes: valid
+ * UTF-8 passes through, every byte outside a valid sequence becomes
+ * U+FFFD - a message cut mid-character by a fixed-size buffer (a quoted
+ * value in a reject reason) included - and a reject keeps its reason. */
+static void test_json_string_utf8(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
+    {"Phường An Bình", "\"Phường An Bình\""},
+    {"cut t\xe1\xba", "\"cut t\\ufffd\\ufffd\""},            /* a 3-byte character cut after 2 */
+    {"\x80lone", "\"\\ufffdlone\""},                             /* a lone continuation byte */
+    {"over\xc0\xaf", "\"over\\ufffd\\ufffd\""},               /* overlong '/' */
+    {"sur\xed\xa0\x80", "\"sur\\ufffd\\ufffd\\ufffd\""},    /* a surrogate */
+    {"big\xf4\x90\x80\x80", "\"big\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* past U+10FFFF */
+    {"max\xf4\x8f\xbf\xbf\"q\"", "\"max\xf4\x8f\xbf\xbf\\\"q\\\"\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    dw_buf b = DW_BUF_INIT;
+    dw_buf_json_string(&b, cases[i].in);
+    assert_false(b.oom);
+    assert_string_equal(cases[i].out, b.data);
+    assert_true(dw_utf8_valid(b.data, b.len));
+    json_error_t e;
+    json_t *j = json_loadb(b.data, b.len, JSON_DECODE_ANY, &e);
+    if (!j) fail_msg("case %zu is not JSON: %s (%s)", i, b.data, e.text);
+    json_decref(j);
+    assert_int_equal(i == 0 || i == 6, dw_utf8_valid(cases[i].in, strlen(cases[i].in)));
+    dw_buf_free(&b);
+  }
+  /* a reason cut mid-character is kept (it once became "invalid input") */
+  char path[] = "/tmp/test_codec_rejects_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  dw_rejects *r = dw_rejects_new(path, 0);
+  assert_non_null(r);
+  dw_reject rej = {.at = 3, .unit = "line", .raw = "{}", .raw_len = 2};
+  snprintf(rej.reason, sizeof rej.reason, "field 'type': unknown event type '%.20s'", "ệệệệệệệệệệ");
+  char err[256];
+  assert_int_equal(0, dw_rejects_add(r, "in.jsonl", &rej, err, sizeof err));
+  assert_int_equal(0, dw_rejects_close(r, err, sizeof err));
+  json_error_t e;
+  json_t *line = json_load_file(path, 0, &e);
+  unlink(path);
+  if (!line) fail_msg("the reject line is not JSON: %s", e.text);
+  assert_string_equal("field 'type': unknown event type 'ệệệệệệ\xef\xbf\xbd\xef\xbf\xbd'",
+                      json_string_value(json_object_get(line, "reason")));
+  json_decref(line);
 }
 
 static void test_avro_roundtrip_all_types(void **state) {
@@ -1086,6 +1140,7 @@ int main(void) {
     cmocka_unit_test(test_json_roundtrip_all_types),
     cmocka_unit_test(test_json_lenient),
     cmocka_unit_test(test_json_errors),
+    cmocka_unit_test(test_json_string_utf8),
     cmocka_unit_test(test_avro_roundtrip_all_types),
     cmocka_unit_test(test_avro_fingerprint_is_schema_fingerprint),
     cmocka_unit_test(test_schema_evolution),

@@ -11,7 +11,6 @@
 
 #include "dw_buf.h"
 #include "dw_dvcqg.h"
-#include "dw_rejects.h" /* dw_utf8_valid */
 
 typedef struct unit {
   char *key;
