@@ -1,4 +1,4 @@
-/* dw_buf: growable buffer (see dw_buf.h). */
+/* dw_buf: growable buffer, JSON strings, UTF-8 (see dw_buf.h). */
 #include "dw_buf.h"
 
 #include <errno.h>

@@ -1,7 +1,8 @@
 /* dw_buf: the one growable byte buffer of dossierwatch (JSON and SQL text,
- * COPY rows, HTTP bodies, messages). Appends never fail visibly: running out
- * of memory sets `oom`, later appends are ignored, and the caller checks
- * `oom` once at the end. data is always NUL-terminated when len > 0. */
+ * COPY rows, HTTP bodies, messages), its JSON string writer and the one
+ * UTF-8 validator. Appends never fail visibly: running out of memory sets
+ * `oom`, later appends are ignored, and the caller checks `oom` once at the
+ * end. data is always NUL-terminated when len > 0. */
 #ifndef DW_BUF_H
 #define DW_BUF_H
 
