@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # notify_cli: the usage conventions of `notify` and `silence` (0 ok, 1
 # failure, 2 bad usage; --help on stdout), and the silences API through the
-# command: matchers checked (label, operator, regular expression), who and
-# why required, --for/--until, list as table and as serve's JSON, expire
-# (twice is a failure), and a silence of no matcher refused.
+# command: matchers checked (label, operator, regular expression and its
+# bounds), who and why required, --for/--until, list as table and as serve's
+# JSON, expire (twice is a failure), a silence of no matcher refused, and a
+# stored matcher that no longer reads leaving its silence silencing nothing.
 source "${DW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 
 expect() {
@@ -36,6 +37,11 @@ expect 2 "${S[@]}" add --matcher 'colour=red' --for 1h --author a --comment c
 has "unknown label 'colour'"
 expect 2 "${S[@]}" add --matcher 'rule=~"("' --for 1h --author a --comment c
 has "bad regular expression"
+# a regular expression regcomp could not compile in bounded time is refused
+expect 2 "${S[@]}" add --matcher 'rule=~"((a*)*)*"' --for 1h --author a --comment c
+has "regular expression refused: *, + or ? nested three deep"
+expect 2 "${S[@]}" add --matcher 'commune=~"((a|b)*){50}"' --for 1h --author a --comment c
+has "regular expression refused: a count over a quantifier"
 expect 2 "${S[@]}" add --matcher 'rule=OVERDUE' --author a --comment c
 has "--until T and --for DURATION"
 expect 2 "${S[@]}" add --matcher 'rule=OVERDUE' --for soon --author a --comment c
@@ -64,4 +70,15 @@ grep -q "$id  expired" "$DW_TMP/out" || dw_fail "list --all: $(cat "$DW_TMP/out"
 expect 0 "${S[@]}" add --matcher 'commune!=30412' --from 2030-01-01 --until 2030-01-02 --author a --comment c
 expect 0 "${S[@]}" list
 grep -q "pending" "$DW_TMP/out" || dw_fail "a future silence is not pending"
+# a stored matcher that no longer reads (stored before a check it fails) does
+# not leave the silence broader than asked: the silence silences nothing
+bad=$(dw_psql "WITH s AS (INSERT INTO silences (starts_at, ends_at, created_by, comment)
+  VALUES (now(), now() + interval '1 hour', 'a', 'c') RETURNING id)
+  INSERT INTO silence_matchers SELECT id, p, l, o, v FROM s,
+  (VALUES (0, 'commune', '=', '30412'), (1, 'rule', '=~', '((a*)*)*')) m(p, l, o, v) RETURNING silence_id" | head -1)
+expect 0 "${S[@]}" list --format json
+has "silence $bad: stored matcher unreadable"
+has "the silence silences nothing"
+jq -e --arg id "$bad" '.[] | select(.id == $id) | .matchers == []' "$DW_TMP/out" >/dev/null ||
+  dw_fail "the unreadable silence should list no matcher: $(cat "$DW_TMP/out")"
 echo "notify_cli: ok"

@@ -206,6 +206,62 @@ static void test_matchers(void **state) {
   dw_notify_matcher_free(&m);
 }
 
+/* Regular expressions that glibc's regcomp could not compile in bounded
+ * time, memory or stack are refused with the reason; what label values need
+ * is kept. The costly ones below stalled regcomp or blew up its memory or
+ * stack when tried (see dw_notify_match.c). */
+static void test_matcher_regex_bounds(void **state) {
+  (void)state;
+  static const char *const ok[] = {
+    "290(12|26)", "OVERDUE|DUE_SOON", "UBND-.*", "[[:alpha:]]{3}-[0-9]+", "(CA|UBND)-2901[0-9]", "(a*)*",
+    "([a-z]{1,20}-)*[0-9]{4}", "x{0,100}", "1\\.00[0-9]+", "[])]+",
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char text[128], err[256];
+    snprintf(text, sizeof text, "agency=~\"%s\"", ok[i]);
+    dw_notify_matcher m;
+    if (dw_notify_matcher_parse(text, &m, err, sizeof err)) fail_msg("%s refused: %s", text, err);
+    dw_notify_matcher_free(&m);
+  }
+  static const struct {
+    const char *re, *why;
+  } bad[] = {
+    {"((a*)*)*", "*, + or ? nested three deep"},
+    {"((a|b)*){50}", "a count over a quantifier"},
+    {"e{0,3}{0,3}{3}{42}", "a count over a quantifier"},
+    {"((a{10}){10}){10}", "a count over a quantifier"},
+    {"a{101}", "a count above 100"},
+    {"(a|b|c|d|e|f|g|h){0,100}(a|b|c|d){0,100}", "more than 2048 bytes once its counts are written out"},
+    {"(a)\\\\1", "back-references are not supported"},
+    {"a{0,3}{,}{,33}", "a count over a quantifier"},
+    {"a{x}", "a '{' that does not open a count"},
+    {"a{0,3\\\\0\\\\03}", "a '{' that does not open a count"}, /* glibc read {0,30003}: 20 GB */
+    {"x)|(.*", "a ')' without its '('"},
+    {"(abc", "a '(' without its ')'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[128], err[256];
+    snprintf(text, sizeof text, "agency=~\"%s\"", bad[i].re);
+    dw_notify_matcher m;
+    if (dw_notify_matcher_parse(text, &m, err, sizeof err) != -1) fail_msg("%s accepted", bad[i].re);
+    if (!strstr(err, "regular expression") || !strstr(err, bad[i].why))
+      fail_msg("%s: expected '%s', got: %s", bad[i].re, bad[i].why, err);
+  }
+  /* depth and length, built */
+  static char deep[256], lng[1100], text[1200], err[256];
+  memset(deep, '(', 40);
+  deep[40] = 'a';
+  memset(deep + 41, ')', 40);
+  memset(lng, 'a', 1025);
+  const char *const built[][2] = {{deep, "groups nested more than 32 deep"}, {lng, "longer than 1024 bytes"}};
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(text, sizeof text, "commune=~\"%s\"", built[i][0]);
+    dw_notify_matcher m;
+    assert_int_equal(-1, dw_notify_matcher_parse(text, &m, err, sizeof err));
+    if (!strstr(err, built[i][1])) fail_msg("expected '%s', got: %s", built[i][1], err);
+  }
+}
+
 /* ---- routing ---- */
 
 static void test_routing(void **state) {
@@ -726,6 +782,7 @@ int main(void) {
     cmocka_unit_test(test_config_errors),
     cmocka_unit_test(test_durations),
     cmocka_unit_test(test_matchers),
+    cmocka_unit_test(test_matcher_regex_bounds),
     cmocka_unit_test(test_routing),
     cmocka_unit_test(test_intervals),
     cmocka_unit_test(test_grouping_repeat_resolved),

@@ -42,6 +42,126 @@ const char *dw_notify_op_name(dw_notify_op op) {
 
 /* ---- matchers ---- */
 
+/* glibc's regcomp, unlike the RE2 engine of Alertmanager, takes time
+ * exponential in nested quantifiers ("((a*)*){250}" and even
+ * "((a||b)*){101}" do not finish), memory in the product of nested counts
+ * ("((a{100}){100}){100}": 2 GB) and stack in the depth of groups (30,000
+ * nested groups crash it). A matcher comes from a token's silence or the
+ * routing file, and the service compiling it must not stall or fall over,
+ * so a regular expression is held to what label values need:
+ *   - at most DW_RE_MAX_LEN bytes, and at most DW_RE_MAX_SIZE once every
+ *     count is written out ("[0-9]{5}" counts as five "[0-9]");
+ *   - groups nested at most DW_RE_MAX_DEPTH deep;
+ *   - a count ({m}, {m,}, {m,n}: at most DW_RE_MAX_COUNT, more than any
+ *     label value needs) only over what holds no quantifier, as nested
+ *     counts ("e{0,3}{0,3}{3}{42}": 1.2 GB) are what blows up; *, + and ?
+ *     over what holds at most one level of them;
+ *   - parentheses balanced (an unmatched ')' would close the anchoring
+ *     "^(...)$" and leave the rest unanchored), and a '{' only as a count;
+ *   - no back-references (RE2 has none either).
+ * Returns 0, or with the reason -1 (refused) or -2 (not a regular
+ * expression: unbalanced parentheses). */
+#define DW_RE_MAX_LEN 1024
+#define DW_RE_MAX_SIZE 2048
+#define DW_RE_MAX_DEPTH 32
+#define DW_RE_MAX_COUNT 100
+
+typedef struct re_item {
+  long size; /* its bytes with every count written out */
+  int stars;  /* levels of *, + and ? nested in it, its own included */
+  bool count; /* a count is in it */
+} re_item;
+
+/* The end of the bracket expression opening at p ("[...]"), or NULL. */
+static const char *re_bracket_end(const char *p) {
+  p++;
+  if (*p == '^') p++;
+  if (*p == ']') p++; /* a leading ']' is a member */
+  for (; *p && *p != ']'; p++)
+    if (p[0] == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+      const char *e = strchr(p + 2, p[1]);
+      while (e && e[1] != ']') e = strchr(e + 1, p[1]);
+      if (!e) return NULL;
+      p = e + 1;
+    }
+  return *p ? p : NULL;
+}
+
+/* A count at p - "{m}", "{m,}", "{m,n}", and glibc's "{,n}" and "{,}" -:
+ * its largest bound (m for "{m,}") and its end, or -1 when p is not one. */
+static long re_count(const char *p, const char **end) {
+  if (*p != '{' || !(isdigit((unsigned char)p[1]) || p[1] == ',')) return -1;
+  char *e = (char *)p + 1;
+  long m = isdigit((unsigned char)*e) ? strtol(e, &e, 10) : 0, hi = m;
+  if (*e == ',') {
+    e++;
+    if (isdigit((unsigned char)*e)) hi = strtol(e, &e, 10);
+  }
+  if (*e != '}') return -1;
+  *end = e + 1;
+  return hi > m ? hi : m;
+}
+
+static int re_bounded(const char *re, char *why, size_t n) {
+  if (strlen(re) > DW_RE_MAX_LEN) return snprintf(why, n, "longer than %d bytes", DW_RE_MAX_LEN), -1;
+  re_item group[DW_RE_MAX_DEPTH + 1] = {{0, 0, false}}; /* what each open group holds so far */
+  int depth = 0;
+  re_item last = {-1, 0, false}; /* the item a quantifier would apply to (size -1: none) */
+  for (const char *p = re; *p;) {
+    const char *next = p + 1;
+    re_item it = {1, 0, false};
+    long cnt = -1;
+    re_item *g = &group[depth];
+    if (*p == '\\') {
+      if (isdigit((unsigned char)p[1]) && p[1] != '0') return snprintf(why, n, "back-references are not supported"), -1;
+      if (p[1]) next = p + 2;
+    } else if (*p == '[') {
+      const char *e = re_bracket_end(p);
+      if (e) next = e + 1; /* else regcomp reports it */
+    } else if (*p == '(') {
+      if (depth == DW_RE_MAX_DEPTH) return snprintf(why, n, "groups nested more than %d deep", DW_RE_MAX_DEPTH), -1;
+      group[++depth] = (re_item){0, 0, false};
+      last.size = -1;
+      p = next;
+      continue;
+    } else if (*p == ')') {
+      /* unmatched, it would close the anchoring "^(...)$" around it */
+      if (depth == 0) return snprintf(why, n, "a ')' without its '('"), -2;
+      it = group[depth--];
+      g = &group[depth];
+    } else if (*p == '{' && re_count(p, &next) < 0) {
+      /* glibc reads more than digits between braces ("{0,3\0\03}" is
+       * {0,30003}), so a brace is a count we can read or nothing */
+      return snprintf(why, n, "a '{' that does not open a count {m}, {m,} or {m,n} (\\{ is the character)"), -2;
+    } else if (*p == '|') {
+      g->size++;
+      last.size = -1;
+      p = next;
+      continue;
+    } else if (*p == '*' || *p == '+' || *p == '?' || (cnt = re_count(p, &next)) >= 0) {
+      if (cnt > DW_RE_MAX_COUNT) return snprintf(why, n, "a count above %d", DW_RE_MAX_COUNT), -1;
+      if (last.size < 0) { /* nothing to repeat: regcomp decides */
+        p = next;
+        continue;
+      }
+      if (cnt >= 0 && (last.stars > 0 || last.count)) return snprintf(why, n, "a count over a quantifier"), -1;
+      if (cnt < 0 && last.stars > 1) return snprintf(why, n, "*, + or ? nested three deep"), -1;
+      it = cnt >= 0 ? (re_item){last.size * (cnt > 0 ? cnt : 1), 0, true}
+                    : (re_item){2 * last.size, last.stars + 1, last.count};
+      g->size -= last.size; /* replaced by its repetition */
+    }
+    g->size += it.size;
+    if (it.stars > g->stars) g->stars = it.stars;
+    g->count |= it.count;
+    if (g->size > DW_RE_MAX_SIZE || group[0].size > DW_RE_MAX_SIZE)
+      return snprintf(why, n, "more than %d bytes once its counts are written out", DW_RE_MAX_SIZE), -1;
+    last = it;
+    p = next;
+  }
+  if (depth > 0) return snprintf(why, n, "a '(' without its ')'"), -2;
+  return 0;
+}
+
 int dw_notify_matcher_parse(const char *text, dw_notify_matcher *m, char *err, size_t n) {
   memset(m, 0, sizeof *m);
   const char *p = text;
@@ -117,6 +237,16 @@ int dw_notify_matcher_parse(const char *text, dw_notify_matcher *m, char *err, s
   v[len] = 0;
   m->value = v;
   if (m->op == DW_NOP_RE || m->op == DW_NOP_NRE) {
+    char why[96];
+    int bounded = re_bounded(v, why, sizeof why);
+    if (bounded) {
+      free(m->value);
+      m->value = NULL;
+      /* the reason must fit: a long matcher is quoted by its start */
+      snprintf(err, n, "matcher '%.80s%s': %s: %s", text, strlen(text) > 80 ? "..." : "",
+               bounded == -2 ? "bad regular expression" : "regular expression refused", why);
+      return -1;
+    }
     size_t rl = len + 8;
     char *anch = malloc(rl);
     if (!anch) {

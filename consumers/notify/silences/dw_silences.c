@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dw_log.h"
 #include "dw_pg.h"
 #include "dw_time.h"
 
@@ -132,6 +133,7 @@ static int read_silences(PGconn *pg, const char *where, const char *const *param
     s->updated_at = strtoll(PQgetvalue(res, r, 6), NULL, 10);
     /* the array literal {"a=\"b\"",...}: elements are quoted by the server */
     const char *a = PQgetvalue(res, r, 7);
+    bool unreadable = false;
     if (*a == '{') a++;
     while (*a && *a != '}') {
       dw_buf el = DW_BUF_INIT;
@@ -144,10 +146,15 @@ static int read_silences(PGconn *pg, const char *where, const char *const *param
       if (quoted && *a == '"') a++;
       if (*a == ',') a++;
       char why[256];
-      if (el.data && dw_silence_add_matcher(s, el.data, why, sizeof why))
-        fprintf(stderr, "silence %s: stored matcher '%s' unreadable: %s\n", s->s.id, el.data, why);
+      if (el.data && dw_silence_add_matcher(s, el.data, why, sizeof why)) {
+        DW_LOG_WARNING("silence %s: stored matcher unreadable (%s): the silence silences nothing", s->s.id, why);
+        unreadable = true;
+      }
       dw_buf_free(&el);
     }
+    /* Fail closed: without one of its matchers a silence would silence
+     * more than was asked; without any it silences nothing. */
+    if (unreadable) dw_silence_free(s);
   }
   PQclear(res);
   *out = v;
