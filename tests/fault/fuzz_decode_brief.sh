@@ -5,7 +5,10 @@
 #     single-object and JSON Lines event decoders;
 #   fuzz_dvcqg (tests/fuzz/fuzz_dvcqg.c, seeds tests/fuzz/corpus-dvcqg): the
 #     national portal's sync bodies (serve's POST /api/dvcqg/DongBoHoSoMC),
-#     personal values never in any output.
+#     personal values never in any output;
+#   fuzz_matcher (tests/fuzz/fuzz_matcher.c, seeds tests/fuzz/corpus-matcher):
+#     notify's regular-expression matchers, each input compiled and matched
+#     in under 2 s (-timeout) and 2 GB.
 # Builds each target of $DW_BUILD_DIR (clang, see the end of CMakeLists.txt),
 # fuzzes a copy of its corpus in $DW_TMP and fails on any crash, sanitizer
 # report, leak or timeout; the reproducer (crash-*/leak-*/timeout-*) and its
@@ -30,9 +33,10 @@ fi
 : "${DW_BUILD_DIR:=$(dirname "$DW_BIN")}"
 secs=${DW_FUZZ_SECONDS:-30}
 
-# fuzz TARGET CORPUS: build TARGET, check its seeds, fuzz it for $secs.
+# fuzz TARGET CORPUS [TIMEOUT]: build TARGET, check its seeds, fuzz it for
+# $secs; an input taking more than TIMEOUT seconds (10) is a failure.
 fuzz_one() {
-  local target=$1 corpus=$DW_SOURCE_DIR/tests/fuzz/$2 fuzz=$DW_BUILD_DIR/$1 work=$DW_TMP/$1
+  local target=$1 corpus=$DW_SOURCE_DIR/tests/fuzz/$2 fuzz=$DW_BUILD_DIR/$1 work=$DW_TMP/$1 limit=${3:-10}
   timeout 300 cmake --build "$DW_BUILD_DIR" --target "$target" >"$work.build.log" 2>&1 ||
     { cat "$work.build.log" >&2; dw_fail "could not build the $target target"; }
   [ -x "$fuzz" ] || dw_fail "no $fuzz after building"
@@ -42,11 +46,11 @@ fuzz_one() {
   seeds=$(ls "$work/corpus" | wc -l)
   # Every seed must pass on its own first (a regression in a known-good input
   # is reported as such, not as a fuzzing find).
-  "$fuzz" -runs=0 "$corpus" >"$work.seeds.log" 2>&1 ||
+  "$fuzz" -runs=0 -timeout="$limit" "$corpus" >"$work.seeds.log" 2>&1 ||
     { tail -40 "$work.seeds.log" >&2; dw_fail "a seed of tests/fuzz/$2 fails"; }
   local rc=0
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    timeout $((secs + 120)) "$fuzz" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    timeout $((secs + 120)) "$fuzz" -max_total_time="$secs" -rss_limit_mb=2048 -timeout="$limit" -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" "$work/corpus" >"$work.log" 2>&1 || rc=$?
   local runs found
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work.log")
@@ -63,4 +67,5 @@ fuzz_one() {
 
 fuzz_one fuzz_decode corpus
 fuzz_one fuzz_dvcqg corpus-dvcqg
+fuzz_one fuzz_matcher corpus-matcher 2
 echo "fuzz_decode_brief: ok"
