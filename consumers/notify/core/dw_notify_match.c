@@ -59,8 +59,8 @@ const char *dw_notify_op_name(dw_notify_op op) {
  *   - parentheses balanced (an unmatched ')' would close the anchoring
  *     "^(...)$" and leave the rest unanchored), and a '{' only as a count;
  *   - no back-references (RE2 has none either).
- * Returns 0, or with the reason -1 (refused) or -2 (not a regular
- * expression: unbalanced parentheses). */
+ * Returns 0, or with the reason -1 (refused) or -2 (not one we read:
+ * unbalanced parentheses, a stray brace). */
 #define DW_RE_MAX_LEN 1024
 #define DW_RE_MAX_SIZE 2048
 #define DW_RE_MAX_DEPTH 32
