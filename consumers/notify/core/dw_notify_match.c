@@ -45,7 +45,7 @@ const char *dw_notify_op_name(dw_notify_op op) {
 /* glibc's regcomp, unlike the RE2 engine of Alertmanager, takes time
  * exponential in nested quantifiers ("((a*)*){250}" and even
  * "((a||b)*){101}" do not finish), memory in the product of nested counts
- * ("((a{100}){100}){100}": 2 GB) and stack in the depth of groups (30,000
+ * ("(((a{100}){100}){100}){10}": 2 GB) and stack in the depth of groups (30,000
  * nested groups crash it). A matcher comes from a token's silence or the
  * routing file, and the service compiling it must not stall or fall over,
  * so a regular expression is held to what label values need:
