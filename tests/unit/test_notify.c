@@ -235,6 +235,10 @@ static void test_matcher_regex_bounds(void **state) {
     {"(a)\\\\1", "back-references are not supported"},
     {"a{0,3}{,}{,33}", "a count over a quantifier"},
     {"a{x}", "a '{' that does not open a count"},
+    {"(a|||b){20,}", "a count over a quantifier"}, /* empty branches: 6 s */
+    {"(|a){5}", "a count over a quantifier"},
+    {"((a|)*)*", "*, + or ? nested three deep"},
+    {"((x{2,})*)*", "*, + or ? nested three deep"},
     {"a{0,3\\\\0\\\\03}", "a '{' that does not open a count"}, /* glibc read {0,30003}: 20 GB */
     {"x)|(.*", "a ')' without its '('"},
     {"(abc", "a '(' without its ')'"},

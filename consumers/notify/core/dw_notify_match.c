@@ -55,7 +55,8 @@ const char *dw_notify_op_name(dw_notify_op op) {
  *   - a count ({m}, {m,}, {m,n}: at most DW_RE_MAX_COUNT, more than any
  *     label value needs) only over what holds no quantifier, as nested
  *     counts ("e{0,3}{0,3}{3}{42}": 1.2 GB) are what blows up; *, + and ?
- *     over what holds at most one level of them;
+ *     over what holds at most one level of them - an empty branch
+ *     ("(a|||b){20,}": 6 s) counting as a ?, "{m,}" as a count and a star;
  *   - parentheses balanced (an unmatched ')' would close the anchoring
  *     "^(...)$" and leave the rest unanchored), and a '{' only as a count;
  *   - no back-references (RE2 has none either).
@@ -67,9 +68,11 @@ const char *dw_notify_op_name(dw_notify_op op) {
 #define DW_RE_MAX_COUNT 100
 
 typedef struct re_item {
-  long size; /* its bytes with every count written out */
-  int stars;  /* levels of *, + and ? nested in it, its own included */
+  long size;  /* its bytes with every count written out */
+  int stars;  /* levels of *, + and ? nested in it, its own included (an
+               * empty branch, as in "(a||b)", counts as a ?) */
   bool count; /* a count is in it */
+  int branch; /* of an open group: items in its current branch */
 } re_item;
 
 /* The end of the bracket expression opening at p ("[...]"), or NULL. */
@@ -88,14 +91,19 @@ static const char *re_bracket_end(const char *p) {
 }
 
 /* A count at p - "{m}", "{m,}", "{m,n}", and glibc's "{,n}" and "{,}" -:
- * its largest bound (m for "{m,}") and its end, or -1 when p is not one. */
-static long re_count(const char *p, const char **end) {
+ * its largest bound (m for "{m,}", which is also a star: *open) and its
+ * end, or -1 when p is not one. */
+static long re_count(const char *p, const char **end, bool *open) {
   if (*p != '{' || !(isdigit((unsigned char)p[1]) || p[1] == ',')) return -1;
   char *e = (char *)p + 1;
   long m = isdigit((unsigned char)*e) ? strtol(e, &e, 10) : 0, hi = m;
+  *open = false;
   if (*e == ',') {
     e++;
-    if (isdigit((unsigned char)*e)) hi = strtol(e, &e, 10);
+    if (isdigit((unsigned char)*e))
+      hi = strtol(e, &e, 10);
+    else
+      *open = true;
   }
   if (*e != '}') return -1;
   *end = e + 1;
@@ -104,13 +112,14 @@ static long re_count(const char *p, const char **end) {
 
 static int re_bounded(const char *re, char *why, size_t n) {
   if (strlen(re) > DW_RE_MAX_LEN) return snprintf(why, n, "longer than %d bytes", DW_RE_MAX_LEN), -1;
-  re_item group[DW_RE_MAX_DEPTH + 1] = {{0, 0, false}}; /* what each open group holds so far */
+  re_item group[DW_RE_MAX_DEPTH + 1] = {{0, 0, false, 0}}; /* what each open group holds so far */
   int depth = 0;
-  re_item last = {-1, 0, false}; /* the item a quantifier would apply to (size -1: none) */
+  re_item last = {-1, 0, false, 0}; /* the item a quantifier would apply to (size -1: none) */
   for (const char *p = re; *p;) {
     const char *next = p + 1;
-    re_item it = {1, 0, false};
+    re_item it = {1, 0, false, 0};
     long cnt = -1;
+    bool open = false;
     re_item *g = &group[depth];
     if (*p == '\\') {
       if (isdigit((unsigned char)p[1]) && p[1] != '0') return snprintf(why, n, "back-references are not supported"), -1;
@@ -120,25 +129,28 @@ static int re_bounded(const char *re, char *why, size_t n) {
       if (e) next = e + 1; /* else regcomp reports it */
     } else if (*p == '(') {
       if (depth == DW_RE_MAX_DEPTH) return snprintf(why, n, "groups nested more than %d deep", DW_RE_MAX_DEPTH), -1;
-      group[++depth] = (re_item){0, 0, false};
+      group[++depth] = (re_item){0, 0, false, 0};
       last.size = -1;
       p = next;
       continue;
     } else if (*p == ')') {
       /* unmatched, it would close the anchoring "^(...)$" around it */
       if (depth == 0) return snprintf(why, n, "a ')' without its '('"), -2;
+      if (group[depth].branch == 0 && group[depth].stars < 1) group[depth].stars = 1; /* "(a|)", "()" */
       it = group[depth--];
       g = &group[depth];
-    } else if (*p == '{' && re_count(p, &next) < 0) {
+    } else if (*p == '{' && re_count(p, &next, &open) < 0) {
       /* glibc reads more than digits between braces ("{0,3\0\03}" is
        * {0,30003}), so a brace is a count we can read or nothing */
       return snprintf(why, n, "a '{' that does not open a count {m}, {m,} or {m,n} (\\{ is the character)"), -2;
     } else if (*p == '|') {
       g->size++;
+      if (g->branch == 0 && g->stars < 1) g->stars = 1; /* an empty branch: "(|a)", "(a||b)" */
+      g->branch = 0;
       last.size = -1;
       p = next;
       continue;
-    } else if (*p == '*' || *p == '+' || *p == '?' || (cnt = re_count(p, &next)) >= 0) {
+    } else if (*p == '*' || *p == '+' || *p == '?' || (cnt = re_count(p, &next, &open)) >= 0) {
       if (cnt > DW_RE_MAX_COUNT) return snprintf(why, n, "a count above %d", DW_RE_MAX_COUNT), -1;
       if (last.size < 0) { /* nothing to repeat: regcomp decides */
         p = next;
@@ -146,11 +158,13 @@ static int re_bounded(const char *re, char *why, size_t n) {
       }
       if (cnt >= 0 && (last.stars > 0 || last.count)) return snprintf(why, n, "a count over a quantifier"), -1;
       if (cnt < 0 && last.stars > 1) return snprintf(why, n, "*, + or ? nested three deep"), -1;
-      it = cnt >= 0 ? (re_item){last.size * (cnt > 0 ? cnt : 1), 0, true}
-                    : (re_item){2 * last.size, last.stars + 1, last.count};
+      /* "{m,}" is m copies and a star */
+      it = cnt >= 0 ? (re_item){last.size * (cnt > 0 ? cnt : 1) + (open ? last.size : 0), open, true, 0}
+                    : (re_item){2 * last.size, last.stars + 1, last.count, 0};
       g->size -= last.size; /* replaced by its repetition */
     }
     g->size += it.size;
+    g->branch++;
     if (it.stars > g->stars) g->stars = it.stars;
     g->count |= it.count;
     if (g->size > DW_RE_MAX_SIZE || group[0].size > DW_RE_MAX_SIZE)
