@@ -32,6 +32,7 @@
 #include "dw_buf.h"
 #include "dw_dvcqg.h"
 #include "dw_event.h"
+#include "fuzz_event_check.h"
 
 static const char UNITS[] = "key,commune,agency\n"
                             "UBND-29012 tại 29012,29012,UBND-29012\n"
@@ -150,11 +151,7 @@ static void check_blank(json_t *v) {
 static int on_event(const dw_event *ev, uint64_t record, void *opaque) {
   const ctx *c = opaque;
   (void)record;
-  if (!memchr(ev->event_id, 0, sizeof ev->event_id) || !memchr(ev->dossier_id, 0, sizeof ev->dossier_id) ||
-      !memchr(ev->commune, 0, sizeof ev->commune) || !memchr(ev->agency, 0, sizeof ev->agency) ||
-      !memchr(ev->procedure, 0, sizeof ev->procedure) || !memchr(ev->document, 0, sizeof ev->document) ||
-      !memchr(ev->to_agency, 0, sizeof ev->to_agency) || !memchr(ev->reason, 0, sizeof ev->reason))
-    abort();
+  fuzz_check_event(ev);
   char why[256];
   if (dw_event_validate(ev, why, sizeof why)) abort(); /* the mapper lets only valid events out */
   const char *texts[] = {ev->event_id, ev->dossier_id, ev->commune, ev->agency,
