@@ -1186,9 +1186,9 @@ static int plan_str(const pval *v, const char *name, char *dst, size_t cap, char
   }
   for (; i < len; i++)
     if (s[i] == 0 || s[i] >= 0x80) break;
-  if (i < len) {
-    if (memchr(s, '\0', len)) return err_set(err, n, "field '%s': contains a NUL character", name);
-    if (!dw_utf8_valid((const char *)s, len)) return err_set(err, n, "field '%s': invalid UTF-8", name);
+  if (i < len) { /* the first i bytes are plain ASCII: check the rest only */
+    if (memchr(s + i, '\0', len - i)) return err_set(err, n, "field '%s': contains a NUL character", name);
+    if (!dw_utf8_valid((const char *)s + i, len - i)) return err_set(err, n, "field '%s': invalid UTF-8", name);
   }
   if (len >= cap) return err_set(err, n, "field '%s': too long (%zu bytes, at most %zu)", name, len, cap - 1);
   memcpy(dst, s, len);

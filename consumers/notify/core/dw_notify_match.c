@@ -118,10 +118,14 @@ static int re_bounded(const char *re, char *why, size_t n) {
   for (const char *p = re; *p;) {
     const char *next = p + 1;
     re_item it = {1, 0, false, 0};
-    long cnt = -1;
     bool open = false;
+    long cnt = *p == '{' ? re_count(p, &next, &open) : -1;
     re_item *g = &group[depth];
-    if (*p == '\\') {
+    if (*p == '{' && cnt < 0) {
+      /* glibc reads more than digits between braces ("{0,3\0\03}" is
+       * {0,30003}), so a brace is a count we can read or nothing */
+      return snprintf(why, n, "a '{' that does not open a count {m}, {m,} or {m,n} (\\{ is the character)"), -2;
+    } else if (*p == '\\') {
       if (isdigit((unsigned char)p[1]) && p[1] != '0') return snprintf(why, n, "back-references are not supported"), -1;
       if (p[1]) next = p + 2;
     } else if (*p == '[') {
@@ -139,10 +143,6 @@ static int re_bounded(const char *re, char *why, size_t n) {
       if (group[depth].branch == 0 && group[depth].stars < 1) group[depth].stars = 1; /* "(a|)", "()" */
       it = group[depth--];
       g = &group[depth];
-    } else if (*p == '{' && re_count(p, &next, &open) < 0) {
-      /* glibc reads more than digits between braces ("{0,3\0\03}" is
-       * {0,30003}), so a brace is a count we can read or nothing */
-      return snprintf(why, n, "a '{' that does not open a count {m}, {m,} or {m,n} (\\{ is the character)"), -2;
     } else if (*p == '|') {
       g->size++;
       if (g->branch == 0 && g->stars < 1) g->stars = 1; /* an empty branch: "(|a)", "(a||b)" */
@@ -150,7 +150,7 @@ static int re_bounded(const char *re, char *why, size_t n) {
       last.size = -1;
       p = next;
       continue;
-    } else if (*p == '*' || *p == '+' || *p == '?' || (cnt = re_count(p, &next, &open)) >= 0) {
+    } else if (*p == '*' || *p == '+' || *p == '?' || cnt >= 0) {
       if (cnt > DW_RE_MAX_COUNT) return snprintf(why, n, "a count above %d", DW_RE_MAX_COUNT), -1;
       if (last.size < 0) { /* nothing to repeat: regcomp decides */
         p = next;
@@ -167,7 +167,7 @@ static int re_bounded(const char *re, char *why, size_t n) {
     g->branch++;
     if (it.stars > g->stars) g->stars = it.stars;
     g->count |= it.count;
-    if (g->size > DW_RE_MAX_SIZE || group[0].size > DW_RE_MAX_SIZE)
+    if (g->size > DW_RE_MAX_SIZE) /* an inner group's size reaches the outer one at its ')' */
       return snprintf(why, n, "more than %d bytes once its counts are written out", DW_RE_MAX_SIZE), -1;
     last = it;
     p = next;
